@@ -1,0 +1,1 @@
+//! Tollgate data plane: the OpenAI-compatible gateway. Built by the data-plane issue.

@@ -1,0 +1,1 @@
+//! Test harness: starts real etcd, the real binaries and mock providers.
