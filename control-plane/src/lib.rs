@@ -1,1 +1,7 @@
-//! Tollgate control plane.
+//! Tollgate control plane: the admin API, the store, secrets and snapshots for data planes.
+#![forbid(unsafe_code)]
+
+pub mod crypto;
+pub mod model;
+pub mod store;
+pub mod validate;

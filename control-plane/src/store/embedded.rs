@@ -1,0 +1,2 @@
+//! Embedded file-backed store. (being written)
+pub struct EmbeddedStore;

@@ -1,0 +1,2 @@
+//! etcd store. (being written)
+pub struct EtcdStore;

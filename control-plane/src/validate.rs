@@ -1,0 +1,1 @@
+//! Provider validation calls. (being written)
