@@ -61,7 +61,8 @@ impl Txn {
     }
     /// Requires `key` to be unchanged since `revision` (0: to be absent).
     pub fn when(mut self, key: impl Into<String>, revision: Revision) -> Self {
-        self.compares.push(Compare::ModRevision(key.into(), revision));
+        self.compares
+            .push(Compare::ModRevision(key.into(), revision));
         self
     }
     pub fn put(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
@@ -134,4 +135,41 @@ pub trait Store: Send + Sync + 'static {
     /// order, then live changes. Survives dropped connections (resumes where it was); ends with
     /// `StoreError::Compacted` when the history it needs is gone.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError>;
+}
+
+/// Opens the store named by `url`: `etcd://HOST:PORT[,HOST:PORT...]` or `file://PATH` (the
+/// embedded store; the file and its directory are created if missing).
+pub async fn open(url: &str, prefix: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if let Some(hosts) = url.strip_prefix("etcd://") {
+        let endpoints: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("http://{h}"))
+            .collect();
+        if endpoints.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "store URL {url:?} names no etcd endpoint: use etcd://HOST:PORT[,HOST:PORT...]"
+            )));
+        }
+        return Ok(std::sync::Arc::new(
+            EtcdStore::connect(&endpoints, prefix).await?,
+        ));
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "store URL {url:?} names no file: use file://PATH"
+            )));
+        }
+        let (path, prefix) = (std::path::PathBuf::from(path), prefix.to_owned());
+        // Opening checks the whole file's integrity: blocking work.
+        let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path, &prefix))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("opening the store failed: {e}")))??;
+        return Ok(std::sync::Arc::new(store));
+    }
+    Err(StoreError::Invalid(format!(
+        "unsupported store URL {url:?}: use etcd://HOST:PORT[,HOST:PORT...] or file://PATH"
+    )))
 }
