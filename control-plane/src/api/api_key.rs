@@ -1,0 +1,174 @@
+//! `ApiKeyService`: the keys apps send to the data plane. The secret is shown once; only its
+//! SHA-256 is stored; revoking keeps the record for the audit trail.
+
+use std::sync::Arc;
+
+use tollgate_proto::admin as pb;
+use tollgate_proto::admin::api_key_service_server::ApiKeyService;
+use tonic::{Request, Response, Status};
+
+use super::{Ctx, convert, input, new_id};
+use crate::auth::{self, Access, Principal};
+use crate::db::{self, Versioned};
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::model::{ApiKey, Repository, now_ms};
+use crate::store::Txn;
+
+pub struct Service(pub Arc<Ctx>);
+
+fn to_pb(k: &ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        id: k.id.clone(),
+        repository_id: k.repository_id.clone(),
+        workspace_id: k.workspace_id.clone(),
+        name: k.name.clone(),
+        hint: k.hint.clone(),
+        created_at: convert::ts(k.created_at),
+        last_used_at: convert::opt_ts(k.last_used_at),
+        expires_at: convert::opt_ts(k.expires_at),
+        revoked_at: convert::opt_ts(k.revoked_at),
+    }
+}
+
+impl Ctx {
+    async fn api_key(&self, p: &Principal, id: &str, need: Access) -> ApiResult<Versioned<ApiKey>> {
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(ApiError::invalid("id", "the API key id is required"));
+        }
+        let k = db::get::<ApiKey>(self.store(), &keys::api_key(id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no API key with id '{id}'; `tollgatectl key list --repo R` shows them"
+                ))
+            })?;
+        let ws = k.value.workspace_id.clone();
+        p.require(&ws, &self.workspace_name(&ws).await, need)?;
+        Ok(k)
+    }
+
+    async fn save_key(&self, cur: &Versioned<ApiKey>, key: ApiKey) -> ApiResult<pb::ApiKey> {
+        let txn = Txn::new()
+            .when(keys::api_key(&key.id), cur.revision)
+            .put(keys::api_key(&key.id), db::encode(&key));
+        db::commit(self.store(), txn, "the API key changed meanwhile; retry").await?;
+        Ok(to_pb(&key))
+    }
+}
+
+#[tonic::async_trait]
+impl ApiKeyService for Service {
+    async fn create_api_key(
+        &self,
+        req: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let repo = ctx
+            .resolve::<Repository>(
+                &p,
+                "repository_id",
+                &r.repository_id,
+                &r.workspace_id,
+                Access::Write,
+            )
+            .await?;
+        let name = input::name("name", &r.name)?;
+        let now = now_ms();
+        let expires_at = r.expires_at.as_ref().map(convert::from_ts);
+        if expires_at.is_some_and(|e| e <= now) {
+            return Err(ApiError::invalid("expires_at", "the expiry must be in the future").into());
+        }
+        let secret = auth::new_secret("tg_");
+        let key = ApiKey {
+            id: new_id("key"),
+            repository_id: repo.value.id.clone(),
+            workspace_id: repo.value.workspace_id.clone(),
+            name,
+            hash: auth::hash_secret(&secret),
+            hint: auth::secret_hint(&secret),
+            created_at: now,
+            last_used_at: None,
+            expires_at,
+            revoked_at: None,
+        };
+        let txn = Txn::new()
+            .when(keys::repo(&repo.value.id), repo.revision)
+            .put(keys::api_key(&key.id), db::encode(&key));
+        db::commit(
+            ctx.store(),
+            txn,
+            format!("repository '{}' changed meanwhile; retry", repo.value.name),
+        )
+        .await?;
+        tracing::info!(key = %key.id, repo = %repo.value.id, by = %p.name, "API key created");
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(to_pb(&key)),
+            secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        req: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let repo = ctx
+            .resolve::<Repository>(
+                &p,
+                "repository_id",
+                &r.repository_id,
+                &r.workspace_id,
+                Access::Read,
+            )
+            .await?;
+        let mut list: Vec<ApiKey> = db::list::<ApiKey>(ctx.store(), keys::API_KEYS)
+            .await?
+            .into_iter()
+            .map(|k| k.value)
+            .filter(|k| k.repository_id == repo.value.id)
+            .filter(|k| r.include_revoked || k.revoked_at.is_none())
+            .collect();
+        list.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: list.iter().map(to_pb).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        req: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let cur = ctx.api_key(&p, &req.get_ref().id, Access::Write).await?;
+        if cur.value.revoked_at.is_some() {
+            return Ok(Response::new(to_pb(&cur.value)));
+        }
+        let mut key = cur.value.clone();
+        key.revoked_at = Some(now_ms());
+        tracing::info!(key = %key.id, by = %p.name, "API key revoked");
+        Ok(Response::new(ctx.save_key(&cur, key).await?))
+    }
+
+    async fn rename_api_key(
+        &self,
+        req: Request<pb::RenameApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let cur = ctx.api_key(&p, &r.id, Access::Write).await?;
+        let mut key = cur.value.clone();
+        key.name = input::name("name", &r.name)?;
+        if key == cur.value {
+            return Ok(Response::new(to_pb(&key)));
+        }
+        Ok(Response::new(ctx.save_key(&cur, key).await?))
+    }
+}

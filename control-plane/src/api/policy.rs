@@ -1,0 +1,404 @@
+//! `PolicyService`: governance rules scoped to the organization, a workspace or a repository
+//! (lower scopes add to higher ones), and the violation and alert listings.
+
+use std::sync::Arc;
+
+use tollgate_proto::admin as pb;
+use tollgate_proto::admin::policy_service_server::PolicyService;
+use tonic::{Request, Response, Status};
+
+use super::{Ctx, convert, input, new_id};
+use crate::auth::{Access, Principal};
+use crate::db::{self, Versioned};
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::model::{Policy, Repository, Violation, now_ms};
+use crate::store::Txn;
+
+pub struct Service(pub Arc<Ctx>);
+
+fn to_pb(v: &Versioned<Policy>, org_id: &str) -> pb::Policy {
+    let x = &v.value;
+    pb::Policy {
+        id: x.id.clone(),
+        org_id: org_id.to_string(),
+        workspace_id: x.workspace_id.clone().unwrap_or_default(),
+        repository_id: x.repository_id.clone().unwrap_or_default(),
+        name: x.name.clone(),
+        content: x.content.clone(),
+        risk_type: convert::risk_to_pb(x.risk_type) as i32,
+        action: convert::action_to_pb(x.action) as i32,
+        enabled: x.enabled,
+        created_at: convert::ts(x.created_at),
+        updated_at: convert::ts(x.updated_at),
+        created_by: x.created_by.clone(),
+        last_updated_by: x.last_updated_by.clone(),
+        version: v.revision,
+    }
+}
+
+fn content(field: &str, v: &str) -> ApiResult<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            "the policy content is required: what is prohibited or required, why, examples, exceptions",
+        ));
+    }
+    if v.len() > 32 * 1024 {
+        return Err(ApiError::invalid(
+            field,
+            "the policy content has at most 32 KiB",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+impl Ctx {
+    fn require_policy(
+        &self,
+        p: &Principal,
+        x: &Policy,
+        ws_name: &str,
+        need: Access,
+    ) -> ApiResult<()> {
+        match &x.workspace_id {
+            None if need == Access::Read => Ok(()),
+            None => p.require_org_admin("changing an organization policy"),
+            Some(ws) => p.require(ws, ws_name, need),
+        }
+    }
+
+    async fn policy(
+        &self,
+        p: &Principal,
+        id_or_name: &str,
+        need: Access,
+    ) -> ApiResult<Versioned<Policy>> {
+        let x = id_or_name.trim();
+        let found = match db::get::<Policy>(self.store(), &keys::policy(x)).await? {
+            Some(v) => Some(v),
+            None => match db::get_string(self.store(), &keys::policy_name(None, x)).await? {
+                Some(id) => db::get::<Policy>(self.store(), &keys::policy(&id)).await?,
+                None => None,
+            },
+        };
+        let found = match found {
+            Some(f) => f,
+            None => self.resolve::<Policy>(p, "id", x, "", Access::Read).await?,
+        };
+        let ws_name = match &found.value.workspace_id {
+            Some(ws) => self.workspace_name(ws).await,
+            None => String::new(),
+        };
+        self.require_policy(p, &found.value, &ws_name, need)?;
+        Ok(found)
+    }
+}
+
+#[tonic::async_trait]
+impl PolicyService for Service {
+    async fn create_policy(
+        &self,
+        req: Request<pb::CreatePolicyRequest>,
+    ) -> Result<Response<pb::Policy>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let (workspace, repo) = if !r.repository_id.trim().is_empty() {
+            let repo = ctx
+                .resolve::<Repository>(
+                    &p,
+                    "repository_id",
+                    &r.repository_id,
+                    &r.workspace_id,
+                    Access::Write,
+                )
+                .await?;
+            let ws = ctx
+                .workspace(&p, &repo.value.workspace_id, Access::Write)
+                .await?;
+            (Some(ws), Some(repo.value.id))
+        } else if !r.workspace_id.trim().is_empty() {
+            (
+                Some(ctx.workspace(&p, &r.workspace_id, Access::Write).await?),
+                None,
+            )
+        } else {
+            p.require_org_admin("creating an organization policy")?;
+            (None, None)
+        };
+        let name = input::name("name", &r.name)?;
+        let risk_type = convert::risk("risk_type", r.risk_type)?.ok_or_else(|| {
+            ApiError::invalid("risk_type", "a risk type is required: LOW, MEDIUM or HIGH")
+        })?;
+        let action = convert::action("action", r.action)?.ok_or_else(|| {
+            ApiError::invalid("action", "an action is required: LOG, ALERT or BLOCK")
+        })?;
+        let now = now_ms();
+        let ws_id = workspace.as_ref().map(|w| w.value.id.clone());
+        let policy = Policy {
+            id: new_id("pol"),
+            workspace_id: ws_id.clone(),
+            repository_id: repo,
+            name: name.clone(),
+            content: content("content", &r.content)?,
+            risk_type,
+            action,
+            enabled: r.enabled.unwrap_or(true),
+            created_at: now,
+            updated_at: now,
+            created_by: p.name.clone(),
+            last_updated_by: p.name.clone(),
+        };
+        let name_key = keys::policy_name(ws_id.as_deref(), &name);
+        let mut txn = Txn::new().when(name_key.clone(), 0);
+        if let Some(ws) = &workspace {
+            txn = txn.when(keys::workspace(&ws.value.id), ws.revision);
+        }
+        txn = txn
+            .put(name_key, policy.id.clone())
+            .put(keys::policy(&policy.id), db::encode(&policy));
+        let resp = ctx.store().txn(txn).await.map_err(ApiError::from)?;
+        if !resp.succeeded {
+            return Err(ApiError::AlreadyExists(format!(
+                "a policy named '{name}' already exists in this scope"
+            ))
+            .into());
+        }
+        Ok(Response::new(to_pb(
+            &Versioned {
+                value: policy,
+                revision: resp.revision,
+            },
+            &ctx.org_id,
+        )))
+    }
+
+    async fn list_policies(
+        &self,
+        req: Request<pb::ListPoliciesRequest>,
+    ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let ws = if r.workspace_id.trim().is_empty() {
+            None
+        } else {
+            Some(
+                ctx.workspace(&p, &r.workspace_id, Access::Read)
+                    .await?
+                    .value
+                    .id,
+            )
+        };
+        let repo = if r.repository_id.trim().is_empty() {
+            None
+        } else {
+            Some(
+                ctx.resolve::<Repository>(
+                    &p,
+                    "repository_id",
+                    &r.repository_id,
+                    &r.workspace_id,
+                    Access::Read,
+                )
+                .await?
+                .value,
+            )
+        };
+        let mut list: Vec<_> = db::list::<Policy>(ctx.store(), keys::POLICIES)
+            .await?
+            .into_iter()
+            .filter(|x| match &x.value.workspace_id {
+                None => true,
+                Some(w) => p.can(w, Access::Read),
+            })
+            // With a scope filter: the policies that apply there (higher scopes add to it).
+            .filter(|x| match (&ws, &x.value.workspace_id) {
+                (Some(w), Some(xw)) => w == xw,
+                _ => true,
+            })
+            .filter(|x| match (&repo, &x.value.repository_id) {
+                (Some(r), Some(xr)) => &r.id == xr,
+                (Some(r), None) => x
+                    .value
+                    .workspace_id
+                    .as_ref()
+                    .is_none_or(|w| w == &r.workspace_id),
+                (None, _) => true,
+            })
+            .collect();
+        list.sort_by(|a, b| a.value.name.cmp(&b.value.name));
+        Ok(Response::new(pb::ListPoliciesResponse {
+            policies: list.iter().map(|x| to_pb(x, &ctx.org_id)).collect(),
+        }))
+    }
+
+    async fn get_policy(
+        &self,
+        req: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::Policy>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let x = ctx.policy(&p, &req.get_ref().id, Access::Read).await?;
+        Ok(Response::new(to_pb(&x, &ctx.org_id)))
+    }
+
+    async fn update_policy(
+        &self,
+        req: Request<pb::UpdatePolicyRequest>,
+    ) -> Result<Response<pb::Policy>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let cur = ctx.policy(&p, &r.id, Access::Write).await?;
+        if r.expected_version != 0 && r.expected_version != cur.revision {
+            return Err(ApiError::Aborted(format!(
+                "policy '{}' is at version {}, not {}: get it again and retry",
+                cur.value.name, cur.revision, r.expected_version
+            ))
+            .into());
+        }
+        let mut x = cur.value.clone();
+        if let Some(n) = &r.name {
+            x.name = input::name("name", n)?;
+        }
+        if let Some(c) = &r.content {
+            x.content = content("content", c)?;
+        }
+        if let Some(risk) = convert::risk("risk_type", r.risk_type)? {
+            x.risk_type = risk;
+        }
+        if let Some(a) = convert::action("action", r.action)? {
+            x.action = a;
+        }
+        if let Some(e) = r.enabled {
+            x.enabled = e;
+        }
+        if x == cur.value {
+            return Ok(Response::new(to_pb(&cur, &ctx.org_id)));
+        }
+        x.updated_at = now_ms();
+        x.last_updated_by = p.name.clone();
+        let ws = x.workspace_id.clone();
+        let mut txn = Txn::new().when(keys::policy(&x.id), cur.revision);
+        if x.name != cur.value.name {
+            let k = keys::policy_name(ws.as_deref(), &x.name);
+            txn = txn
+                .when(k.clone(), 0)
+                .put(k, x.id.clone())
+                .delete(keys::policy_name(ws.as_deref(), &cur.value.name));
+        }
+        txn = txn.put(keys::policy(&x.id), db::encode(&x));
+        let resp = ctx.store().txn(txn).await.map_err(ApiError::from)?;
+        if !resp.succeeded {
+            return Err(ApiError::Aborted(format!(
+                "policy '{}' changed meanwhile, or the name '{}' is taken in its scope; retry",
+                cur.value.name, x.name
+            ))
+            .into());
+        }
+        Ok(Response::new(to_pb(
+            &Versioned {
+                value: x,
+                revision: resp.revision,
+            },
+            &ctx.org_id,
+        )))
+    }
+
+    async fn delete_policy(
+        &self,
+        req: Request<pb::DeletePolicyRequest>,
+    ) -> Result<Response<pb::DeletePolicyResponse>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let cur = ctx.policy(&p, &req.get_ref().id, Access::Write).await?;
+        let x = &cur.value;
+        let txn = Txn::new()
+            .when(keys::policy(&x.id), cur.revision)
+            .delete(keys::policy(&x.id))
+            .delete(keys::policy_name(x.workspace_id.as_deref(), &x.name));
+        db::commit(ctx.store(), txn, "the policy changed meanwhile; retry").await?;
+        Ok(Response::new(pb::DeletePolicyResponse { success: true }))
+    }
+
+    async fn list_policy_violations(
+        &self,
+        req: Request<pb::ListPolicyViolationsRequest>,
+    ) -> Result<Response<pb::ListPolicyViolationsResponse>, Status> {
+        let p = self.0.auth(&req).await?;
+        Ok(Response::new(
+            violations(&self.0, &p, req.get_ref(), false).await?,
+        ))
+    }
+
+    async fn list_alerts(
+        &self,
+        req: Request<pb::ListPolicyViolationsRequest>,
+    ) -> Result<Response<pb::ListPolicyViolationsResponse>, Status> {
+        let p = self.0.auth(&req).await?;
+        Ok(Response::new(
+            violations(&self.0, &p, req.get_ref(), true).await?,
+        ))
+    }
+}
+
+/// Violations (or alerts) the caller can see, newest first, paged. No access gives an empty
+/// list, not an error, as the product does.
+async fn violations(
+    ctx: &Ctx,
+    p: &Principal,
+    r: &pb::ListPolicyViolationsRequest,
+    alerts: bool,
+) -> ApiResult<pb::ListPolicyViolationsResponse> {
+    let take = if r.take == 0 { 25 } else { r.take };
+    if take > 100 {
+        return Err(ApiError::invalid("take", "take is at most 100"));
+    }
+    let severity = convert::risk("severity", r.severity)?;
+    let from = r.from.as_ref().map(convert::from_ts).unwrap_or(i64::MIN);
+    let to = r.to.as_ref().map(convert::from_ts).unwrap_or(i64::MAX);
+    let mut all: Vec<Violation> = db::list::<Violation>(ctx.store(), keys::VIOLATIONS)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|v| p.can(&v.workspace_id, Access::Read))
+        .filter(|v| !alerts || v.message.is_some())
+        .filter(|v| r.workspace_id.is_empty() || v.workspace_id == r.workspace_id)
+        .filter(|v| r.repository_id.is_empty() || v.repository_id == r.repository_id)
+        .filter(|v| r.policy_id.is_empty() || v.policy_id == r.policy_id)
+        .filter(|v| r.model.is_empty() || v.model == r.model)
+        .filter(|v| severity.is_none_or(|s| v.severity == s))
+        .filter(|v| r.blocked.is_none_or(|b| v.blocked == b))
+        .filter(|v| v.time >= from && v.time < to)
+        .collect();
+    all.sort_by_key(|v| std::cmp::Reverse(v.time));
+    let total = all.len() as u64;
+    let violations = all
+        .into_iter()
+        .skip(r.skip as usize)
+        .take(take as usize)
+        .map(|v| pb::PolicyViolation {
+            id: v.id,
+            policy_id: v.policy_id,
+            policy_name: v.policy_name,
+            time: convert::ts(v.time),
+            explanation: v.explanation,
+            workspace_id: v.workspace_id,
+            repository_id: v.repository_id,
+            api_key_id: v.api_key_id,
+            severity: convert::risk_to_pb(v.severity) as i32,
+            blocked: v.blocked,
+            model_type: v
+                .model_type
+                .map(|t| convert::ai_type_to_pb(t) as i32)
+                .unwrap_or(0),
+            model: v.model,
+            host: v.host,
+            message: v.message.unwrap_or_default(),
+        })
+        .collect();
+    Ok(pb::ListPolicyViolationsResponse { violations, total })
+}

@@ -1,0 +1,369 @@
+//! Command line of `tollgate-control-plane`: `serve`, `dev` and `reencrypt`. Every flag also
+//! reads `TOLLGATE_<FLAG>`; the master key itself may come from `TOLLGATE_MASTER_KEY`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use crate::api::Ctx;
+use crate::bootstrap;
+use crate::crypto::Keyring;
+use crate::store::{self, EmbeddedStore, Store};
+use crate::sync::SyncTransport;
+use crate::validate::Validator;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate-control-plane",
+    version,
+    about = "Tollgate control plane"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the control plane against etcd or a store file.
+    Serve(ServeArgs),
+    /// One process for a single machine: the embedded store and the control plane, with
+    /// defaults that need no setup.
+    Dev(DevArgs),
+    /// Re-encrypt every stored secret with the active (first) master key, after a rotation.
+    Reencrypt(StoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// `etcd://HOST:PORT[,HOST:PORT...]` or `file://PATH`.
+    #[arg(long, env = "TOLLGATE_STORE")]
+    pub store: String,
+    /// Prefix of every key in the store.
+    #[arg(long, env = "TOLLGATE_STORE_PREFIX", default_value = "/tollgate/v1/")]
+    pub store_prefix: String,
+    /// File with the base64 master key(s), one per line, the active one first. Without it,
+    /// `TOLLGATE_MASTER_KEY` holds them (comma-separated).
+    #[arg(long, env = "TOLLGATE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Owner token created on first start (and re-added if missing); else one is generated
+    /// and printed once.
+    #[arg(long, env = "TOLLGATE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// Address of the admin gRPC API.
+    #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "0.0.0.0:7070")]
+    pub admin_listen: SocketAddr,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    #[command(flatten)]
+    pub validation: ValidationArgs,
+}
+
+/// The sync API that data planes connect to: mTLS, or plaintext on loopback.
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Address of the sync gRPC API (config streams and usage reports of data planes).
+    #[arg(long, env = "TOLLGATE_SYNC_LISTEN", default_value = "0.0.0.0:7071")]
+    pub sync_listen: SocketAddr,
+    /// PEM certificate (chain) of the sync server.
+    #[arg(long, env = "TOLLGATE_SYNC_TLS_CERT")]
+    pub sync_tls_cert: Option<PathBuf>,
+    /// PEM private key of the sync server.
+    #[arg(long, env = "TOLLGATE_SYNC_TLS_KEY")]
+    pub sync_tls_key: Option<PathBuf>,
+    /// PEM CA that signs data-plane client certificates; a data plane without one is refused.
+    #[arg(long, env = "TOLLGATE_SYNC_CLIENT_CA")]
+    pub sync_client_ca: Option<PathBuf>,
+    /// Serve the sync API in plaintext; accepted only on a loopback --sync-listen.
+    #[arg(long, env = "TOLLGATE_SYNC_INSECURE")]
+    pub sync_insecure: bool,
+}
+
+impl SyncArgs {
+    fn transport(&self) -> anyhow::Result<SyncTransport> {
+        crate::sync::transport_from_flags(
+            self.sync_listen,
+            self.sync_tls_cert.clone(),
+            self.sync_tls_key.clone(),
+            self.sync_client_ca.clone(),
+            self.sync_insecure,
+        )
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidationArgs {
+    /// Let provider endpoints resolve to link-local and cloud metadata addresses
+    /// (169.254.0.0/16, fe80::/10, fd00:ec2::254). Off: such endpoints are refused.
+    #[arg(long, env = "TOLLGATE_ALLOW_LINK_LOCAL_ENDPOINTS")]
+    pub allow_link_local_endpoints: bool,
+    /// Time limit of a validation call to a provider, in seconds.
+    #[arg(long, env = "TOLLGATE_VALIDATION_TIMEOUT_SECS", default_value_t = 10)]
+    pub validation_timeout_secs: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Holds the store, the master key and the admin token file.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./.tollgate")]
+    pub data_dir: PathBuf,
+    /// Address of the admin gRPC API.
+    #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:7070")]
+    pub admin_listen: SocketAddr,
+    /// Address of the sync API (plaintext, so it must be a loopback address).
+    #[arg(long, env = "TOLLGATE_SYNC_LISTEN", default_value = "127.0.0.1:7071")]
+    pub sync_listen: SocketAddr,
+    /// Owner token; else one is generated on first start, printed once and saved (0600).
+    #[arg(long, env = "TOLLGATE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    #[command(flatten)]
+    pub validation: ValidationArgs,
+}
+
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    init_tracing(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Serve(a) => serve(a).await,
+            Command::Dev(a) => dev(a).await,
+            Command::Reencrypt(a) => reencrypt(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_keyring(file: Option<&Path>) -> anyhow::Result<Keyring> {
+    let env = std::env::var("TOLLGATE_MASTER_KEY").ok();
+    Ok(Keyring::load(file, env.as_deref())?)
+}
+
+fn validator(a: &ValidationArgs) -> Validator {
+    Validator::new(
+        Duration::from_secs(a.validation_timeout_secs.max(1)),
+        a.allow_link_local_endpoints,
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+/// Bootstraps, then serves the admin API until a signal.
+async fn start(
+    store: Arc<dyn Store>,
+    keyring: Keyring,
+    validator: Validator,
+    bootstrap_token: Option<&str>,
+    admin_listen: SocketAddr,
+) -> anyhow::Result<(Arc<Ctx>, Option<String>, TcpListener)> {
+    let boot = bootstrap::bootstrap(store.as_ref(), bootstrap_token).await?;
+    let ctx = Arc::new(Ctx {
+        store,
+        keyring: Arc::new(keyring),
+        validator,
+        org_id: boot.org_id,
+    });
+    if let Some(t) = bootstrap_token {
+        bootstrap::ensure_bootstrap_token(&ctx, t).await?;
+    }
+    let listener = TcpListener::bind(admin_listen).await.with_context(|| {
+        format!("cannot listen on {admin_listen} (is another process using it?)")
+    })?;
+    Ok((ctx, boot.generated_token, listener))
+}
+
+async fn bind_sync(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} for the sync API (is another process using it?)")
+    })
+}
+
+/// Runs the admin and sync servers until a signal stops both (or one fails).
+async fn run_servers(
+    ctx: Arc<Ctx>,
+    admin: TcpListener,
+    sync: TcpListener,
+    transport: SyncTransport,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tracing::info!(addr = %sync.local_addr()?, tls = matches!(transport, SyncTransport::Tls { .. }),
+        "sync API listening");
+    let admin = crate::server::serve_admin(ctx.clone(), admin, until_stopped(stopped.clone()));
+    let sync = crate::sync::serve(ctx, sync, transport, until_stopped(stopped));
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        Ok(())
+    };
+    tokio::try_join!(admin, sync, signal)?;
+    Ok(())
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    // Flag mistakes first, before touching the store.
+    let transport = a.sync.transport()?;
+    transport.check()?;
+    let keyring = load_keyring(a.store.master_key_file.as_deref())?;
+    let store = store::open(&a.store.store, &a.store.store_prefix).await?;
+    let (ctx, generated, listener) = start(
+        store,
+        keyring,
+        validator(&a.validation),
+        a.bootstrap_token.as_deref(),
+        a.admin_listen,
+    )
+    .await?;
+    if let Some(token) = generated {
+        println!("Admin token (shown once, store it now): {token}");
+    }
+    let sync = bind_sync(a.sync.sync_listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "admin API listening");
+    run_servers(ctx, listener, sync, transport).await
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+async fn dev(a: DevArgs) -> anyhow::Result<()> {
+    // The in-process data plane connects over loopback; plaintext is refused anywhere else.
+    let transport = crate::sync::transport_from_flags(a.sync_listen, None, None, None, true)?;
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", a.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&a.data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let key_file = a.data_dir.join("master.key");
+    if !key_file.exists() {
+        Keyring::generate_file(&key_file)?;
+    }
+    let keyring = Keyring::load(Some(&key_file), None)?;
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(
+        &a.data_dir.join("store.redb"),
+        "/tollgate/v1/",
+    )?);
+    let (ctx, generated, listener) = start(
+        store,
+        keyring,
+        validator(&a.validation),
+        a.bootstrap_token.as_deref(),
+        a.admin_listen,
+    )
+    .await?;
+    let token_file = a.data_dir.join("admin-token");
+    if let Some(token) = &generated {
+        write_private(&token_file, &format!("{token}\n"))?;
+    }
+    let admin = listener.local_addr()?;
+    let sync = bind_sync(a.sync_listen).await?;
+    let sync_addr = sync.local_addr()?;
+    let token_hint = if generated.is_some() {
+        format!(
+            "{} (saved in {})",
+            generated.as_deref().unwrap_or(""),
+            token_file.display()
+        )
+    } else if a.bootstrap_token.is_some() {
+        "the --bootstrap-token you passed".to_string()
+    } else if token_file.exists() {
+        format!("in {}", token_file.display())
+    } else {
+        "the one printed on first start".to_string()
+    };
+    println!(
+        "Tollgate dev is running.\n  admin API:   http://{admin}\n  sync API:    http://{sync_addr} (data planes, plaintext on loopback)\n  admin token: {token_hint}\n\nTry it:\n  export TOLLGATE_ADDR=http://{admin} TOLLGATE_TOKEN=$(cat {})\n  tollgatectl workspace list\n  printf %s \"$OPENAI_API_KEY\" | tollgatectl llm create --workspace default --name openai --type openai --secret-stdin\n  tollgatectl llm list",
+        token_file.display()
+    );
+    run_servers(ctx, listener, sync, transport).await
+}
+
+async fn reencrypt(a: StoreArgs) -> anyhow::Result<()> {
+    let keyring = load_keyring(a.master_key_file.as_deref())?;
+    let store = store::open(&a.store, &a.store_prefix).await?;
+    let n = crate::rotate::reencrypt_all(store.as_ref(), &keyring).await?;
+    println!("re-encrypted {n} configuration(s) with the active master key");
+    Ok(())
+}

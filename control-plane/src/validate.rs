@@ -1,1 +1,0 @@
-//! Provider validation calls. (being written)

@@ -1,0 +1,397 @@
+//! Checking user-supplied provider endpoints, and which addresses are off limits.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use http::Uri;
+
+/// Longest endpoint accepted, in bytes.
+pub const MAX_ENDPOINT_LEN: usize = 2048;
+
+/// AWS's IPv6 instance metadata address (Nitro instances).
+const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+/// Alibaba Cloud's instance metadata address (outside link-local, so named explicitly).
+const ALIBABA_METADATA_V4: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
+
+/// Why an endpoint is refused; each message says what to fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("endpoint is empty; give the provider base URL, e.g. https://api.openai.com/v1")]
+    Empty,
+    #[error("endpoint is {0} bytes long; at most {MAX_ENDPOINT_LEN} are allowed")]
+    TooLong(usize),
+    #[error("endpoint must start with https:// or http://, got {0:?}")]
+    Scheme(String),
+    #[error("endpoint must not contain a query (?...); give only the base URL")]
+    Query,
+    #[error("endpoint must not contain a fragment (#...); give only the base URL")]
+    Fragment,
+    #[error(
+        "endpoint must not contain a user name or password (user:pass@host); \
+         put credentials in the key and secret fields"
+    )]
+    UserInfo,
+    #[error("endpoint is not a valid URL ({0}); expected e.g. https://api.openai.com/v1")]
+    Invalid(String),
+    #[error("endpoint has no host; expected e.g. https://api.openai.com/v1")]
+    NoHost,
+    #[error("endpoint port must be a number from 1 to 65535")]
+    BadPort,
+    #[error(
+        "endpoint host {0} is a link-local or cloud metadata address; refused \
+         (an operator can allow link-local endpoints if this is intended)"
+    )]
+    Forbidden(String),
+}
+
+/// Checks an endpoint given at create/update time, refusing link-local and metadata hosts.
+///
+/// Accepts an absolute `http`/`https` URL with a host and no userinfo, query or fragment,
+/// at most [`MAX_ENDPOINT_LEN`] bytes; surrounding whitespace and trailing slashes are
+/// trimmed. Host names are checked again when they are resolved (see `Validator`).
+pub fn check_endpoint(url: &str) -> Result<Uri, EndpointError> {
+    check_endpoint_allowing(url, false)
+}
+
+/// [`check_endpoint`], with link-local and metadata hosts allowed when `allow_link_local`.
+pub fn check_endpoint_allowing(url: &str, allow_link_local: bool) -> Result<Uri, EndpointError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(EndpointError::Empty);
+    }
+    if url.len() > MAX_ENDPOINT_LEN {
+        return Err(EndpointError::TooLong(url.len()));
+    }
+    let lower_prefix = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if !(lower_prefix.starts_with("https://") || lower_prefix.starts_with("http://")) {
+        return Err(EndpointError::Scheme(for_message(url)));
+    }
+    let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
+    if after_scheme.is_empty() || after_scheme.starts_with('/') {
+        return Err(EndpointError::NoHost);
+    }
+    if url.contains('#') {
+        return Err(EndpointError::Fragment);
+    }
+    if url.contains('?') {
+        return Err(EndpointError::Query);
+    }
+    let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
+        // Only the parser's reason: the input itself may hold a password.
+        EndpointError::Invalid(e.to_string())
+    })?;
+    let authority = uri.authority().ok_or(EndpointError::NoHost)?;
+    if authority.as_str().contains('@') {
+        return Err(EndpointError::UserInfo);
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err(EndpointError::NoHost);
+    }
+    // `Authority::port` hides a port that is not a u16 (the connector would then use the
+    // default port), so look at the text after the host.
+    let after_host = authority.as_str().get(host.len()..).unwrap_or_default();
+    if !after_host.is_empty()
+        && !matches!(after_host.strip_prefix(':').map(str::parse::<u16>), Some(Ok(p)) if p != 0)
+    {
+        return Err(EndpointError::BadPort);
+    }
+    if !allow_link_local && host_literal(host).is_some_and(is_forbidden) {
+        return Err(EndpointError::Forbidden(host.to_owned()));
+    }
+    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+    let path = uri.path().trim_end_matches('/');
+    format!("{scheme}://{authority}{path}")
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| EndpointError::Invalid(e.to_string()))
+}
+
+/// The endpoint as text without a trailing slash (what to store and show).
+pub fn endpoint_to_string(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    format!("{scheme}://{authority}{}", uri.path().trim_end_matches('/'))
+}
+
+/// True for addresses validation must not reach unless the operator allows it: IPv4
+/// link-local (169.254.0.0/16, home of most cloud metadata services), Alibaba's
+/// 100.100.100.200, IPv6 link-local (fe80::/10), AWS's fd00:ec2::254, and any of those
+/// IPv4 addresses written as IPv4-mapped/compatible IPv6 or through NAT64 (64:ff9b::/96).
+///
+/// Loopback and private ranges are allowed: on-prem providers live there.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded_v4 = match s {
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
+                    Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+                }
+                _ => v6.to_ipv4(),
+            };
+            embedded_v4.is_some_and(is_forbidden_v4)
+                || (s[0] & 0xffc0) == 0xfe80
+                || v6 == AWS_METADATA_V6
+        }
+    }
+}
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    ip.is_link_local() || ip == ALIBABA_METADATA_V4
+}
+
+/// The address a URI host denotes when it is an IP literal, including the legacy IPv4
+/// spellings (`2852039166`, `0xa9.0xfe.0xa9.0xfe`, `169.254.43518`) that resolvers accept.
+fn host_literal(host: &str) -> Option<IpAddr> {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        // Drop an IPv6 zone id (`%25eth0`): the address decides.
+        let addr = inner.split('%').next().unwrap_or(inner);
+        return addr.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    parse_ipv4_loose(host.strip_suffix('.').unwrap_or(host)).map(IpAddr::V4)
+}
+
+/// `inet_aton` syntax: 1 to 4 parts, each decimal, octal (`0` prefix) or hex (`0x`); the last
+/// part fills the remaining bytes.
+fn parse_ipv4_loose(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let (digits, radix) = if let Some(h) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
+            (h, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (*part, 10)
+        };
+        if digits.is_empty() && radix != 16 {
+            return None;
+        }
+        let value = if digits.is_empty() {
+            0
+        } else {
+            if !digits.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
+            u32::from_str_radix(digits, radix).ok()?
+        };
+        values.push(value);
+    }
+    let (last, leading) = values.split_last()?;
+    if leading.iter().any(|v| *v > 255) {
+        return None;
+    }
+    let last_bits = 8 * (4 - leading.len() as u32);
+    if last_bits < 32 && *last >= 1u32 << last_bits {
+        return None;
+    }
+    let mut addr = 0u32;
+    for (i, v) in leading.iter().enumerate() {
+        addr |= v << (24 - 8 * i as u32);
+    }
+    Some(Ipv4Addr::from(addr | last))
+}
+
+/// The input shortened for an error message, with any `user:pass@` cut out.
+fn for_message(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***{}", &rest[at..]),
+        None => rest.to_owned(),
+    };
+    let shown = format!("{scheme}{rest}");
+    if shown.chars().count() > 80 {
+        format!("{}…", shown.chars().take(80).collect::<String>())
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `expected`: Ok(normalized) or Err(substring of the message).
+    fn check(url: &str, expected: Result<&str, &str>) {
+        let got = check_endpoint(url);
+        match (&got, expected) {
+            (Ok(uri), Ok(norm)) => assert_eq!(endpoint_to_string(uri), norm, "{url:?}"),
+            (Err(e), Err(msg)) => {
+                let e = e.to_string();
+                assert!(e.contains(msg), "{url:?}: {e:?} lacks {msg:?}");
+            }
+            _ => panic!("{url:?}: got {got:?}, want {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn check_endpoint_cases() {
+        check("https://api.openai.com/v1", Ok("https://api.openai.com/v1"));
+        check(
+            "https://api.openai.com/v1/",
+            Ok("https://api.openai.com/v1"),
+        );
+        check(
+            " https://api.anthropic.com/ ",
+            Ok("https://api.anthropic.com"),
+        );
+        check("https://api.anthropic.com", Ok("https://api.anthropic.com"));
+        check(
+            "HTTPS://Example.com:8443/x//",
+            Ok("https://Example.com:8443/x"),
+        );
+        check("http://127.0.0.1:11434/v1", Ok("http://127.0.0.1:11434/v1"));
+        check("http://10.0.0.5/v1", Ok("http://10.0.0.5/v1"));
+        check("http://[::1]:8000", Ok("http://[::1]:8000"));
+        check(
+            "http://localhost:8080/openai/v1",
+            Ok("http://localhost:8080/openai/v1"),
+        );
+
+        check("", Err("endpoint is empty"));
+        check("   ", Err("endpoint is empty"));
+        check(
+            "api.openai.com/v1",
+            Err("must start with https:// or http://, got \"api.openai.com/v1\""),
+        );
+        check(
+            "ftp://example.com",
+            Err("must start with https:// or http://"),
+        );
+        check("https:/example.com", Err("must start with https://"));
+        check("file:///etc/passwd", Err("must start with https://"));
+        check("https://", Err("endpoint has no host"));
+        check("https:///v1", Err("endpoint has no host"));
+        check(
+            "https://example.com/v1?x=1",
+            Err("must not contain a query"),
+        );
+        check(
+            "https://example.com/v1#frag",
+            Err("must not contain a fragment"),
+        );
+        check(
+            "https://user:pw@example.com/v1",
+            Err("must not contain a user name or password"),
+        );
+        check(
+            "https://example.com:99999",
+            Err("port must be a number from 1 to 65535"),
+        );
+        check("https://example.com:", Err("port must be"));
+        check(
+            "https://example.com:0",
+            Err("port must be a number from 1 to 65535"),
+        );
+        check("https://exa mple.com", Err("not a valid URL"));
+        check("https://example.com/\u{0}", Err("not a valid URL"));
+        check(
+            &format!("https://e.com/{}", "a".repeat(2100)),
+            Err("at most 2048"),
+        );
+
+        check(
+            "http://169.254.169.254/",
+            Err("169.254.169.254 is a link-local or cloud metadata"),
+        );
+        check("http://169.254.1.1:80/latest", Err("link-local"));
+        check(
+            "http://[fd00:ec2::254]/",
+            Err("[fd00:ec2::254] is a link-local"),
+        );
+        check("http://[fe80::1]/", Err("link-local"));
+        check("http://[febf::1]/", Err("link-local"));
+        check("http://[::ffff:169.254.169.254]/", Err("link-local"));
+        check("http://[::ffff:a9fe:a9fe]/", Err("link-local"));
+        check("http://[64:ff9b::a9fe:a9fe]/", Err("link-local"));
+        check("http://2852039166/", Err("link-local"));
+        check("http://0xa9fea9fe/", Err("link-local"));
+        check("http://0251.0376.0251.0376/", Err("link-local"));
+        check("http://169.254.43518/", Err("link-local"));
+        check("http://169.254.169.254./", Err("link-local"));
+        check("http://100.100.100.200/", Err("metadata"));
+        check("http://[fec0::1]/", Ok("http://[fec0::1]"));
+        check("http://169.255.0.1/", Ok("http://169.255.0.1"));
+    }
+
+    #[test]
+    fn error_messages_hide_credentials() {
+        let e = check_endpoint("ftp://user:hunter2@example.com/x").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = check_endpoint("https://user:hunter2@example.com/x").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = check_endpoint("https://user:hunter2@exa mple.com/x").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn link_local_allowed_when_operator_allows() {
+        for url in [
+            "http://169.254.169.254/",
+            "http://[fd00:ec2::254]/",
+            "http://[fe80::1]:8080/v1",
+        ] {
+            assert!(check_endpoint(url).is_err(), "{url}");
+            assert!(check_endpoint_allowing(url, true).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn forbidden_addresses() {
+        let check = |ip: &str, forbidden: bool| {
+            let addr: IpAddr = ip.parse().unwrap();
+            assert_eq!(is_forbidden(addr), forbidden, "{ip}");
+        };
+        check("169.254.169.254", true);
+        check("169.254.0.0", true);
+        check("169.254.255.255", true);
+        check("100.100.100.200", true);
+        check("fe80::1", true);
+        check("fd00:ec2::254", true);
+        check("::ffff:169.254.169.254", true);
+        check("64:ff9b::169.254.169.254", true);
+        check("127.0.0.1", false);
+        check("10.1.2.3", false);
+        check("192.168.1.1", false);
+        check("172.16.0.1", false);
+        check("100.100.100.100", false);
+        check("::1", false);
+        check("fd00:ec2::253", false);
+        check("fc00::1", false);
+        check("8.8.8.8", false);
+        check("2606:4700::1111", false);
+    }
+
+    #[test]
+    fn loose_ipv4() {
+        let check = |s: &str, expected: Option<&str>| {
+            assert_eq!(
+                parse_ipv4_loose(s),
+                expected.map(|e| e.parse().unwrap()),
+                "{s}"
+            );
+        };
+        check("1.2.3.4", Some("1.2.3.4"));
+        check("2852039166", Some("169.254.169.254"));
+        check("0xA9FEA9FE", Some("169.254.169.254"));
+        check("0251.0376.0251.0376", Some("169.254.169.254"));
+        check("169.254.43518", Some("169.254.169.254"));
+        check("169.16689662", Some("169.254.169.254"));
+        check("0", Some("0.0.0.0"));
+        check("256.1.1.1", None);
+        check("1.2.3.256", None);
+        check("1.2.3.4.5", None);
+        check("4294967296", None);
+        check("1..2", None);
+        check("08", None);
+        check("api.openai.com", None);
+        check("", None);
+    }
+}

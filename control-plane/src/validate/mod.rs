@@ -1,0 +1,371 @@
+//! Provider validation: the real call `ValidateAiLlm` makes to check a connection's endpoint
+//! and credentials and to discover its models.
+//!
+//! Endpoints are user input, so the call is fenced in (DESIGN §6): link-local and cloud
+//! metadata addresses are refused unless the operator allows them, both as IP literals
+//! ([`check_endpoint`]) and after DNS (a filtering resolver), the whole call is bounded by a
+//! timeout, redirects are reported, never followed, answers are capped at 4 MiB, and no
+//! message ever contains the credentials, even when the provider echoes them.
+
+mod endpoint;
+mod provider;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, LOCATION};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
+use hyper_rustls::{ConfigBuilderExt as _, HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub use endpoint::{
+    EndpointError, MAX_ENDPOINT_LEN, check_endpoint, check_endpoint_allowing, endpoint_to_string,
+    is_forbidden,
+};
+
+use crate::model::AiType;
+use provider::{MAX_PROVIDER_TEXT, scrub, truncate};
+use resolve::{FilteringResolver, ResolveRefused};
+
+/// Largest provider answer read, in bytes.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Credentials shorter than this are not scrubbed from messages (see `scrubbed`).
+const MIN_SCRUBBED_LEN: usize = 4;
+
+/// What to validate: one connection's type, endpoint and (decrypted) credentials.
+#[derive(Clone, Copy)]
+pub struct ValidationRequest<'a> {
+    pub ai_type: AiType,
+    /// Base URL; empty means the type's default endpoint.
+    pub endpoint: &'a str,
+    pub key: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    /// AWS region; unused until AWS credentials are checked here too.
+    pub region: Option<&'a str>,
+}
+
+impl fmt::Debug for ValidationRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidationRequest")
+            .field("ai_type", &self.ai_type)
+            .field("endpoint", &self.endpoint)
+            .field("key", &self.key.map(|_| "[redacted]"))
+            .field("secret", &self.secret.map(|_| "[redacted]"))
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// Result of a validation: never an error, a failure is `success == false` with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationOutcome {
+    pub success: bool,
+    pub message: String,
+    /// Models the provider listed (empty on failure and for AWS).
+    pub models: Vec<String>,
+}
+
+impl ValidationOutcome {
+    fn ok(message: impl Into<String>, models: Vec<String>) -> Self {
+        ValidationOutcome {
+            success: true,
+            message: message.into(),
+            models,
+        }
+    }
+
+    fn fail(message: impl Into<String>) -> Self {
+        ValidationOutcome {
+            success: false,
+            message: message.into(),
+            models: Vec::new(),
+        }
+    }
+
+    /// Removes the credentials from everything the outcome says. Credentials shorter than
+    /// [`MIN_SCRUBBED_LEN`] are left alone: they are no secret, and scrubbing them would
+    /// garble every word that contains them.
+    fn scrubbed(mut self, credentials: &[&str]) -> Self {
+        let credentials: Vec<&str> = credentials
+            .iter()
+            .copied()
+            .filter(|c| c.chars().count() >= MIN_SCRUBBED_LEN)
+            .collect();
+        self.message = scrub(&self.message, &credentials);
+        if credentials.iter().any(|c| self.message.contains(c)) {
+            // Only possible for a credential that is part of our own wording.
+            self.message = if self.success {
+                "ok"
+            } else {
+                "validation failed"
+            }
+            .to_owned();
+        }
+        self.models
+            .retain(|m| !credentials.iter().any(|c| m.contains(c)));
+        self
+    }
+}
+
+type HttpsClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Empty<Bytes>>;
+
+/// Makes validation calls through one pooled HTTPS client. Cheap to clone.
+#[derive(Clone)]
+pub struct Validator {
+    client: HttpsClient,
+    timeout: Duration,
+    allow_link_local: bool,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("timeout", &self.timeout)
+            .field("allow_link_local", &self.allow_link_local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// A validator whose calls take at most `timeout` (connect, answer and body), and which
+    /// reaches link-local/metadata addresses only when `allow_link_local`.
+    pub fn new(timeout: Duration, allow_link_local: bool) -> Self {
+        let mut http = HttpConnector::new_with_resolver(FilteringResolver { allow_link_local });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        // The overall timeout decides; this only bounds a connect left running in the pool.
+        http.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
+
+        // The ring provider is passed in, not installed process-wide: nothing here depends on
+        // (or changes) rustls' global default.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports TLS 1.2 and 1.3")
+            .with_webpki_roots()
+            .with_no_client_auth();
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(2)
+            .build(https);
+        Validator {
+            client,
+            timeout,
+            allow_link_local,
+        }
+    }
+
+    /// [`check_endpoint`] with this validator's link-local policy.
+    pub fn check_endpoint(&self, url: &str) -> Result<Uri, EndpointError> {
+        check_endpoint_allowing(url, self.allow_link_local)
+    }
+
+    /// Calls the provider's model listing with the credentials and reports what happened.
+    pub async fn validate(&self, req: ValidationRequest<'_>) -> ValidationOutcome {
+        let credentials = [req.secret.unwrap_or(""), req.key.unwrap_or("")];
+        self.validate_unscrubbed(req).await.scrubbed(&credentials)
+    }
+
+    async fn validate_unscrubbed(&self, req: ValidationRequest<'_>) -> ValidationOutcome {
+        let endpoint = match req.endpoint.trim() {
+            "" => req.ai_type.default_endpoint(),
+            e => e,
+        };
+        let base = match self.check_endpoint(endpoint) {
+            Ok(uri) => uri,
+            Err(e) => return ValidationOutcome::fail(e.to_string()),
+        };
+        if req.ai_type == AiType::Aws {
+            return ValidationOutcome::ok(
+                "AWS credentials are validated on the first request",
+                vec![],
+            );
+        }
+        let call = match provider::list_call(req.ai_type, req.key, req.secret) {
+            Ok(call) => call,
+            Err(message) => return ValidationOutcome::fail(message),
+        };
+        let url = format!("{}{}", endpoint_to_string(&base), call.path_and_query);
+        let mut builder = Request::get(url);
+        for (name, value) in call.headers {
+            builder = builder.header(name, value);
+        }
+        let request = match builder.body(Empty::new()) {
+            Ok(r) => r,
+            Err(e) => return ValidationOutcome::fail(format!("could not build the request: {e}")),
+        };
+        // Authority has no userinfo (checked), so it is safe to show.
+        let host = base.authority().map(|a| a.to_string()).unwrap_or_default();
+        match tokio::time::timeout(self.timeout, self.call(req.ai_type, &host, request)).await {
+            Ok(outcome) => outcome,
+            Err(_) => ValidationOutcome::fail(format!(
+                "provider did not answer within {}s",
+                self.timeout.as_secs_f64()
+            )),
+        }
+    }
+
+    async fn call(
+        &self,
+        ai_type: AiType,
+        host: &str,
+        request: Request<Empty<Bytes>>,
+    ) -> ValidationOutcome {
+        let response = match self.client.request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                return ValidationOutcome::fail(request_error_message(&e, host, e.is_connect()));
+            }
+        };
+        let status = response.status();
+        tracing::debug!(host, status = status.as_u16(), "validation call answered");
+
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| truncate(v, MAX_PROVIDER_TEXT))
+                .unwrap_or_else(|| "an unspecified location".to_owned());
+            return ValidationOutcome::fail(format!(
+                "provider answered with a redirect ({status}) to {to}; set the endpoint to the final URL"
+            ));
+        }
+
+        let declared_len = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_len.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return too_large();
+        }
+        let body = match Limited::new(response.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+            Err(e) => {
+                return ValidationOutcome::fail(format!(
+                    "connection to {host} broke while reading the answer ({status}): {}",
+                    error_chain(e.as_ref())
+                ));
+            }
+        };
+
+        if !status.is_success() {
+            return ValidationOutcome::fail(status_message(status, provider::error_message(&body)));
+        }
+        match provider::parse_models(ai_type, &body) {
+            Ok(models) => {
+                let message = match models.len() {
+                    0 => format!("connected to {host}; the provider listed no models"),
+                    1 => format!("connected to {host}; 1 model available"),
+                    n => format!("connected to {host}; {n} models available"),
+                };
+                ValidationOutcome::ok(message, models)
+            }
+            Err(message) => ValidationOutcome::fail(message),
+        }
+    }
+}
+
+fn too_large() -> ValidationOutcome {
+    ValidationOutcome::fail(format!(
+        "provider answer is larger than {} MiB; is the endpoint the provider's API base URL?",
+        MAX_BODY_BYTES / (1024 * 1024)
+    ))
+}
+
+/// A non-2xx answer: what it means, the provider's own words, and what to do.
+fn status_message(status: StatusCode, provider_text: Option<String>) -> String {
+    let (lead, hint) = match status.as_u16() {
+        401 => ("provider rejected the credentials", "; check the secret"),
+        403 => (
+            "provider refused access",
+            "; check the credentials' permissions",
+        ),
+        404 => (
+            "provider has no model listing at this endpoint",
+            "; check the endpoint (the API base URL, e.g. https://api.openai.com/v1)",
+        ),
+        429 => ("provider rate-limited the call", "; try again later"),
+        500..=599 => ("provider failed", "; try again later"),
+        _ => ("provider refused the call", ""),
+    };
+    let quoted = provider_text
+        .map(|t| format!(": {}", truncate(&t, MAX_PROVIDER_TEXT)))
+        .unwrap_or_default();
+    format!("{lead} ({status}){quoted}{hint}")
+}
+
+/// A failed request as a sentence naming the host.
+fn request_error_message(err: &(dyn StdError + 'static), host: &str, connect: bool) -> String {
+    let mut chain = std::iter::successors(Some(err), |&e| e.source());
+    if let Some(refused) = chain.find_map(|e| e.downcast_ref::<ResolveRefused>()) {
+        return refused.to_string();
+    }
+    let causes: Vec<&(dyn StdError + 'static)> =
+        std::iter::successors(Some(err), |&e| e.source()).collect();
+    let io_kind = causes
+        .iter()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+        .map(|e| e.kind());
+    if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+        return format!(
+            "connection to {host} refused; is the endpoint right and the provider running?"
+        );
+    }
+    let detail = error_chain(err);
+    if causes.iter().any(|e| e.to_string() == "dns error") {
+        let host_only = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        return format!("could not resolve host {host_only}: {detail}");
+    }
+    if connect {
+        format!("could not connect to {host}: {detail}")
+    } else {
+        format!("request to {host} failed: {detail}")
+    }
+}
+
+/// The error and its causes joined with `: `, leaving out hyper's generic wrappers.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in std::iter::successors(Some(err), |&e| e.source()) {
+        let text = e.to_string();
+        if text.starts_with("client error (") || text == "dns error" {
+            continue;
+        }
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        truncate(&parts.join(": "), MAX_PROVIDER_TEXT)
+    }
+}
