@@ -1,1 +1,24 @@
-//! Tollgate SDK.
+//! Tollgate SDK: a typed async client of the admin API (`tollgate.admin.v1`), proto3 JSON
+//! rendering of its messages, and declarative `apply` of a YAML file.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tollgate_sdk::Error> {
+//! use tollgate_sdk::{proto, Client};
+//! let client = Client::connect("http://127.0.0.1:7070", "tgadm_...").await?;
+//! let llms = client.list_ai_llms(proto::ListAiLlmsRequest::default()).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod apply;
+mod client;
+mod error;
+pub mod json;
+mod rpc;
+pub mod secret;
+
+pub use client::{Auth, AuthChannel, Client, ConnectOptions};
+pub use error::{Error, code_name};
+pub use secret::{Secret, SecretError, SecretSource};
+/// The generated admin API types (`tollgate.admin.v1`).
+pub use tollgate_proto::admin as proto;

@@ -1,0 +1,145 @@
+//! `key create|list|revoke|rename`: API keys apps send to the data plane.
+
+use clap::Subcommand;
+use tollgate_sdk::proto;
+
+use crate::cli::Ctx;
+use crate::exit::CliError;
+use crate::output::{Row, or_dash, table, ts};
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Create a key; its secret is printed once (JSON field "secret").
+    Create {
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        name: String,
+        /// Workspace of the repository (disambiguates a name).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// List a repository's keys.
+    List {
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Also list revoked keys.
+        #[arg(long)]
+        include_revoked: bool,
+    },
+    /// Revoke a key (kept for the audit trail).
+    Revoke { id: String },
+    /// Rename a key.
+    Rename { id: String, name: String },
+}
+
+impl Row for proto::ApiKey {
+    const HEADERS: &'static [&'static str] = &[
+        "ID",
+        "NAME",
+        "REPOSITORY",
+        "HINT",
+        "CREATED",
+        "LAST_USED",
+        "REVOKED",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.name.clone(),
+            self.repository_id.clone(),
+            or_dash(&self.hint),
+            ts(&self.created_at),
+            ts(&self.last_used_at),
+            ts(&self.revoked_at),
+        ]
+    }
+}
+
+/// The table text of a created key: the key, then its one-time secret.
+pub fn created_text(r: &proto::CreateApiKeyResponse) -> String {
+    let key = r.api_key.clone().unwrap_or_default();
+    format!(
+        "{}\nsecret (shown once, store it now): {}\n",
+        table(proto::ApiKey::HEADERS, &[key.row()]).trim_end(),
+        r.secret
+    )
+}
+
+pub async fn run(cmd: KeyCmd, ctx: &Ctx) -> Result<String, CliError> {
+    let c = ctx.client().await?;
+    let f = ctx.format;
+    match cmd {
+        KeyCmd::Create {
+            repo,
+            name,
+            workspace,
+        } => {
+            let resp = c
+                .create_api_key(proto::CreateApiKeyRequest {
+                    repository_id: repo,
+                    workspace_id: workspace.unwrap_or_default(),
+                    name,
+                    expires_at: None,
+                })
+                .await?;
+            f.message(&resp, || created_text(&resp))
+        }
+        KeyCmd::List {
+            repo,
+            workspace,
+            include_revoked,
+        } => f.list(
+            &c.list_api_keys(proto::ListApiKeysRequest {
+                repository_id: repo,
+                workspace_id: workspace.unwrap_or_default(),
+                include_revoked,
+            })
+            .await?
+            .api_keys,
+        ),
+        KeyCmd::Revoke { id } => f.one(&c.revoke_api_key(proto::RevokeApiKeyRequest { id }).await?),
+        KeyCmd::Rename { id, name } => f.one(
+            &c.rename_api_key(proto::RenameApiKeyRequest { id, name })
+                .await?,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Command, parse};
+    use crate::output::Format;
+
+    #[test]
+    fn create_requires_repo_and_name() -> Result<(), clap::Error> {
+        assert!(parse(&["key", "create", "--name", "web"]).is_err());
+        let cli = parse(&["key", "create", "--repo", "chat-app", "--name", "web"])?;
+        assert!(matches!(cli.command, Command::Key(KeyCmd::Create { .. })));
+        let cli = parse(&["key", "rename", "key_1", "mobile"])?;
+        assert!(matches!(cli.command, Command::Key(KeyCmd::Rename { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn created_key_json_has_the_secret_field() -> Result<(), CliError> {
+        let resp = proto::CreateApiKeyResponse {
+            api_key: Some(proto::ApiKey {
+                id: "key_1".into(),
+                name: "web".into(),
+                ..Default::default()
+            }),
+            secret: "tg_abc".into(),
+        };
+        let json = Format::Json.message(&resp, || created_text(&resp))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| CliError::Local(e.to_string()))?;
+        assert_eq!(v["secret"], "tg_abc");
+        assert_eq!(v["apiKey"]["name"], "web");
+        assert!(created_text(&resp).contains("tg_abc"));
+        Ok(())
+    }
+}

@@ -1,0 +1,409 @@
+//! `policy create|list|get|update|delete|violations|alerts`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use prost_types::Timestamp;
+use tollgate_sdk::proto;
+
+use crate::cli::Ctx;
+use crate::exit::CliError;
+use crate::output::{Row, enum_name, or_dash, ts, yes_no};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Create a policy (organization scope unless --workspace/--repo).
+    Create(CreateArgs),
+    /// List policies.
+    List {
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// Show one policy.
+    Get { id: String },
+    /// Change only the fields whose flags are given.
+    Update(UpdateArgs),
+    /// Delete a policy.
+    Delete { id: String },
+    /// List policy violations, newest first.
+    Violations(ViolationFilter),
+    /// List alerts, newest first.
+    Alerts(ViolationFilter),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<Risk> for proto::RiskType {
+    fn from(r: Risk) -> Self {
+        match r {
+            Risk::Low => Self::Low,
+            Risk::Medium => Self::Medium,
+            Risk::High => Self::High,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Action {
+    Log,
+    Alert,
+    Block,
+}
+
+impl From<Action> for proto::PolicyAction {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Log => Self::Log,
+            Action::Alert => Self::Alert,
+            Action::Block => Self::Block,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub name: String,
+    /// The rule in natural language.
+    #[arg(
+        long,
+        required_unless_present = "content_file",
+        conflicts_with = "content_file"
+    )]
+    pub content: Option<String>,
+    /// Read the rule from a file.
+    #[arg(long, value_name = "FILE")]
+    pub content_file: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub risk: Risk,
+    #[arg(long, value_enum)]
+    pub action: Action,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Repository scope.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Create it disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, conflicts_with = "content_file")]
+    pub content: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub content_file: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub risk: Option<Risk>,
+    #[arg(long, value_enum)]
+    pub action: Option<Action>,
+    /// Enable the policy.
+    #[arg(long, conflicts_with = "disabled")]
+    pub enabled: bool,
+    /// Disable the policy.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ViolationFilter {
+    #[arg(long)]
+    pub workspace: Option<String>,
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Policy id or name.
+    #[arg(long)]
+    pub policy: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, value_enum)]
+    pub severity: Option<Risk>,
+    /// Only blocked (or with =false, only not blocked) requests.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub blocked: Option<bool>,
+    /// RFC 3339 start time.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// RFC 3339 end time.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
+    #[arg(long, default_value_t = 0)]
+    pub skip: u32,
+    /// At most 100.
+    #[arg(long, default_value_t = 25)]
+    pub take: u32,
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an RFC 3339 time like 2025-01-31T12:00:00Z"))
+}
+
+fn read_content(text: Option<String>, file: Option<PathBuf>) -> Result<Option<String>, CliError> {
+    match (text, file) {
+        (Some(t), _) => Ok(Some(t)),
+        (None, Some(f)) => std::fs::read_to_string(&f)
+            .map(Some)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display()))),
+        (None, None) => Ok(None),
+    }
+}
+
+pub fn create_request(a: CreateArgs) -> Result<proto::CreatePolicyRequest, CliError> {
+    Ok(proto::CreatePolicyRequest {
+        workspace_id: a.workspace.unwrap_or_default(),
+        repository_id: a.repo.unwrap_or_default(),
+        name: a.name,
+        content: read_content(a.content, a.content_file)?.unwrap_or_default(),
+        risk_type: proto::RiskType::from(a.risk) as i32,
+        action: proto::PolicyAction::from(a.action) as i32,
+        enabled: Some(!a.disabled),
+    })
+}
+
+pub fn update_request(a: UpdateArgs) -> Result<proto::UpdatePolicyRequest, CliError> {
+    Ok(proto::UpdatePolicyRequest {
+        id: a.id,
+        name: a.name,
+        content: read_content(a.content, a.content_file)?,
+        risk_type: a.risk.map_or(0, |r| proto::RiskType::from(r) as i32),
+        action: a.action.map_or(0, |r| proto::PolicyAction::from(r) as i32),
+        enabled: match (a.enabled, a.disabled) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        expected_version: 0,
+    })
+}
+
+pub fn violation_request(v: ViolationFilter) -> proto::ListPolicyViolationsRequest {
+    proto::ListPolicyViolationsRequest {
+        workspace_id: v.workspace.unwrap_or_default(),
+        repository_id: v.repo.unwrap_or_default(),
+        policy_id: v.policy.unwrap_or_default(),
+        from: v.from,
+        to: v.to,
+        model: v.model.unwrap_or_default(),
+        severity: v.severity.map_or(0, |r| proto::RiskType::from(r) as i32),
+        blocked: v.blocked,
+        skip: v.skip,
+        take: v.take,
+    }
+}
+
+impl Row for proto::Policy {
+    const HEADERS: &'static [&'static str] = &[
+        "ID",
+        "NAME",
+        "WORKSPACE",
+        "REPOSITORY",
+        "RISK",
+        "ACTION",
+        "ENABLED",
+    ];
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.name.clone(),
+            or_dash(&self.workspace_id),
+            or_dash(&self.repository_id),
+            enum_name(self.risk_type, proto::RiskType::as_str_name),
+            enum_name(self.action, proto::PolicyAction::as_str_name),
+            yes_no(self.enabled),
+        ]
+    }
+}
+
+impl Row for proto::PolicyViolation {
+    const HEADERS: &'static [&'static str] = &[
+        "TIME",
+        "POLICY",
+        "SEVERITY",
+        "BLOCKED",
+        "REPOSITORY",
+        "MODEL",
+        "DETAIL",
+    ];
+    fn row(&self) -> Vec<String> {
+        let detail = if self.message.is_empty() {
+            &self.explanation
+        } else {
+            &self.message
+        };
+        vec![
+            ts(&self.time),
+            or_dash(&self.policy_name),
+            enum_name(self.severity, proto::RiskType::as_str_name),
+            yes_no(self.blocked),
+            or_dash(&self.repository_id),
+            or_dash(&self.model),
+            or_dash(detail),
+        ]
+    }
+}
+
+fn violations(ctx: &Ctx, r: proto::ListPolicyViolationsResponse) -> Result<String, CliError> {
+    let mut text = ctx.format.list(&r.violations)?;
+    let shown = r.violations.len() as u64;
+    if ctx.format == crate::output::Format::Table && r.total > shown {
+        text.push_str(&format!(
+            "({shown} of {}; use --skip/--take for more)\n",
+            r.total
+        ));
+    }
+    Ok(text)
+}
+
+pub async fn run(cmd: PolicyCmd, ctx: &Ctx) -> Result<String, CliError> {
+    let f = ctx.format;
+    match cmd {
+        PolicyCmd::Create(a) => {
+            let req = create_request(a)?;
+            f.one(&ctx.client().await?.create_policy(req).await?)
+        }
+        PolicyCmd::Update(a) => {
+            let req = update_request(a)?;
+            f.one(&ctx.client().await?.update_policy(req).await?)
+        }
+        PolicyCmd::List { workspace, repo } => {
+            let req = proto::ListPoliciesRequest {
+                workspace_id: workspace.unwrap_or_default(),
+                repository_id: repo.unwrap_or_default(),
+            };
+            f.list(&ctx.client().await?.list_policies(req).await?.policies)
+        }
+        PolicyCmd::Get { id } => f.one(
+            &ctx.client()
+                .await?
+                .get_policy(proto::GetPolicyRequest { id })
+                .await?,
+        ),
+        PolicyCmd::Delete { id } => {
+            let req = proto::DeletePolicyRequest { id: id.clone() };
+            let resp = ctx.client().await?.delete_policy(req).await?;
+            f.message(&resp, || format!("policy {id} deleted\n"))
+        }
+        PolicyCmd::Violations(v) => {
+            let resp = ctx
+                .client()
+                .await?
+                .list_policy_violations(violation_request(v))
+                .await?;
+            violations(ctx, resp)
+        }
+        PolicyCmd::Alerts(v) => {
+            let resp = ctx
+                .client()
+                .await?
+                .list_alerts(violation_request(v))
+                .await?;
+            violations(ctx, resp)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Command, parse};
+
+    fn policy(args: &[&str]) -> Result<PolicyCmd, clap::Error> {
+        let mut full = vec!["policy"];
+        full.extend_from_slice(args);
+        match parse(&full)?.command {
+            Command::Policy(p) => Ok(p),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_with_inline_content() -> Result<(), Box<dyn std::error::Error>> {
+        let PolicyCmd::Create(a) = policy(&[
+            "create",
+            "--name",
+            "no-pii",
+            "--content",
+            "Never send PII",
+            "--risk",
+            "high",
+            "--action",
+            "block",
+            "--workspace",
+            "team-a",
+            "--repo",
+            "chat-app",
+            "--disabled",
+        ])?
+        else {
+            panic!("not create");
+        };
+        let req = create_request(a).map_err(|e| e.render())?;
+        assert_eq!(req.risk_type, proto::RiskType::High as i32);
+        assert_eq!(req.action, proto::PolicyAction::Block as i32);
+        assert_eq!(req.enabled, Some(false));
+        assert_eq!(req.repository_id, "chat-app");
+        Ok(())
+    }
+
+    #[test]
+    fn create_needs_exactly_one_content_source() {
+        let base = ["create", "--name", "p", "--risk", "low", "--action", "log"];
+        assert!(policy(&base).is_err());
+        let mut both = base.to_vec();
+        both.extend(["--content", "x", "--content-file", "f"]);
+        assert!(policy(&both).is_err());
+    }
+
+    #[test]
+    fn content_file_is_read() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rule.txt");
+        std::fs::write(&path, "No secrets.")?;
+        let p = path.to_string_lossy().to_string();
+        let PolicyCmd::Update(a) =
+            policy(&["update", "no-pii", "--content-file", &p, "--enabled"])?
+        else {
+            panic!("not update");
+        };
+        let req = update_request(a).map_err(|e| e.render())?;
+        assert_eq!(req.content.as_deref(), Some("No secrets."));
+        assert_eq!(req.enabled, Some(true));
+        assert_eq!(req.risk_type, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn violation_filters() -> Result<(), clap::Error> {
+        let PolicyCmd::Alerts(v) = policy(&[
+            "alerts",
+            "--blocked",
+            "--severity",
+            "high",
+            "--from",
+            "2025-01-01T00:00:00Z",
+            "--take",
+            "50",
+        ])?
+        else {
+            panic!("not alerts");
+        };
+        let req = violation_request(v);
+        assert_eq!(req.blocked, Some(true));
+        assert_eq!(req.take, 50);
+        assert_eq!(req.from.map(|t| t.seconds), Some(1_735_689_600));
+        assert!(policy(&["violations", "--from", "yesterday"]).is_err());
+        Ok(())
+    }
+}
