@@ -1,0 +1,260 @@
+//! Command line and environment configuration (DESIGN 5). Every flag also reads
+//! `TOLLGATE_` + its name in upper snake case.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Default body limit: large enough for long multi-turn prompts, small enough to bound memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Configuration of one data plane process.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tollgate-data-plane",
+    version,
+    about = "Tollgate data plane: the OpenAI-compatible gateway"
+)]
+pub struct Config {
+    /// Control plane sync address: https://cp:7071 (http:// only on a loopback address).
+    #[arg(long, env = "TOLLGATE_CONTROL_PLANE")]
+    pub control_plane: String,
+    /// CA certificate (PEM) that signed the control plane's certificate.
+    #[arg(long, env = "TOLLGATE_CONTROL_PLANE_CA")]
+    pub control_plane_ca: Option<PathBuf>,
+    /// This data plane's client certificate (PEM) for mTLS to the control plane.
+    #[arg(long, env = "TOLLGATE_CLIENT_CERT")]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "TOLLGATE_CLIENT_KEY")]
+    pub client_key: Option<PathBuf>,
+    /// The environment whose connections this data plane serves.
+    #[arg(long, env = "TOLLGATE_ENVIRONMENT", default_value = "production")]
+    pub environment: String,
+    /// Address of the OpenAI-compatible API.
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "0.0.0.0:8081")]
+    pub admin_listen: SocketAddr,
+    /// Certificate chain (PEM) to serve apps over TLS (with --tls-key).
+    #[arg(long, env = "TOLLGATE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "TOLLGATE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body accepted (413 above).
+    #[arg(long, env = "TOLLGATE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Time allowed to open a connection to a provider (502 after).
+    #[arg(
+        long,
+        env = "TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub upstream_connect_timeout_ms: u64,
+    /// Longest silence from a provider, before or during its answer (504 after).
+    #[arg(
+        long,
+        env = "TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub upstream_idle_timeout_ms: u64,
+    /// Stable id of this process in usage reports; a fresh one per start by default.
+    #[arg(long, env = "TOLLGATE_INSTANCE_ID", default_value_t = uuid::Uuid::new_v4().to_string())]
+    pub instance_id: String,
+}
+
+impl Config {
+    /// A configuration with every default, for embedding (the control plane's `dev` mode).
+    pub fn new(control_plane: impl Into<String>) -> Self {
+        Self {
+            control_plane: control_plane.into(),
+            control_plane_ca: None,
+            client_cert: None,
+            client_key: None,
+            environment: "production".into(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            upstream_connect_timeout_ms: 10_000,
+            upstream_idle_timeout_ms: 60_000,
+            instance_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Checks everything at once, so an operator fixes all problems in one round.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        match control_plane_scheme(&self.control_plane) {
+            Err(p) => problems.push(p),
+            Ok(Scheme::Https) => {
+                for (flag, v) in [
+                    ("--control-plane-ca", &self.control_plane_ca),
+                    ("--client-cert", &self.client_cert),
+                    ("--client-key", &self.client_key),
+                ] {
+                    match v {
+                        None => problems.push(format!(
+                            "{flag} is required with an https:// control plane (mTLS: the control plane sends secrets only to data planes that prove who they are)"
+                        )),
+                        Some(p) => check_readable(flag, p, &mut problems),
+                    }
+                }
+            }
+            Ok(Scheme::HttpLoopback) => {}
+        }
+        if self.environment.trim().is_empty() {
+            problems.push("--environment must not be empty".into());
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => {
+                check_readable("--tls-cert", c, &mut problems);
+                check_readable("--tls-key", k, &mut problems);
+            }
+            (None, None) => {}
+            _ => problems.push("--tls-cert and --tls-key go together: give both or neither".into()),
+        }
+        if self.listen == self.admin_listen && self.listen.port() != 0 {
+            problems.push(format!(
+                "--listen and --admin-listen are both {}",
+                self.listen
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            problems.push("--max-body-bytes must be above 0".into());
+        }
+        if self.upstream_connect_timeout_ms == 0 {
+            problems.push("--upstream-connect-timeout-ms must be above 0".into());
+        }
+        if self.upstream_idle_timeout_ms == 0 {
+            problems.push("--upstream-idle-timeout-ms must be above 0".into());
+        }
+        if self.instance_id.trim().is_empty() {
+            problems.push("--instance-id must not be empty".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Connect timeout to providers.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_connect_timeout_ms)
+    }
+
+    /// Longest silence from a provider.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_idle_timeout_ms)
+    }
+
+    /// Whether sync runs over mTLS (else plaintext on loopback).
+    pub fn sync_uses_tls(&self) -> bool {
+        matches!(control_plane_scheme(&self.control_plane), Ok(Scheme::Https))
+    }
+}
+
+/// Every problem found by [`Config::validate`].
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
+pub struct ConfigError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+enum Scheme {
+    Https,
+    HttpLoopback,
+}
+
+fn control_plane_scheme(url: &str) -> Result<Scheme, String> {
+    let uri: http::Uri = url.parse().map_err(|e| {
+        format!("--control-plane {url:?} is not a URL ({e}); expected https://HOST:7071")
+    })?;
+    let host = uri.host().unwrap_or_default();
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(Scheme::Https),
+        Some("http") if is_loopback(host) => Ok(Scheme::HttpLoopback),
+        Some("http") => Err(format!(
+            "--control-plane {url:?}: plaintext http:// is accepted only on a loopback address (127.0.0.1, ::1, localhost); use https:// with --control-plane-ca, --client-cert and --client-key"
+        )),
+        _ => Err(format!(
+            "--control-plane {url:?}: expected https://HOST:PORT"
+        )),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn check_readable(flag: &str, path: &PathBuf, problems: &mut Vec<String>) {
+    if let Err(e) = std::fs::metadata(path) {
+        problems.push(format!("{flag} {}: {e}", path.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec!["tollgate-data-plane"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).expect("parse")
+    }
+
+    #[test]
+    fn defaults_match_design() {
+        let c = parse(&["--control-plane", "http://127.0.0.1:7071"]);
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.admin_listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(c.environment, "production");
+        assert_eq!(c.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.upstream_idle_timeout_ms, 60_000);
+        assert!(!c.instance_id.is_empty());
+        c.validate().expect("valid");
+        let n = Config::new("http://127.0.0.1:7071");
+        assert_eq!(
+            (n.listen, n.admin_listen, n.max_body_bytes),
+            (c.listen, c.admin_listen, c.max_body_bytes)
+        );
+    }
+
+    #[test]
+    fn plaintext_only_on_loopback() {
+        for ok in [
+            "http://127.0.0.1:7071",
+            "http://localhost:7071",
+            "http://[::1]:7071",
+        ] {
+            assert!(control_plane_scheme(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:7071",
+            "http://cp:7071",
+            "ftp://cp",
+            "not a url",
+        ] {
+            assert!(control_plane_scheme(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let mut c = Config::new("https://cp:7071");
+        c.tls_cert = Some("/nonexistent/cert.pem".into());
+        c.max_body_bytes = 0;
+        let err = c.validate().expect_err("invalid");
+        // Three missing mTLS files, the lone --tls-cert, the zero body limit.
+        assert_eq!(err.problems.len(), 5, "{err}");
+    }
+}

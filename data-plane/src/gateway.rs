@@ -1,0 +1,153 @@
+//! Start and stop: binds the listeners, then runs the sync client, the usage reporter, the
+//! admin port and the gateway until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tollgate_proto::sync::sync_service_client::SyncServiceClient;
+use tonic::transport::Channel;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::proxy::{Shared, build_client, build_service};
+use crate::server::admin::AdminService;
+use crate::snapshot::SnapshotCell;
+use crate::usage::{Aggregator, run_reporter};
+use crate::{server, sync};
+
+/// Unsent usage records above which old minute windows are merged (about 10 MB).
+const USAGE_CAP: usize = 50_000;
+
+/// Runs a data plane until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    Gateway::bind(config).await?.serve(shutdown).await
+}
+
+/// A data plane with its listeners bound, not serving yet.
+pub struct Gateway {
+    config: Config,
+    app: TcpListener,
+    admin: TcpListener,
+    tls: Option<TlsAcceptor>,
+    channel: Channel,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listen", &self.app.local_addr().ok())
+            .field("admin", &self.admin.local_addr().ok())
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Validates `config`, binds both listeners and loads TLS material.
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let app = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("--listen {}", config.listen))?;
+        let admin = TcpListener::bind(config.admin_listen)
+            .await
+            .with_context(|| format!("--admin-listen {}", config.admin_listen))?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(server::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let channel = sync::connect_lazy(&config)?;
+        let shared = Arc::new(Shared {
+            snapshots: Arc::new(SnapshotCell::empty()),
+            client: build_client(config.connect_timeout())?,
+            aggregator: Arc::new(Aggregator::new(USAGE_CAP)),
+            metrics: Arc::new(Metrics::new()),
+            max_body_bytes: config.max_body_bytes,
+            idle_timeout: config.idle_timeout(),
+        });
+        Ok(Self {
+            config,
+            app,
+            admin,
+            tls,
+            channel,
+            shared,
+        })
+    }
+
+    /// Address of the OpenAI-compatible API.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.app.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// Address of the admin port.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or(self.config.admin_listen)
+    }
+
+    /// The snapshot holder (tests publish hand-made snapshots through it).
+    pub fn snapshots(&self) -> Arc<SnapshotCell> {
+        self.shared.snapshots.clone()
+    }
+
+    /// The usage not yet reported (for tests).
+    pub fn usage(&self) -> Arc<Aggregator> {
+        self.shared.aggregator.clone()
+    }
+
+    /// Serves until `shutdown`; then drains requests and flushes usage.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Gateway {
+            config,
+            app,
+            admin,
+            tls,
+            channel,
+            shared,
+        } = self;
+        tracing::info!(listen = %app.local_addr()?, admin = %admin.local_addr()?, control_plane = %config.control_plane, environment = %config.environment, instance_id = %config.instance_id, "data plane starting");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let identity = sync::Identity {
+            instance_id: config.instance_id.clone(),
+            environment: config.environment.clone(),
+        };
+        let sync_task = tokio::spawn(sync::run_sync(
+            channel.clone(),
+            identity,
+            shared.snapshots.clone(),
+            stopped(),
+        ));
+        let reporter = tokio::spawn(run_reporter(
+            SyncServiceClient::new(channel),
+            shared.aggregator.clone(),
+            shared.metrics.clone(),
+            config.instance_id.clone(),
+            config.environment.clone(),
+            stopped(),
+        ));
+        let admin_svc = AdminService {
+            snapshots: shared.snapshots.clone(),
+            metrics: shared.metrics.clone(),
+        };
+        let admin_task = tokio::spawn(server::serve(admin, None, admin_svc, stopped()));
+        server::serve(app, tls, build_service(shared), shutdown).await;
+        // Requests are drained: every meter has recorded. Now flush usage and stop the rest.
+        let _ = stop_tx.send(true);
+        let _ = sync_task.await;
+        let _ = reporter.await;
+        let _ = admin_task.await;
+        tracing::info!("data plane stopped");
+        Ok(())
+    }
+}

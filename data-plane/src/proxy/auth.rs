@@ -1,0 +1,199 @@
+//! `Authenticate`: the gateway key (Bearer, or `X-Tollgate-Key` when the app also sends a
+//! provider key for passthrough connections) → SHA-256 → the snapshot's key entry.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::{BoxFuture, FutureExt};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower::{Layer, Service, ServiceExt};
+
+use super::{Caller, HttpResponse};
+use crate::error::ProxyError;
+use crate::secret::Secret;
+use crate::snapshot::Snapshot;
+
+/// Header carrying the gateway key when `Authorization` carries the provider key.
+pub const GATEWAY_KEY_HEADER: &str = "x-tollgate-key";
+
+/// Finds the caller of a request in `snapshot`, at time `now` (unix seconds).
+pub fn authenticate(
+    snapshot: &Snapshot,
+    headers: &http::HeaderMap,
+    now: i64,
+) -> Result<Caller, ProxyError> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| bearer_token(v.as_bytes()));
+    let (gateway_key, provider_key) = match headers.get(GATEWAY_KEY_HEADER) {
+        Some(v) => (Some(v.as_bytes().trim_ascii()), bearer),
+        None => (bearer, None),
+    };
+    let gateway_key = gateway_key
+        .filter(|k| !k.is_empty())
+        .ok_or(ProxyError::MissingKey)?;
+    let hash: [u8; 32] = Sha256::digest(gateway_key).into();
+    let entry = snapshot.key(&hash).ok_or(ProxyError::InvalidKey)?;
+    // The map lookup found it by hash; compare in constant time anyway so this check never
+    // depends on a data-dependent shortcut.
+    if !bool::from(entry.hash.ct_eq(&hash)) {
+        return Err(ProxyError::InvalidKey);
+    }
+    if entry.expires_at.is_some_and(|t| t <= now) {
+        return Err(ProxyError::InvalidKey);
+    }
+    let provider_key = provider_key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .filter(|k| !k.is_empty())
+        .map(|k| Secret::new(k.to_owned()));
+    Ok(Caller {
+        key: entry.clone(),
+        repository: snapshot.repository(&entry.repository_id).cloned(),
+        provider_key,
+    })
+}
+
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let prefix = value.get(..7)?;
+    prefix
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| value.get(7..).unwrap_or_default().trim_ascii())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Layer of [`AuthenticateService`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthenticateLayer;
+
+impl<S> Layer<S> for AuthenticateLayer {
+    type Service = AuthenticateService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthenticateService { inner }
+    }
+}
+
+/// See [`AuthenticateLayer`].
+#[derive(Debug, Clone)]
+pub struct AuthenticateService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for AuthenticateService<S>
+where
+    S: Service<http::Request<B>, Response = HttpResponse, Error = ProxyError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let caller = match req.extensions().get::<Arc<Snapshot>>() {
+            Some(s) => authenticate(s, req.headers(), unix_now()),
+            None => Err(ProxyError::NoSnapshot),
+        };
+        match caller {
+            Err(e) => futures::future::ready(Err(e)).boxed(),
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                self.inner.clone().oneshot(req).boxed()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{ResourceSet, build_snapshot};
+    use tollgate_proto::sync as pb;
+
+    fn hash(k: &str) -> [u8; 32] {
+        Sha256::digest(k.as_bytes()).into()
+    }
+
+    fn snapshot() -> Snapshot {
+        use crate::snapshot::build::tests::key;
+        let mut set = ResourceSet::default();
+        set.apply(pb::ConfigUpdate {
+            version: 1,
+            full: true,
+            upserts: vec![
+                key("good", "r1", hash("tg_good"), 0),
+                key("old", "r1", hash("tg_old"), 1_000),
+                key("later", "r1", hash("tg_later"), 5_000),
+            ],
+            removals: vec![],
+        });
+        build_snapshot(&set).0
+    }
+
+    /// `expected`: the key id and whether a provider key was taken, or the status.
+    fn check(headers: &[(&str, &[u8])], expected: &str) {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                http::HeaderValue::from_bytes(v).expect("value"),
+            );
+        }
+        let got = match authenticate(&snapshot(), &map, 2_000) {
+            Ok(c) => format!("{} provider_key={}", c.key.id, c.provider_key.is_some()),
+            Err(e) => e.status().as_u16().to_string(),
+        };
+        assert_eq!(got, expected, "{headers:?}");
+    }
+
+    #[test]
+    fn auth_cases() {
+        check(
+            &[("authorization", b"Bearer tg_good")],
+            "good provider_key=false",
+        );
+        check(
+            &[("authorization", b"bearer  tg_good ")],
+            "good provider_key=false",
+        );
+        check(
+            &[("authorization", b"Bearer tg_later")],
+            "later provider_key=false",
+        );
+        check(&[], "401");
+        check(&[("authorization", b"Bearer ")], "401");
+        check(&[("authorization", b"Basic dGc6Z29vZA==")], "401");
+        check(&[("authorization", b"Bearer tg_wrong")], "401");
+        check(&[("authorization", b"Bearer tg_old")], "401"); // expired
+        check(&[("authorization", b"Bearer \xfftg")], "401");
+        check(
+            &[
+                ("x-tollgate-key", b"tg_good"),
+                ("authorization", b"Bearer sk-provider"),
+            ],
+            "good provider_key=true",
+        );
+        check(&[("x-tollgate-key", b"tg_good")], "good provider_key=false");
+        check(
+            &[
+                ("x-tollgate-key", b"tg_wrong"),
+                ("authorization", b"Bearer tg_good"),
+            ],
+            "401",
+        );
+    }
+}

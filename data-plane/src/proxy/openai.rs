@@ -1,0 +1,104 @@
+//! OPENAI / OTHER: the body goes out as received with only `model` rewritten; for streams the
+//! gateway asks for the usage chunk when the client did not, and hides it again.
+
+use http_body_util::{BodyExt, Full};
+
+use super::adapter::secret_header;
+use super::request_body::rewrite;
+use super::sse::{OpenAiUsageTap, response_tokens};
+use super::stream::MeteredBody;
+use super::upstream::{collect, send};
+use super::{ChatCall, HttpResponse, Shared};
+use crate::body::full;
+use crate::error::ProxyError;
+use crate::secret::Secret;
+use crate::snapshot::Target;
+use crate::usage::Meter;
+
+/// Headers of a provider answer worth passing to the client.
+const PASSED_HEADERS: [&str; 3] = [
+    "x-request-id",
+    "openai-processing-ms",
+    "openai-organization",
+];
+
+pub(super) async fn call(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    mut meter: Meter,
+) -> Result<HttpResponse, ProxyError> {
+    let inject = call.fields.stream && !call.fields.client_wants_usage;
+    let body = rewrite(&call.body, &call.fields, &target.upstream_model, inject);
+    let mut req = http::Request::post(target.connection.chat_url.clone())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            http::header::AUTHORIZATION,
+            secret_header("Bearer ", credential)?,
+        );
+    if let Some(org) = &target.connection.key {
+        req = req.header("openai-organization", secret_header("", org)?);
+    }
+    if let Some(accept) = call.headers.get(http::header::ACCEPT) {
+        req = req.header(http::header::ACCEPT, accept.clone());
+    }
+    let req = req
+        .body(Full::new(body))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let resp = send(&shared.client, req, shared.idle_timeout).await?;
+    let (parts, upstream_body) = resp.into_parts();
+    let mut out = http::Response::builder().status(parts.status);
+    for name in PASSED_HEADERS {
+        if let Some(v) = parts.headers.get(name) {
+            out = out.header(name, v.clone());
+        }
+    }
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+    if !parts.status.is_success() {
+        // Provider errors pass through as they are (OpenAI error bodies already).
+        let bytes = collect(upstream_body, shared.idle_timeout).await?;
+        out = out.header(
+            http::header::CONTENT_TYPE,
+            content_type.unwrap_or(http::HeaderValue::from_static("application/json")),
+        );
+        return out
+            .body(full(bytes))
+            .map_err(|e| ProxyError::BadUpstream(e.to_string()));
+    }
+    meter.succeed();
+    if call.fields.stream {
+        let body = MeteredBody::new(
+            upstream_body,
+            OpenAiUsageTap::new(inject),
+            meter,
+            shared.idle_timeout,
+        );
+        return stream_response(out, body.boxed_unsync(), content_type);
+    }
+    let bytes = collect(upstream_body, shared.idle_timeout).await?;
+    if let Some(t) = response_tokens(&bytes) {
+        meter.set_tokens(t);
+    }
+    out = out.header(
+        http::header::CONTENT_TYPE,
+        content_type.unwrap_or(http::HeaderValue::from_static("application/json")),
+    );
+    out.body(full(bytes))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// The response head of a stream; chunks follow as the provider sends them.
+pub(super) fn stream_response(
+    out: http::response::Builder,
+    body: crate::body::RespBody,
+    content_type: Option<http::HeaderValue>,
+) -> Result<HttpResponse, ProxyError> {
+    out.header(
+        http::header::CONTENT_TYPE,
+        content_type.unwrap_or(http::HeaderValue::from_static("text/event-stream")),
+    )
+    .header(http::header::CACHE_CONTROL, "no-cache")
+    .body(body)
+    .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}

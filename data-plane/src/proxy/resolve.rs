@@ -1,0 +1,121 @@
+//! `ResolveModel`: reads the body (bounded: 413 above the limit), takes only what routing
+//! needs from it (`model`, `stream`, `stream_options.include_usage`) and resolves the model
+//! in the caller's repository (404 naming it).
+
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tower::{Layer, Service, ServiceExt};
+
+use super::request_body::parse_chat;
+use super::respond::ModelLabel;
+use super::{Caller, ChatCall, HttpResponse};
+use crate::body::BoxError;
+use crate::error::ProxyError;
+
+/// Layer of [`ResolveModelService`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResolveModelLayer {
+    max_body_bytes: usize,
+}
+
+impl ResolveModelLayer {
+    /// Reads bodies up to `max_body_bytes`.
+    pub fn new(max_body_bytes: usize) -> Self {
+        Self { max_body_bytes }
+    }
+}
+
+impl<S> Layer<S> for ResolveModelLayer {
+    type Service = ResolveModelService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ResolveModelService {
+            inner,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// See [`ResolveModelLayer`].
+#[derive(Debug, Clone)]
+pub struct ResolveModelService<S> {
+    inner: S,
+    max_body_bytes: usize,
+}
+
+impl<S, B> Service<http::Request<B>> for ResolveModelService<S>
+where
+    S: Service<ChatCall, Response = HttpResponse, Error = ProxyError> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = HttpResponse;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        let limit = self.max_body_bytes;
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let caller = parts
+                .extensions
+                .remove::<Caller>()
+                .ok_or(ProxyError::MissingKey)?;
+            let body = read_limited(&parts.headers, body, limit).await?;
+            let fields = parse_chat(&body)?;
+            let targets = caller
+                .repository
+                .as_ref()
+                .and_then(|r| r.models.resolve(&fields.model))
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ProxyError::UnknownModel(fields.model.clone()))?;
+            if let Some(label) = parts.extensions.get::<ModelLabel>() {
+                let _ = label.0.set(fields.model.clone());
+            }
+            inner
+                .oneshot(ChatCall {
+                    headers: parts.headers,
+                    body,
+                    fields,
+                    targets,
+                    caller,
+                })
+                .await
+        })
+    }
+}
+
+/// Reads the whole body, refusing early on a declared length above the limit.
+async fn read_limited<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ProxyError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(ProxyError::ReadBody(e.to_string())),
+    }
+}

@@ -1,0 +1,232 @@
+//! OpenAI stream tap: forwards server-sent events as they complete, reads the usage chunk,
+//! and drops it when the gateway (not the client) asked for it.
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::stream::StreamProcessor;
+use crate::usage::Tokens;
+
+/// A partial event larger than this is flushed as is (a misbehaving upstream must not make
+/// us buffer without bound; the usage chunk is small and never this large).
+const MAX_PENDING: usize = 1024 * 1024;
+
+/// The processor of OpenAI-format streams.
+#[derive(Debug, Default)]
+pub struct OpenAiUsageTap {
+    pending: BytesMut,
+    drop_usage_chunk: bool,
+    tokens: Option<Tokens>,
+}
+
+impl OpenAiUsageTap {
+    /// `drop_usage_chunk`: the gateway injected `include_usage`, so the client must not see it.
+    pub fn new(drop_usage_chunk: bool) -> Self {
+        Self {
+            pending: BytesMut::new(),
+            drop_usage_chunk,
+            tokens: None,
+        }
+    }
+
+    fn filter(&mut self, events: Bytes) -> Bytes {
+        if !contains(&events, b"\"usage\"") {
+            return events;
+        }
+        let mut out = BytesMut::with_capacity(events.len());
+        let mut dropped = false;
+        let mut start = 0;
+        for end in event_ends(&events).chain(std::iter::once(events.len())) {
+            let Some(ev) = events.get(start..end) else {
+                break;
+            };
+            start = end;
+            if ev.is_empty() {
+                continue;
+            }
+            if contains(ev, b"\"usage\"")
+                && let Some((tokens, no_choices)) = parse_usage(ev)
+            {
+                self.tokens = Some(tokens);
+                if self.drop_usage_chunk && no_choices {
+                    dropped = true;
+                    continue;
+                }
+            }
+            out.extend_from_slice(ev);
+        }
+        if dropped { out.freeze() } else { events }
+    }
+}
+
+impl StreamProcessor for OpenAiUsageTap {
+    fn feed(&mut self, chunk: Bytes) -> Result<Bytes, String> {
+        // Fast path: a chunk that is exactly whole events goes out without a copy.
+        if self.pending.is_empty() && ends_with_boundary(&chunk) {
+            return Ok(self.filter(chunk));
+        }
+        self.pending.extend_from_slice(&chunk);
+        match event_ends(&self.pending).last() {
+            Some(end) => {
+                let complete = self.pending.split_to(end).freeze();
+                Ok(self.filter(complete))
+            }
+            None if self.pending.len() > MAX_PENDING => Ok(self.pending.split().freeze()),
+            None => Ok(Bytes::new()),
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        let rest = self.pending.split().freeze();
+        self.filter(rest)
+    }
+
+    fn tokens(&self) -> Option<Tokens> {
+        self.tokens
+    }
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    usage: Option<UsageJson>,
+    #[serde(default)]
+    choices: Option<Vec<IgnoredAny>>,
+}
+
+#[derive(Deserialize)]
+struct UsageJson {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// Tokens of an event carrying `usage`, and whether it has no choices (the extra chunk).
+fn parse_usage(event: &[u8]) -> Option<(Tokens, bool)> {
+    let data = event
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .map(|d| d.trim_ascii())
+        .find(|d| d.first() == Some(&b'{'))?;
+    let chunk: Chunk = serde_json::from_slice(data).ok()?;
+    let usage = chunk.usage?;
+    let no_choices = chunk.choices.is_none_or(|c| c.is_empty());
+    Some((
+        Tokens {
+            input: usage.prompt_tokens,
+            output: usage.completion_tokens,
+        },
+        no_choices,
+    ))
+}
+
+/// Tokens of a non-streamed OpenAI response.
+pub fn response_tokens(body: &[u8]) -> Option<Tokens> {
+    let chunk: Chunk = serde_json::from_slice(body).ok()?;
+    chunk.usage.map(|u| Tokens {
+        input: u.prompt_tokens,
+        output: u.completion_tokens,
+    })
+}
+
+/// Offsets just past each blank line (`\n\n` or `\r\n\r\n`) ending an event.
+fn event_ends(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    buf.iter().enumerate().filter_map(|(i, b)| {
+        if *b != b'\n' {
+            return None;
+        }
+        match (buf.get(i + 1), buf.get(i + 2)) {
+            (Some(b'\n'), _) => Some(i + 2),
+            (Some(b'\r'), Some(b'\n')) => Some(i + 3),
+            _ => None,
+        }
+    })
+}
+
+fn ends_with_boundary(buf: &[u8]) -> bool {
+    buf.ends_with(b"\n\n") || buf.ends_with(b"\r\n\r\n")
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHUNK: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n";
+    const USAGE: &str = "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n";
+    const DONE: &str = "data: [DONE]\n\n";
+
+    fn run(tap: &mut OpenAiUsageTap, pieces: &[&[u8]]) -> String {
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend_from_slice(&tap.feed(Bytes::copy_from_slice(p)).expect("feed"));
+        }
+        out.extend_from_slice(&tap.finish());
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn drops_injected_usage_chunk_even_when_split() {
+        let all = format!("{CHUNK}{CHUNK}{USAGE}{DONE}");
+        // Every split point: the result is the same.
+        for cut in 0..all.len() {
+            let mut tap = OpenAiUsageTap::new(true);
+            let (a, b) = all.as_bytes().split_at(cut);
+            assert_eq!(
+                run(&mut tap, &[a, b]),
+                format!("{CHUNK}{CHUNK}{DONE}"),
+                "cut at {cut}"
+            );
+            assert_eq!(
+                tap.tokens(),
+                Some(Tokens {
+                    input: 7,
+                    output: 3
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_usage_chunk_the_client_asked_for() {
+        let mut tap = OpenAiUsageTap::new(false);
+        let all = format!("{CHUNK}{USAGE}{DONE}");
+        assert_eq!(run(&mut tap, &[all.as_bytes()]), all);
+        assert_eq!(
+            tap.tokens(),
+            Some(Tokens {
+                input: 7,
+                output: 3
+            })
+        );
+    }
+
+    #[test]
+    fn whole_events_pass_without_copy() {
+        let mut tap = OpenAiUsageTap::new(true);
+        let chunk = Bytes::from_static(CHUNK.as_bytes());
+        assert_eq!(
+            tap.feed(chunk.clone()).expect("feed").as_ptr(),
+            chunk.as_ptr()
+        );
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        let mut tap = OpenAiUsageTap::new(true);
+        let out = run(
+            &mut tap,
+            &[
+                b"\xff\xfe\n\ndata: {\"usage\": 5}\r\n\r\ndata: {\"usage\"",
+                b"\n",
+            ],
+        );
+        assert!(out.contains("\"usage\": 5"));
+        assert_eq!(tap.tokens(), None);
+    }
+}

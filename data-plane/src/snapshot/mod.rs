@@ -1,0 +1,92 @@
+//! The immutable routing state of one config version, built once per update and read by
+//! every request through `ArcSwap` (no lock on the request path).
+
+pub(crate) mod build;
+mod convert;
+mod model_index;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::secret::Secret;
+
+pub use build::{ResourceSet, build_snapshot};
+pub use convert::Rejected;
+pub use model_index::{ModelIndex, Target};
+
+/// Published snapshot holder: `None` until the first snapshot arrives.
+pub type SnapshotCell = arc_swap::ArcSwapOption<Snapshot>;
+
+/// The provider API a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// OPENAI and OTHER: OpenAI chat completions, forwarded as is.
+    OpenAi,
+    /// Anthropic Messages API, translated.
+    Anthropic,
+}
+
+/// One AI LLM configuration, with its secret decrypted.
+#[derive(Debug)]
+pub struct Connection {
+    pub id: String,
+    pub name: String,
+    pub provider: Provider,
+    /// Upstream URL of chat completions, computed once from the endpoint.
+    pub chat_url: http::Uri,
+    /// The extra access key (OpenAI organization), if any.
+    pub key: Option<Secret>,
+    pub secret: Secret,
+    /// The app sends the provider key with each request (BYOK); `secret` is empty.
+    pub passthrough: bool,
+    pub routing_id: String,
+    pub models: Vec<String>,
+}
+
+/// An API key of a repository, known by the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    pub id: String,
+    pub repository_id: String,
+    pub hash: [u8; 32],
+    /// Unix seconds; `None` when the key does not expire.
+    pub expires_at: Option<i64>,
+}
+
+/// A repository as requests see it: its model index and the `/v1/models` answer.
+#[derive(Debug)]
+pub struct RepositoryView {
+    pub id: String,
+    pub models: ModelIndex,
+    /// The OpenAI list body of `GET /v1/models`, rendered once per snapshot.
+    pub models_body: Bytes,
+}
+
+/// Everything a request needs, for one config version.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub version: i64,
+    pub built_at: SystemTime,
+    keys: HashMap<[u8; 32], Arc<KeyEntry>>,
+    repositories: HashMap<String, Arc<RepositoryView>>,
+}
+
+impl Snapshot {
+    /// The key whose secret hashes to `hash`.
+    pub fn key(&self, hash: &[u8; 32]) -> Option<&Arc<KeyEntry>> {
+        self.keys.get(hash)
+    }
+
+    /// A repository by id.
+    pub fn repository(&self, id: &str) -> Option<&Arc<RepositoryView>> {
+        self.repositories.get(id)
+    }
+
+    /// Number of keys, for logs.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}

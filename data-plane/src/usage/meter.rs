@@ -1,0 +1,84 @@
+//! The usage of one request, recorded exactly once: when the request finishes, or when it is
+//! dropped (client gone mid-stream, future cancelled), so tokens already streamed count.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::{Aggregator, Counters, UsageKey};
+use crate::metrics::Metrics;
+
+/// Tokens reported by the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+/// Records one request's usage on drop.
+#[derive(Debug)]
+pub struct Meter {
+    aggregator: Arc<Aggregator>,
+    metrics: Arc<Metrics>,
+    key: UsageKey,
+    started: Instant,
+    tokens: Tokens,
+    error: bool,
+}
+
+impl Meter {
+    /// Starts metering a request to `key`'s connection and model.
+    pub fn new(aggregator: Arc<Aggregator>, metrics: Arc<Metrics>, key: UsageKey) -> Self {
+        Self {
+            aggregator,
+            metrics,
+            key,
+            started: Instant::now(),
+            tokens: Tokens::default(),
+            error: true,
+        }
+    }
+
+    /// The provider's token counts (the last report wins: streams report a running total).
+    pub fn set_tokens(&mut self, tokens: Tokens) {
+        self.tokens = tokens;
+    }
+
+    /// The request completed as far as the gateway can tell (not counted as an error).
+    pub fn succeed(&mut self) {
+        self.error = false;
+    }
+
+    /// The request failed after it was routed.
+    pub fn fail(&mut self) {
+        self.error = true;
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        let minute = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() / 60)
+            .unwrap_or(0);
+        let counters = Counters {
+            api_calls: 1,
+            errors: u64::from(self.error),
+            tokens_in: self.tokens.input,
+            tokens_out: self.tokens.output,
+            latency_ms_sum: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        self.metrics
+            .tokens(&self.key.model, self.tokens.input, self.tokens.output);
+        let key = std::mem::replace(
+            &mut self.key,
+            UsageKey {
+                connection_id: String::new(),
+                repository_id: String::new(),
+                key_id: String::new(),
+                model: String::new(),
+            },
+        );
+        self.aggregator
+            .add(key, i64::try_from(minute).unwrap_or(i64::MAX), counters);
+    }
+}

@@ -1,0 +1,235 @@
+//! Delivers usage to the control plane: one report in flight at a time, in sequence order,
+//! retried as is (same sequence, same records) until acknowledged, so the control plane can
+//! apply each exactly once. Unsent usage waits in the [`Aggregator`], which bounds itself.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_proto::sync::{UsageAck, UsageReport};
+
+use super::Aggregator;
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+
+/// The control plane's limit on records per report.
+pub const MAX_RECORDS: usize = 32;
+/// How often collected usage is sent.
+const PERIOD: Duration = Duration::from_secs(1);
+/// How long shutdown waits for the last reports.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Sends one report (the tonic client in production, a fake in tests).
+pub trait UsageSender: Send + 'static {
+    /// Sends `report` and waits for its acknowledgement.
+    fn send(
+        &mut self,
+        report: UsageReport,
+    ) -> impl Future<Output = Result<UsageAck, tonic::Status>> + Send;
+}
+
+impl UsageSender
+    for tollgate_proto::sync::sync_service_client::SyncServiceClient<tonic::transport::Channel>
+{
+    async fn send(&mut self, report: UsageReport) -> Result<UsageAck, tonic::Status> {
+        self.report_usage(report)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+struct Reporter<S> {
+    sender: S,
+    aggregator: Arc<Aggregator>,
+    metrics: Arc<Metrics>,
+    instance_id: String,
+    environment: String,
+    next_sequence: u64,
+    /// The report sent but not acknowledged: it is resent unchanged.
+    in_flight: Option<UsageReport>,
+}
+
+/// Runs until `shutdown`, then tries to deliver what is left for a few seconds.
+pub async fn run_reporter<S: UsageSender>(
+    sender: S,
+    aggregator: Arc<Aggregator>,
+    metrics: Arc<Metrics>,
+    instance_id: String,
+    environment: String,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut r = Reporter {
+        sender,
+        aggregator,
+        metrics,
+        instance_id,
+        environment,
+        next_sequence: 1,
+        in_flight: None,
+    };
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {}
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = r.drain() => {}
+        }
+    }
+    if tokio::time::timeout(FLUSH_DEADLINE, r.drain())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            unsent_records =
+                r.aggregator.len() + r.in_flight.as_ref().map_or(0, |x| x.records.len()),
+            "control plane unreachable at shutdown: usage not delivered"
+        );
+    }
+}
+
+impl<S: UsageSender> Reporter<S> {
+    /// Sends everything collected so far, one report at a time; retries with backoff while the
+    /// control plane is unreachable (cancelled by shutdown, keeping `in_flight`).
+    async fn drain(&mut self) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            self.publish_pending();
+            let report = match &self.in_flight {
+                Some(r) => r.clone(),
+                None => {
+                    let records = self.aggregator.take(MAX_RECORDS);
+                    if records.is_empty() {
+                        return;
+                    }
+                    let report = UsageReport {
+                        instance_id: self.instance_id.clone(),
+                        sequence: self.next_sequence,
+                        environment: self.environment.clone(),
+                        records,
+                    };
+                    self.next_sequence += 1;
+                    self.in_flight = Some(report.clone());
+                    report
+                }
+            };
+            let sequence = report.sequence;
+            match self.sender.send(report).await {
+                // `applied: false` means a retry of a report already counted: delivered too.
+                Ok(ack) if ack.sequence == sequence => {
+                    self.in_flight = None;
+                    backoff.reset();
+                }
+                Ok(ack) => {
+                    tracing::warn!(
+                        sent = sequence,
+                        acked = ack.sequence,
+                        "usage ack for another sequence; resending"
+                    );
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    // Resending the same report can never succeed; drop it loudly.
+                    tracing::error!(sequence, error = %status.message(), "control plane refused a usage report");
+                    self.in_flight = None;
+                }
+                Err(status) => {
+                    tracing::debug!(sequence, error = %status, "usage report not delivered; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    fn publish_pending(&self) {
+        let queued = self.aggregator.len().div_ceil(MAX_RECORDS);
+        let pending = queued + usize::from(self.in_flight.is_some());
+        self.metrics
+            .usage_reports_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{Counters, UsageKey};
+    use std::sync::Mutex;
+
+    /// Fails the first `fail` calls, then acks; records every report it saw.
+    struct Fake {
+        fail: usize,
+        seen: Arc<Mutex<Vec<UsageReport>>>,
+    }
+
+    impl UsageSender for Fake {
+        async fn send(&mut self, report: UsageReport) -> Result<UsageAck, tonic::Status> {
+            self.seen.lock().expect("lock").push(report.clone());
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(tonic::Status::unavailable("down"));
+            }
+            Ok(UsageAck {
+                sequence: report.sequence,
+                applied: true,
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_in_order_same_sequence_until_acked() {
+        let agg = Arc::new(Aggregator::new(10_000));
+        for m in 0..40 {
+            let key = UsageKey {
+                connection_id: "c".into(),
+                repository_id: "r".into(),
+                key_id: "k".into(),
+                model: "m".into(),
+            };
+            agg.add(
+                key,
+                m,
+                Counters {
+                    api_calls: 1,
+                    ..Default::default()
+                },
+            );
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake {
+            fail: 3,
+            seen: seen.clone(),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_reporter(
+            fake,
+            agg.clone(),
+            Arc::new(Metrics::new()),
+            "dp-1".into(),
+            "prod".into(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let _ = tx.send(());
+        task.await.expect("reporter");
+        let seen = seen.lock().expect("lock");
+        let seqs: Vec<u64> = seen.iter().map(|r| r.sequence).collect();
+        // Three failed tries of report 1 (same content), then 1 and 2 delivered.
+        assert_eq!(seqs, vec![1, 1, 1, 1, 2]);
+        assert!(seen[..4].iter().all(|r| r == &seen[0]));
+        assert_eq!(seen[0].records.len(), 32);
+        let calls: u64 = seen[3..]
+            .iter()
+            .flat_map(|r| &r.records)
+            .map(|r| r.api_calls)
+            .sum();
+        assert_eq!(calls, 40);
+        assert!(agg.is_empty());
+    }
+}
