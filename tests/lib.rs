@@ -1,1 +1,48 @@
-//! Test harness: starts real etcd, the real binaries and mock providers.
+//! Test harness: starts real etcd, the real binaries and mock providers, each owned by a
+//! value that kills its process when dropped.
+#![forbid(unsafe_code)]
+
+#[path = "harness/bins.rs"]
+pub mod bins;
+#[path = "harness/control_plane.rs"]
+pub mod control_plane;
+#[path = "harness/ctl.rs"]
+pub mod ctl;
+#[path = "harness/data_plane.rs"]
+pub mod data_plane;
+#[path = "harness/etcd.rs"]
+pub mod etcd;
+#[path = "harness/http.rs"]
+pub mod http;
+#[path = "harness/mock_provider.rs"]
+pub mod mock_provider;
+
+pub use control_plane::{Backend, ControlPlane};
+pub use ctl::{Ctl, CtlOutput};
+pub use data_plane::DataPlane;
+pub use etcd::Etcd;
+pub use mock_provider::MockProvider;
+
+/// A free loopback port (bound, then released for the child process to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Waits until `check` is true, polling every 50 ms, or panics after `secs` with `what`.
+pub async fn wait_until<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {secs}s waiting for {what}");
+}

@@ -1,1 +1,10 @@
-mod placeholder {}
+//! End-to-end tests: real etcd, the real `tollgate-control-plane` and `tollgatectl` binaries,
+//! mock providers speaking each provider's wire format. Build the binaries first:
+//! `cargo build --workspace --bins`.
+
+mod admin;
+mod apply;
+mod gateway;
+mod permissions;
+mod restart;
+mod secrets;

@@ -1,0 +1,124 @@
+//! `tollgatectl apply -f`: declarative and idempotent, secrets only from env or file.
+
+use tollgate_tests::{Backend, ControlPlane};
+
+const FILE: &str = r#"
+workspaces:
+  - name: team-a
+    llms:
+      - name: openai-prod
+        type: openai
+        endpoint: http://127.0.0.1:9/v1
+        secretEnv: E2E_OPENAI_SECRET
+        routingId: openai
+        environments: [production, staging]
+        models: [gpt-4o-mini]
+      - name: claude
+        type: anthropic
+        secretFile: claude.secret
+    repositories:
+      - name: chat-app
+        llms: [openai-prod, claude]
+        keys: [{name: web}]
+    policies:
+      - name: no-pii
+        content: "Never send personal data to a provider."
+        risk: high
+        action: block
+        repository: chat-app
+policies:
+  - name: no-credentials
+    content: "Never include passwords or API keys in prompts."
+    risk: medium
+    action: alert
+tokens:
+  - name: ci
+    workspace: team-a
+    role: write
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_is_idempotent() {
+    let cp = ControlPlane::start(Backend::Embedded).await;
+    let dir = cp.dir().join("apply");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("tollgate.yaml");
+    std::fs::write(&file, FILE).expect("write");
+    std::fs::write(dir.join("claude.secret"), "sk-ant-e2e-file-secret-0001\n").expect("secret");
+    let ctl = cp
+        .ctl()
+        .with_env("E2E_OPENAI_SECRET", "sk-e2e-env-secret-0002");
+    let path = file.to_string_lossy().to_string();
+
+    let first = ctl.run(&["apply", "-f", &path]).await.ok();
+    assert!(first.stdout.contains("created"), "{}", first.stdout);
+    assert!(
+        !first.stdout.contains("sk-e2e-env-secret-0002")
+            && !first.stdout.contains("sk-ant-e2e-file-secret-0001")
+    );
+    let before = ctl
+        .run(&["-o", "json", "llm", "list", "--workspace", "team-a"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(before.as_array().map(Vec::len), Some(2));
+
+    let second = ctl.run(&["apply", "-f", &path]).await.ok();
+    for line in second.stdout.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            line.contains("unchanged"),
+            "second apply changed something: {line}\n{}",
+            second.stdout
+        );
+    }
+    let after = ctl
+        .run(&["-o", "json", "llm", "list", "--workspace", "team-a"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        before, after,
+        "applying twice changes nothing, versions included"
+    );
+    let keys = ctl
+        .run(&["-o", "json", "key", "list", "--repo", "chat-app"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        keys.as_array().map(Vec::len),
+        Some(1),
+        "one key, not one per apply"
+    );
+
+    // A changed secret is an update; the others stay unchanged.
+    let third = cp
+        .ctl()
+        .with_env("E2E_OPENAI_SECRET", "sk-e2e-env-secret-0003")
+        .run(&["apply", "-f", &path])
+        .await
+        .ok();
+    let updated: Vec<_> = third
+        .stdout
+        .lines()
+        .filter(|l| l.contains("updated"))
+        .collect();
+    assert_eq!(updated.len(), 1, "{}", third.stdout);
+    assert!(updated[0].contains("openai-prod"));
+
+    // Inline secrets and missing variables are refused before anything is sent.
+    std::fs::write(
+        &file,
+        FILE.replace("secretEnv: E2E_OPENAI_SECRET", "secret: sk-inline"),
+    )
+    .expect("write");
+    cp.ctl()
+        .run(&["apply", "-f", &path])
+        .await
+        .fails_with("secret");
+    std::fs::write(&file, FILE.replace("E2E_OPENAI_SECRET", "E2E_MISSING_VAR")).expect("write");
+    cp.ctl()
+        .run(&["apply", "-f", &path])
+        .await
+        .fails_with("E2E_MISSING_VAR");
+}

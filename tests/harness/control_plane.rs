@@ -1,0 +1,207 @@
+//! The real `tollgate-control-plane serve` binary, on etcd or on the embedded store.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use crate::{Ctl, Etcd};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Etcd,
+}
+
+pub struct ControlPlane {
+    child: Option<Child>,
+    pub backend: Backend,
+    pub admin_addr: String,
+    sync_port: u16,
+    pub token: String,
+    pub etcd: Option<Etcd>,
+    store_url: String,
+    key_file: PathBuf,
+    log_file: PathBuf,
+    extra_args: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+/// A bootstrap token that tests recognise in logs and files.
+pub const BOOTSTRAP_TOKEN: &str = "tgadm_e2e-bootstrap-token-0123456789";
+
+impl ControlPlane {
+    pub async fn start(backend: Backend) -> ControlPlane {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts with extra `serve` flags.
+    pub async fn start_with(backend: Backend, extra_args: &[&str]) -> ControlPlane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key_file = dir.path().join("master.key");
+        tollgate_control_plane::crypto::Keyring::generate_file(&key_file).expect("master key");
+        let (etcd, store_url) = match backend {
+            Backend::Embedded => (
+                None,
+                format!("file://{}", dir.path().join("store.redb").display()),
+            ),
+            Backend::Etcd => {
+                let etcd = Etcd::start().await;
+                let url = etcd.store_url();
+                (Some(etcd), url)
+            }
+        };
+        let port = crate::free_port();
+        let mut cp = ControlPlane {
+            child: None,
+            backend,
+            admin_addr: format!("http://127.0.0.1:{port}"),
+            sync_port: crate::free_port(),
+            token: BOOTSTRAP_TOKEN.to_string(),
+            etcd,
+            store_url,
+            log_file: dir.path().join("control-plane.log"),
+            key_file,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            dir,
+        };
+        cp.spawn().await;
+        cp
+    }
+
+    /// `http://127.0.0.1:PORT` of the sync API (plaintext on loopback).
+    pub fn sync_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.sync_port)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn key_file(&self) -> &std::path::Path {
+        &self.key_file
+    }
+
+    pub fn store_url(&self) -> &str {
+        &self.store_url
+    }
+
+    /// Files that hold the store's bytes: the redb file, or etcd's data dir.
+    pub fn store_files(&self) -> Vec<PathBuf> {
+        let root = match &self.etcd {
+            Some(e) => e.data_dir().to_path_buf(),
+            None => self.dir.path().join("store.redb"),
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(p) = stack.pop() {
+            if p.is_dir() {
+                for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                    stack.push(e.path());
+                }
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Everything the control plane printed, across restarts.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_file)
+            .expect("log file");
+        let port = self
+            .admin_addr
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let child = Command::new(crate::bins::path("tollgate-control-plane"))
+            .arg("serve")
+            .args(["--store", &self.store_url])
+            .arg("--master-key-file")
+            .arg(&self.key_file)
+            .args(["--bootstrap-token", BOOTSTRAP_TOKEN])
+            .args(["--admin-listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--sync-listen",
+                &format!("127.0.0.1:{}", self.sync_port),
+                "--sync-insecure",
+            ])
+            .args(&self.extra_args)
+            .env("TOLLGATE_LOG", "debug")
+            .env_remove("TOLLGATE_MASTER_KEY")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn tollgate-control-plane");
+        self.child = Some(child);
+        let addr = self.admin_addr.clone();
+        let token = self.token.clone();
+        let log_file = self.log_file.clone();
+        crate::wait_until(30, "the control plane to answer", || {
+            let (addr, token) = (addr.clone(), token.clone());
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!(
+                    "the control plane exited with {status}:\n{}",
+                    std::fs::read_to_string(&log_file).unwrap_or_default()
+                );
+            }
+            async move {
+                match tollgate_sdk::Client::connect(&addr, &token).await {
+                    Ok(c) => c
+                        .who_am_i(tollgate_sdk::proto::WhoAmIRequest {})
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+    }
+
+    /// `kill -9`.
+    pub async fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+
+    /// Kills (`-9`) and starts again with the same store, key and flags.
+    pub async fn restart(&mut self) {
+        self.kill9().await;
+        self.spawn().await;
+    }
+
+    /// Replaces the master key file (for rotation tests) before a restart.
+    pub fn set_master_keys(&self, lines: &[&str]) {
+        std::fs::write(&self.key_file, lines.join("\n")).expect("write key file");
+    }
+
+    pub async fn client(&self) -> tollgate_sdk::Client {
+        self.client_with(&self.token).await
+    }
+
+    pub async fn client_with(&self, token: &str) -> tollgate_sdk::Client {
+        tollgate_sdk::Client::connect(&self.admin_addr, token)
+            .await
+            .expect("connect to the control plane")
+    }
+
+    /// `tollgatectl` pointed at this control plane with the owner token.
+    pub fn ctl(&self) -> Ctl {
+        Ctl::new(&self.admin_addr, &self.token)
+    }
+}

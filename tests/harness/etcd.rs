@@ -1,0 +1,118 @@
+//! A real etcd (Debian's `etcd-server`) on free loopback ports, in a temporary data dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Etcd {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    client_port: u16,
+    peer_port: u16,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+const ETCD: &str = "/usr/bin/etcd";
+
+impl Etcd {
+    /// Starts etcd and waits until it answers.
+    pub async fn start() -> Etcd {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut etcd = Etcd {
+            child: None,
+            data_dir: tmp.path().join("etcd"),
+            client_port: crate::free_port(),
+            peer_port: crate::free_port(),
+            _tmp: Some(tmp),
+        };
+        etcd.spawn().await;
+        etcd
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// The store URL the control plane takes.
+    pub fn store_url(&self) -> String {
+        format!("etcd://{}", self.endpoint())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    async fn spawn(&mut self) {
+        assert!(
+            Path::new(ETCD).exists(),
+            "{ETCD} is missing: install it with `apt-get install -y etcd-server`"
+        );
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::create(self.data_dir.with_extension("log")).expect("etcd log");
+        let child = Command::new(ETCD)
+            .args(["--name", "t"])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("t={peer}")])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        self.child = Some(child);
+        let addr = self.endpoint();
+        crate::wait_until(20, "etcd to answer", || {
+            let addr = addr.clone();
+            async move {
+                match tokio::net::TcpStream::connect(&addr).await {
+                    Ok(_) => etcd_healthy(&addr).await,
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same data dir and ports.
+    pub async fn restart(&mut self) {
+        self.kill();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.spawn().await;
+    }
+}
+
+/// etcd's `/health` over plain HTTP/1.1.
+async fn etcd_healthy(addr: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let req = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).contains("\"health\":\"true\"")
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,496 @@
+//! A mock provider speaking the documented wire formats of OpenAI (`/v1/models`,
+//! `/v1/chat/completions`, streaming included), Anthropic (`/v1/models`, `/v1/messages`,
+//! its SSE events) and Gemini (`/v1beta/models`). It checks each provider's auth headers,
+//! records what it saw, and can be told to fail or to be slow.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// How the mock misbehaves.
+#[derive(Clone, Debug, Default)]
+pub struct Behavior {
+    /// Wait this long before answering chat calls.
+    pub delay: Duration,
+    /// Answer chat calls with this status and the provider's error body.
+    pub fail_status: Option<u16>,
+    /// Pause between streamed events.
+    pub chunk_gap: Duration,
+}
+
+pub struct MockProvider {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    behavior: Arc<Mutex<Behavior>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Usage the mock reports, so tests can check the gateway counted exactly this.
+pub const OPENAI_USAGE: (u64, u64) = (11, 7);
+pub const ANTHROPIC_USAGE: (u64, u64) = (13, 5);
+
+fn full(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    let mut r = Response::new(http_body_util::Full::new(Bytes::from(body)).boxed());
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert("content-type", v);
+    }
+    r
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    full(status, "application/json", body.to_string())
+}
+
+/// An SSE response sending `events` with `gap` between them.
+fn sse(events: Vec<String>, gap: Duration) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    tokio::spawn(async move {
+        for e in events {
+            if tx.send(Ok(Frame::data(Bytes::from(e)))).await.is_err() {
+                return;
+            }
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+        }
+    });
+    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut r = Response::new(BodyExt::boxed(body));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    r
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+fn wants_tool(req: &Value) -> Option<String> {
+    let tools = req.get("tools")?.as_array()?;
+    let first = tools.first()?;
+    // OpenAI tools: {type, function: {name}}; Anthropic tools: {name, input_schema}.
+    let name = first
+        .pointer("/function/name")
+        .or_else(|| first.get("name"))?
+        .as_str()?
+        .to_string();
+    // After a tool result, the model answers in text.
+    let messages = req.get("messages")?.as_array()?;
+    let last = messages.last()?;
+    let is_result = last.get("role").and_then(Value::as_str) == Some("tool")
+        || last
+            .get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+            });
+    (!is_result).then_some(name)
+}
+
+fn openai_error(status: u16) -> Response<Body> {
+    let (kind, code) = match status {
+        401 => ("invalid_request_error", "invalid_api_key"),
+        429 => ("requests", "rate_limit_exceeded"),
+        _ => ("server_error", "server_error"),
+    };
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json!({"error": {"message": format!("mock upstream failure {status}"), "type": kind, "param": null, "code": code}}),
+    )
+}
+
+fn openai_chat(req: &Value, gap: Duration) -> Response<Body> {
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let tool = wants_tool(req);
+    let (p, c) = OPENAI_USAGE;
+    let usage = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+    if !stream {
+        let (message, finish) = match &tool {
+            Some(name) => (
+                json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_abc123", "type": "function", "function": {"name": name, "arguments": "{\"city\":\"Paris\"}"}}
+                ]}),
+                "tool_calls",
+            ),
+            None => (
+                json!({"role": "assistant", "content": "Hello from mock OpenAI"}),
+                "stop",
+            ),
+        };
+        return json_response(
+            StatusCode::OK,
+            json!({"id": "chatcmpl-mock1", "object": "chat.completion", "created": 1_700_000_000,
+                   "model": model, "system_fingerprint": "fp_mock",
+                   "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+                   "usage": usage}),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-mock1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                   "model": model, "system_fingerprint": "fp_mock",
+                   "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+        )
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    match &tool {
+        Some(name) => {
+            events.push(chunk(
+                json!({"tool_calls": [{"index": 0, "id": "call_abc123", "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                Value::Null,
+            ));
+            for part in ["{\"city\":", "\"Paris\"}"] {
+                events.push(chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                    Value::Null,
+                ));
+            }
+            events.push(chunk(json!({}), json!("tool_calls")));
+        }
+        None => {
+            for word in ["Hello", " from", " mock", " OpenAI"] {
+                events.push(chunk(json!({"content": word}), Value::Null));
+            }
+            events.push(chunk(json!({}), json!("stop")));
+        }
+    }
+    if include_usage {
+        events.push(format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-mock1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                   "model": model, "choices": [], "usage": usage})
+        ));
+    }
+    events.push("data: [DONE]\n\n".to_string());
+    sse(events, gap)
+}
+
+fn anthropic_error(status: u16) -> Response<Body> {
+    let kind = match status {
+        401 => "authentication_error",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    };
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json!({"type": "error", "error": {"type": kind, "message": format!("mock upstream failure {status}")}}),
+    )
+}
+
+fn anthropic_messages(req: &Value, gap: Duration) -> Response<Body> {
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    // What the Messages API requires of a request.
+    let invalid = |m: &str| {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": m}}),
+        )
+    };
+    if req.get("max_tokens").and_then(Value::as_u64).is_none() {
+        return invalid("max_tokens: Field required");
+    }
+    let Some(messages) = req.get("messages").and_then(Value::as_array) else {
+        return invalid("messages: Field required");
+    };
+    if messages
+        .iter()
+        .any(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+    {
+        return invalid("messages: Unexpected role \"system\"");
+    }
+    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let tool = wants_tool(req);
+    let (input, output) = ANTHROPIC_USAGE;
+    if !stream {
+        let (content, stop) = match &tool {
+            Some(name) => (
+                json!([{"type": "tool_use", "id": "toolu_01A", "name": name, "input": {"city": "Paris"}}]),
+                "tool_use",
+            ),
+            None => (
+                json!([{"type": "text", "text": "Hello from mock Claude"}]),
+                "end_turn",
+            ),
+        };
+        return json_response(
+            StatusCode::OK,
+            json!({"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": model,
+                   "content": content, "stop_reason": stop, "stop_sequence": null,
+                   "usage": {"input_tokens": input, "output_tokens": output}}),
+        );
+    }
+    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut events = vec![
+        ev(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "content": [], "model": model, "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": input, "output_tokens": 1}}}),
+        ),
+        ev("ping", json!({"type": "ping"})),
+    ];
+    let stop = match &tool {
+        Some(name) => {
+            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_01A", "name": name, "input": {}}})));
+            for part in ["{\"city\":", " \"Paris\"}"] {
+                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})));
+            }
+            events.push(ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
+            "tool_use"
+        }
+        None => {
+            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+            for word in ["Hello", " from", " mock", " Claude"] {
+                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}})));
+            }
+            events.push(ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
+            "end_turn"
+        }
+    };
+    events.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": output}})));
+    events.push(ev("message_stop", json!({"type": "message_stop"})));
+    sse(events, gap)
+}
+
+fn models(path: &str, headers: &[(String, String)], secret: &str) -> Response<Body> {
+    if path == "/v1beta/models" {
+        if header(headers, "x-goog-api-key") != secret {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}),
+            );
+        }
+        return json_response(
+            StatusCode::OK,
+            json!({"models": [
+                {"name": "models/gemini-2.0-flash", "displayName": "Gemini 2.0 Flash"},
+                {"name": "models/text-embedding-004", "displayName": "Text Embedding 004"}
+            ]}),
+        );
+    }
+    if !header(headers, "x-api-key").is_empty() {
+        if header(headers, "x-api-key") != secret || header(headers, "anthropic-version").is_empty()
+        {
+            return anthropic_error(401);
+        }
+        return json_response(
+            StatusCode::OK,
+            json!({"data": [
+                {"type": "model", "id": "claude-sonnet-4-20250514", "display_name": "Claude Sonnet 4", "created_at": "2025-05-14T00:00:00Z"}
+            ], "has_more": false, "first_id": "claude-sonnet-4-20250514", "last_id": "claude-sonnet-4-20250514"}),
+        );
+    }
+    let got = header(headers, "authorization");
+    if got != format!("Bearer {secret}") {
+        // Like OpenAI, the error echoes part of the key.
+        let shown = got.strip_prefix("Bearer ").unwrap_or("");
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"message": format!("Incorrect API key provided: {shown}. You can find your API key at https://platform.openai.com/account/api-keys."), "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        );
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"object": "list", "data": [
+            {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
+            {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"}
+        ]}),
+    )
+}
+
+async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> {
+    let path = seen.path.as_str();
+    let headers = &seen.headers;
+    if seen.method == "GET" && (path == "/v1/models" || path == "/v1beta/models") {
+        return models(path, headers, secret);
+    }
+    let anthropic = path == "/v1/messages";
+    if seen.method != "POST" || !(anthropic || path == "/v1/chat/completions") {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": {"message": format!("unknown path {path}"), "type": "invalid_request_error"}}),
+        );
+    }
+    if !behavior.delay.is_zero() {
+        tokio::time::sleep(behavior.delay).await;
+    }
+    if let Some(status) = behavior.fail_status {
+        return if anthropic {
+            anthropic_error(status)
+        } else {
+            openai_error(status)
+        };
+    }
+    let authorized = if anthropic {
+        header(headers, "x-api-key") == secret && !header(headers, "anthropic-version").is_empty()
+    } else {
+        header(headers, "authorization") == format!("Bearer {secret}")
+    };
+    if !authorized {
+        return if anthropic {
+            anthropic_error(401)
+        } else {
+            openai_error(401)
+        };
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&seen.body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}),
+        );
+    };
+    if anthropic {
+        anthropic_messages(&req, behavior.chunk_gap)
+    } else {
+        openai_chat(&req, behavior.chunk_gap)
+    }
+}
+
+impl MockProvider {
+    /// Serves on a free loopback port, accepting `secret` as the valid key.
+    pub async fn start(secret: &str) -> MockProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let behavior = Arc::new(Mutex::new(Behavior::default()));
+        let secret = secret.to_string();
+        let (seen2, behavior2) = (seen.clone(), behavior.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (secret, seen, behavior) = (secret.clone(), seen2.clone(), behavior2.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (secret, seen, behavior) =
+                            (secret.clone(), seen.clone(), behavior.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes().to_vec())
+                                .unwrap_or_default();
+                            let record = Seen {
+                                method: parts.method.to_string(),
+                                path: parts.uri.path().to_string(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        (k.to_string(), v.to_str().unwrap_or("").to_string())
+                                    })
+                                    .collect(),
+                                body,
+                            };
+                            if let Ok(mut s) = seen.lock() {
+                                s.push(record.clone());
+                            }
+                            let b = behavior.lock().map(|b| b.clone()).unwrap_or_default();
+                            Ok::<_, Infallible>(answer(record, &secret, b).await)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        MockProvider {
+            addr,
+            seen,
+            behavior,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Requests to `path` seen so far.
+    pub fn calls(&self, path: &str) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.path == path).collect()
+    }
+
+    pub fn set_behavior(&self, b: Behavior) {
+        if let Ok(mut cur) = self.behavior.lock() {
+            *cur = b;
+        }
+    }
+}
+
+impl Drop for MockProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
