@@ -134,6 +134,20 @@ pub struct DevArgs {
     /// Address of the sync API (plaintext, so it must be a loopback address).
     #[arg(long, env = "TOLLGATE_SYNC_LISTEN", default_value = "127.0.0.1:7071")]
     pub sync_listen: SocketAddr,
+    /// Address of the in-process data plane (the OpenAI-compatible gateway).
+    #[arg(
+        long,
+        env = "TOLLGATE_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub gateway_listen: SocketAddr,
+    /// Address of the in-process data plane's /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "TOLLGATE_GATEWAY_ADMIN_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub gateway_admin_listen: SocketAddr,
     /// Owner token; else one is generated on first start, printed once and saved (0600).
     #[arg(long, env = "TOLLGATE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
@@ -245,12 +259,14 @@ async fn bind_sync(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Runs the admin and sync servers until a signal stops both (or one fails).
+/// Runs the admin and sync servers (and, in `dev`, the data plane) until a signal stops them
+/// all (or one fails).
 async fn run_servers(
     ctx: Arc<Ctx>,
     admin: TcpListener,
     sync: TcpListener,
     transport: SyncTransport,
+    gateway: Option<tollgate_data_plane::Gateway>,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -259,13 +275,22 @@ async fn run_servers(
     tracing::info!(addr = %sync.local_addr()?, tls = matches!(transport, SyncTransport::Tls { .. }),
         "sync API listening");
     let admin = crate::server::serve_admin(ctx.clone(), admin, until_stopped(stopped.clone()));
+    let gateway = {
+        let stopped = until_stopped(stopped.clone());
+        async move {
+            match gateway {
+                Some(g) => g.serve(stopped).await,
+                None => Ok(()),
+            }
+        }
+    };
     let sync = crate::sync::serve(ctx, sync, transport, until_stopped(stopped));
     let signal = async move {
         shutdown_signal().await;
         let _ = stop.send(true);
         Ok(())
     };
-    tokio::try_join!(admin, sync, signal)?;
+    tokio::try_join!(admin, sync, gateway, signal)?;
     Ok(())
 }
 
@@ -288,7 +313,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     let sync = bind_sync(a.sync.sync_listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "admin API listening");
-    run_servers(ctx, listener, sync, transport).await
+    run_servers(ctx, listener, sync, transport, None).await
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -340,24 +365,42 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
     let admin = listener.local_addr()?;
     let sync = bind_sync(a.sync_listen).await?;
     let sync_addr = sync.local_addr()?;
-    let token_hint = if generated.is_some() {
-        format!(
-            "{} (saved in {})",
-            generated.as_deref().unwrap_or(""),
-            token_file.display()
-        )
-    } else if a.bootstrap_token.is_some() {
-        "the --bootstrap-token you passed".to_string()
-    } else if token_file.exists() {
-        format!("in {}", token_file.display())
+    let mut gw = tollgate_data_plane::Config::new(format!("http://{sync_addr}"));
+    gw.listen = a.gateway_listen;
+    gw.admin_listen = a.gateway_admin_listen;
+    let gateway = tollgate_data_plane::Gateway::bind(gw).await?;
+    let (gateway_addr, gateway_admin) = (gateway.listen_addr(), gateway.admin_addr());
+    let token_line = match (&generated, a.bootstrap_token.is_some()) {
+        (Some(t), _) => format!("{t} (shown once; saved in {})", token_file.display()),
+        (None, true) => "the --bootstrap-token you passed".to_string(),
+        (None, false) => format!("in {}", token_file.display()),
+    };
+    let token_env = if a.bootstrap_token.is_some() {
+        "<your token>".to_string()
     } else {
-        "the one printed on first start".to_string()
+        format!("$(cat {})", token_file.display())
     };
     println!(
-        "Tollgate dev is running.\n  admin API:   http://{admin}\n  sync API:    http://{sync_addr} (data planes, plaintext on loopback)\n  admin token: {token_hint}\n\nTry it:\n  export TOLLGATE_ADDR=http://{admin} TOLLGATE_TOKEN=$(cat {})\n  tollgatectl workspace list\n  printf %s \"$OPENAI_API_KEY\" | tollgatectl llm create --workspace default --name openai --type openai --secret-stdin\n  tollgatectl llm list",
-        token_file.display()
+        "Tollgate dev is running (state in {data_dir}).
+  admin API:      http://{admin}   (tollgatectl)
+  gateway:        http://{gateway_addr}/v1   (OpenAI-compatible)
+  gateway admin:  http://{gateway_admin}/metrics
+  sync API:       http://{sync_addr}   (data planes; plaintext on loopback)
+  admin token:    {token_line}
+
+Try it:
+  export TOLLGATE_ADDR=http://{admin} TOLLGATE_TOKEN={token_env}
+  printf %s \"$OPENAI_API_KEY\" | tollgatectl llm create --workspace default --name openai \\
+      --type openai --secret-stdin --models gpt-4o-mini
+  tollgatectl repo create --workspace default --name demo
+  tollgatectl repo attach demo openai
+  KEY=$(tollgatectl -o json key create --repo demo --name try | sed -n 's/.*\"secret\": \"\\(.*\\)\".*/\\1/p')
+  curl -s http://{gateway_addr}/v1/chat/completions -H \"Authorization: Bearer $KEY\" \\
+      -H 'content-type: application/json' \\
+      -d '{{\"model\":\"openai/gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
+        data_dir = a.data_dir.display(),
     );
-    run_servers(ctx, listener, sync, transport).await
+    run_servers(ctx, listener, sync, transport, Some(gateway)).await
 }
 
 async fn reencrypt(a: StoreArgs) -> anyhow::Result<()> {

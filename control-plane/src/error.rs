@@ -46,6 +46,9 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(m) => ApiError::Unavailable(format!(
                 "the store is unavailable ({m}); check that etcd is running and reachable, then retry"
             )),
+            StoreError::Invalid(m) => ApiError::FailedPrecondition(format!(
+                "the store refused this change as one transaction ({m}); make it in smaller steps"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -3,9 +3,11 @@
 //! ```text
 //! org                                   the organization (exists once bootstrapped)
 //! workspaces/{id}                       Workspace
-//! llms/{id}                             AiLlm (secrets encrypted, bound to this key)
-//! repos/{id}                            Repository
-//! apikeys/{id}                          ApiKey (hash only)
+//! cfg/llms/{id}                         AiLlm (secrets encrypted, bound to this key)
+//! cfg/repos/{id}                        Repository
+//! cfg/apikeys/{id}                      ApiKey (hash only)
+//! children/{parent key}                 bumped by every child create/attach; a parent's
+//!                                       delete compares it, so no child slips in meanwhile
 //! tokens/{id}                           AdminToken (hash only)
 //! policies/{id}                         Policy
 //! idx/ws-name/{name}                    -> workspace id
@@ -27,13 +29,17 @@ pub fn workspace(id: &str) -> String {
     format!("workspaces/{id}")
 }
 pub fn llm(id: &str) -> String {
-    format!("llms/{id}")
+    format!("cfg/llms/{id}")
 }
 pub fn repo(id: &str) -> String {
-    format!("repos/{id}")
+    format!("cfg/repos/{id}")
 }
 pub fn api_key(id: &str) -> String {
-    format!("apikeys/{id}")
+    format!("cfg/apikeys/{id}")
+}
+/// The children marker of a parent record (a workspace, repository or configuration key).
+pub fn children(parent_key: &str) -> String {
+    format!("children/{parent_key}")
 }
 pub fn token(id: &str) -> String {
     format!("tokens/{id}")
@@ -70,9 +76,11 @@ pub fn usage_days(llm: &str) -> String {
 }
 
 pub const WORKSPACES: &str = "workspaces/";
-pub const LLMS: &str = "llms/";
-pub const REPOS: &str = "repos/";
-pub const API_KEYS: &str = "apikeys/";
+/// Everything data planes receive lives under this prefix, so the sync watch sees nothing else.
+pub const CONFIG: &str = "cfg/";
+pub const LLMS: &str = "cfg/llms/";
+pub const REPOS: &str = "cfg/repos/";
+pub const API_KEYS: &str = "cfg/apikeys/";
 pub const TOKENS: &str = "tokens/";
 pub const POLICIES: &str = "policies/";
 pub const VIOLATIONS: &str = "violations/";

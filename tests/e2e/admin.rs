@@ -500,3 +500,104 @@ async fn health_and_reflection() {
         );
     }
 }
+
+/// A stored secret never follows a connection to another host unless given again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_an_endpoint_needs_the_secret_again() {
+    let cp = ControlPlane::start(Backend::Embedded).await;
+    let client = cp.client().await;
+    let id = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "o".into(),
+            ai_type: proto::AiType::Openai as i32,
+            endpoint: "http://127.0.0.1:9/v1".into(),
+            secret: SECRET.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .ai_llm_id;
+    let moved = |secret: Option<&str>| proto::UpdateAiLlmRequest {
+        id: id.clone(),
+        endpoint: Some("http://127.0.0.2:9/v1".into()),
+        secret: secret.map(str::to_string),
+        ..Default::default()
+    };
+    let err = client
+        .update_ai_llm(moved(None))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    assert!(err.to_string().contains("secret"), "{err}");
+    // Same origin, other path: fine without the secret.
+    client
+        .update_ai_llm(proto::UpdateAiLlmRequest {
+            id: id.clone(),
+            endpoint: Some("http://127.0.0.1:9/openai/v1".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("same host");
+    client
+        .update_ai_llm(moved(Some(SECRET)))
+        .await
+        .expect("with the secret again");
+}
+
+/// Deleting a repository with more keys than one store transaction holds still works, and
+/// keeps every key as revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_repository_with_many_keys() {
+    let cp = ControlPlane::start(Backend::Embedded).await;
+    let client = cp.client().await;
+    client
+        .create_repository(proto::CreateRepositoryRequest {
+            workspace_id: "default".into(),
+            name: "big".into(),
+        })
+        .await
+        .expect("repo");
+    let repo_id = client
+        .get_repository(proto::GetRepositoryRequest {
+            id: "big".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("get")
+        .id;
+    for i in 0..140 {
+        client
+            .create_api_key(proto::CreateApiKeyRequest {
+                repository_id: "big".into(),
+                name: format!("k{i}"),
+                ..Default::default()
+            })
+            .await
+            .expect("key");
+    }
+    client
+        .delete_repository(proto::DeleteRepositoryRequest {
+            id: "big".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete with 140 keys");
+    let err = client
+        .get_repository(proto::GetRepositoryRequest {
+            id: repo_id,
+            ..Default::default()
+        })
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), Some(tonic::Code::NotFound));
+    // The workspace can now be emptied and deleted: no active key is left behind.
+    client
+        .create_workspace(proto::CreateWorkspaceRequest { name: "tmp".into() })
+        .await
+        .expect("ws");
+    client
+        .delete_workspace(proto::DeleteWorkspaceRequest { id: "tmp".into() })
+        .await
+        .expect("empty workspace deletes");
+}

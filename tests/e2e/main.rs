@@ -4,6 +4,7 @@
 
 mod admin;
 mod apply;
+mod dev;
 mod gateway;
 mod permissions;
 mod restart;

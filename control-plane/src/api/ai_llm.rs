@@ -23,7 +23,8 @@ use crate::validate::{self, ValidationRequest};
 pub struct Service(pub Arc<Ctx>);
 
 /// The fields a user sets, before they are checked and encrypted.
-#[derive(Clone, Debug, Default)]
+/// No `Debug`: it holds decrypted credentials.
+#[derive(Clone, Default)]
 struct Spec {
     name: String,
     ai_type: Option<AiType>,
@@ -59,6 +60,20 @@ fn region_from_endpoint(endpoint: &str) -> Option<String> {
     let region = parts.next()?;
     (service.starts_with("bedrock") && host.ends_with(".amazonaws.com") && !region.is_empty())
         .then(|| region.to_string())
+}
+
+/// `scheme://host:port` of an endpoint, the port made explicit.
+fn origin(endpoint: &str) -> String {
+    match endpoint.parse::<http::Uri>() {
+        Ok(u) => {
+            let scheme = u.scheme_str().unwrap_or("");
+            let port = u
+                .port_u16()
+                .unwrap_or(if scheme == "http" { 80 } else { 443 });
+            format!("{scheme}://{}:{port}", u.host().unwrap_or(""))
+        }
+        Err(_) => endpoint.to_string(),
+    }
 }
 
 fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
@@ -340,7 +355,8 @@ impl AiLlmService for Service {
             .when(routing_key.clone(), 0)
             .put(rk.clone(), db::encode(&llm))
             .put(name_key, id.clone())
-            .put(routing_key, id.clone());
+            .put(routing_key, id.clone())
+            .put(keys::children(&keys::workspace(&ws.value.id)), Vec::new());
         let resp = ctx.store().txn(txn).await.map_err(ApiError::from)?;
         if !resp.succeeded {
             return Err(ctx
@@ -494,7 +510,8 @@ impl AiLlmService for Service {
         if given("key", r.key.is_some()) {
             spec.key = r.key;
         }
-        if given("secret", r.secret.is_some()) {
+        let secret_given = r.secret.is_some();
+        if given("secret", secret_given) {
             spec.secret = r.secret;
         }
         if given("credential_mode", new_mode.is_some()) {
@@ -520,6 +537,24 @@ impl AiLlmService for Service {
             spec.region = r.region.unwrap_or_default();
         }
         let c = check(spec, &ctx.validator)?;
+        // A stored secret is only ever sent to the host it was given for: moving a managed
+        // connection to another origin needs the secret again in the same update.
+        if c.credential_mode == CredentialMode::Managed
+            && old.credential_mode == CredentialMode::Managed
+            && origin(&c.endpoint) != origin(&old.endpoint)
+            && !given("secret", secret_given)
+        {
+            return Err(ApiError::invalid(
+                "secret",
+                format!(
+                    "moving '{}' from {} to {} needs its secret again in the same update (tollgatectl: --secret-stdin, --secret-file or --secret-env), so a stored secret never goes to a host it was not given for",
+                    old.name,
+                    origin(&old.endpoint),
+                    origin(&c.endpoint)
+                ),
+            )
+            .into());
+        }
 
         let same_key = ctx.same_credential(old, "key", c.key.as_deref())?;
         let same_secret = ctx.same_credential(old, "secret", c.secret.as_deref())?;
@@ -614,6 +649,14 @@ impl AiLlmService for Service {
             .resolve::<AiLlm>(&p, "id", &r.id, &r.workspace_id, Access::Write)
             .await?;
         let llm = &cur.value;
+        // Read before listing: an attach after this point changes it.
+        let children = keys::children(&keys::llm(&llm.id));
+        let children_rev = ctx
+            .store()
+            .get(&children)
+            .await
+            .map_err(ApiError::from)?
+            .map_or(0, |kv| kv.mod_revision);
         let repos: Vec<_> = db::list::<Repository>(ctx.store(), keys::REPOS)
             .await?
             .into_iter()
@@ -633,19 +676,17 @@ impl AiLlmService for Service {
             ))
             .into());
         }
-        // Any repository changing meanwhile (an attach) makes this delete retry.
-        let mut txn = Txn::new().when(keys::llm(&llm.id), cur.revision);
-        for r in &repos {
-            txn = txn.when(keys::repo(&r.value.id), r.revision);
-        }
-        txn = txn
+        let txn = Txn::new()
+            .when(keys::llm(&llm.id), cur.revision)
+            .when(children.clone(), children_rev)
             .delete(keys::llm(&llm.id))
             .delete(keys::llm_name(&llm.workspace_id, &llm.name))
-            .delete(keys::llm_routing(&llm.workspace_id, &llm.routing_id));
+            .delete(keys::llm_routing(&llm.workspace_id, &llm.routing_id))
+            .delete(children);
         db::commit(
             ctx.store(),
             txn,
-            "the configuration or a repository of its workspace changed meanwhile; retry",
+            "the configuration changed or was attached to a repository meanwhile; retry",
         )
         .await?;
         tracing::info!(llm = %llm.id, by = %p.name, "AI LLM configuration deleted");

@@ -97,7 +97,8 @@ impl ApiKeyService for Service {
         };
         let txn = Txn::new()
             .when(keys::repo(&repo.value.id), repo.revision)
-            .put(keys::api_key(&key.id), db::encode(&key));
+            .put(keys::api_key(&key.id), db::encode(&key))
+            .put(keys::children(&keys::repo(&repo.value.id)), Vec::new());
         db::commit(
             ctx.store(),
             txn,

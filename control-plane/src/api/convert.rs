@@ -19,8 +19,12 @@ pub fn opt_ts(ms: Option<Millis>) -> Option<Timestamp> {
     ms.and_then(ts)
 }
 
+/// Saturates instead of overflowing on absurd timestamps (they then compare as far past or
+/// far future, which is what such a filter means).
 pub fn from_ts(t: &Timestamp) -> Millis {
-    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+    t.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.nanos) / 1_000_000)
 }
 
 pub fn ai_type_to_pb(t: AiType) -> pb::AiType {

@@ -154,17 +154,22 @@ impl PolicyService for Service {
         let name_key = keys::policy_name(ws_id.as_deref(), &name);
         let mut txn = Txn::new().when(name_key.clone(), 0);
         if let Some(ws) = &workspace {
-            txn = txn.when(keys::workspace(&ws.value.id), ws.revision);
+            txn = txn
+                .when(keys::workspace(&ws.value.id), ws.revision)
+                .put(keys::children(&keys::workspace(&ws.value.id)), Vec::new());
         }
         txn = txn
-            .put(name_key, policy.id.clone())
+            .put(name_key.clone(), policy.id.clone())
             .put(keys::policy(&policy.id), db::encode(&policy));
         let resp = ctx.store().txn(txn).await.map_err(ApiError::from)?;
         if !resp.succeeded {
-            return Err(ApiError::AlreadyExists(format!(
-                "a policy named '{name}' already exists in this scope"
-            ))
-            .into());
+            return Err(ctx
+                .name_conflict(
+                    &name_key,
+                    &format!("a policy named '{name}' already exists in this scope"),
+                )
+                .await
+                .into());
         }
         Ok(Response::new(to_pb(
             &Versioned {

@@ -49,6 +49,71 @@ impl Ctx {
         }
     }
 
+    /// Revokes a repository's keys (they stay for the audit trail) and deletes it. Keys are
+    /// revoked in batches that fit one store transaction; a key created meanwhile changes the
+    /// repository's children marker, and the delete starts over.
+    async fn delete_repo(&self, repo: &Repository) -> ApiResult<()> {
+        const BATCH: usize = 100;
+        let children = keys::children(&keys::repo(&repo.id));
+        for _ in 0..3 {
+            let children_rev = self
+                .store()
+                .get(&children)
+                .await?
+                .map_or(0, |kv| kv.mod_revision);
+            let Some(cur) = db::get::<Repository>(self.store(), &keys::repo(&repo.id)).await?
+            else {
+                return Ok(());
+            };
+            let now = now_ms();
+            let active: Vec<_> = db::list::<ApiKey>(self.store(), keys::API_KEYS)
+                .await?
+                .into_iter()
+                .filter(|k| k.value.repository_id == repo.id && k.value.revoked_at.is_none())
+                .collect();
+            for batch in active.chunks(BATCH) {
+                let mut txn = Txn::new();
+                for k in batch {
+                    let mut key = k.value.clone();
+                    key.revoked_at = Some(now);
+                    txn = txn
+                        .when(keys::api_key(&key.id), k.revision)
+                        .put(keys::api_key(&key.id), db::encode(&key));
+                }
+                // A key changed meanwhile: the next round revokes what is still active.
+                self.store().txn(txn).await?;
+            }
+            let txn = Txn::new()
+                .when(keys::repo(&repo.id), cur.revision)
+                .when(children.clone(), children_rev)
+                .delete(keys::repo(&repo.id))
+                .delete(keys::repo_name(&repo.workspace_id, &repo.name))
+                .delete(children.clone());
+            let still_active = db::list::<ApiKey>(self.store(), keys::API_KEYS)
+                .await?
+                .iter()
+                .any(|k| k.value.repository_id == repo.id && k.value.revoked_at.is_none());
+            if !still_active && self.store().txn(txn).await?.succeeded {
+                return Ok(());
+            }
+        }
+        Err(ApiError::Aborted(format!(
+            "repository '{}' kept changing (keys created or configurations attached) while deleting it; retry",
+            repo.name
+        )))
+    }
+
+    /// After a failed create: the name is taken, or the parent changed (was deleted).
+    pub async fn name_conflict(&self, name_key: &str, taken: &str) -> ApiError {
+        match db::get_string(self.store(), name_key).await {
+            Ok(Some(_)) => ApiError::AlreadyExists(taken.to_string()),
+            Ok(None) => ApiError::Aborted(
+                "the workspace changed at the same time (was it deleted?); retry".into(),
+            ),
+            Err(e) => e,
+        }
+    }
+
     /// Writes a changed repository if it is still at the version read.
     async fn save_repo(
         &self,
@@ -160,15 +225,21 @@ impl RepositoryService for Service {
         let txn = Txn::new()
             .when(keys::workspace(&ws.value.id), ws.revision)
             .when(name_key.clone(), 0)
-            .put(name_key, repo.id.clone())
-            .put(keys::repo(&repo.id), db::encode(&repo));
+            .put(name_key.clone(), repo.id.clone())
+            .put(keys::repo(&repo.id), db::encode(&repo))
+            .put(keys::children(&keys::workspace(&ws.value.id)), Vec::new());
         let resp = ctx.store().txn(txn).await.map_err(ApiError::from)?;
         if !resp.succeeded {
-            return Err(ApiError::AlreadyExists(format!(
-                "a repository named '{name}' already exists in workspace '{}'",
-                ws.value.name
-            ))
-            .into());
+            return Err(ctx
+                .name_conflict(
+                    &name_key,
+                    &format!(
+                        "a repository named '{name}' already exists in workspace '{}'",
+                        ws.value.name
+                    ),
+                )
+                .await
+                .into());
         }
         Ok(Response::new(ctx.repo_to_pb(&Versioned {
             value: repo,
@@ -228,30 +299,7 @@ impl RepositoryService for Service {
             .resolve::<Repository>(&p, "id", &r.id, &r.workspace_id, Access::Write)
             .await?;
         let repo = &cur.value;
-        // Keys are revoked, not deleted: the audit trail stays.
-        let now = now_ms();
-        let mut txn = Txn::new()
-            .when(keys::repo(&repo.id), cur.revision)
-            .delete(keys::repo(&repo.id))
-            .delete(keys::repo_name(&repo.workspace_id, &repo.name));
-        for k in db::list::<ApiKey>(ctx.store(), keys::API_KEYS).await? {
-            if k.value.repository_id == repo.id && k.value.revoked_at.is_none() {
-                let mut key = k.value.clone();
-                key.revoked_at = Some(now);
-                txn = txn
-                    .when(keys::api_key(&key.id), k.revision)
-                    .put(keys::api_key(&key.id), db::encode(&key));
-            }
-        }
-        db::commit(
-            ctx.store(),
-            txn,
-            format!(
-                "repository '{}' or one of its keys changed meanwhile; retry",
-                repo.name
-            ),
-        )
-        .await?;
+        ctx.delete_repo(repo).await?;
         tracing::info!(repo = %repo.id, by = %p.name, "repository deleted");
         Ok(Response::new(pb::DeleteRepositoryResponse {
             success: true,
@@ -294,8 +342,11 @@ impl RepositoryService for Service {
         if !repo.ai_llm_ids.contains(&llm.value.id) {
             repo.ai_llm_ids.push(llm.value.id.clone());
         }
-        // The configuration must still exist when the attach lands (a delete races with it).
-        let extra = Txn::new().when(keys::llm(&llm.value.id), llm.revision);
+        // The configuration must still exist when the attach lands, and a delete that raced
+        // with it sees its children marker change.
+        let extra = Txn::new()
+            .when(keys::llm(&llm.value.id), llm.revision)
+            .put(keys::children(&keys::llm(&llm.value.id)), Vec::new());
         Ok(Response::new(ctx.save_repo(&cur, repo, extra).await?))
     }
 

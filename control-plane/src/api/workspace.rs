@@ -35,9 +35,18 @@ impl WorkspaceService for Service {
             .when(keys::ws_name(&name), 0)
             .put(keys::ws_name(&name), ws.id.clone())
             .put(keys::workspace(&ws.id), db::encode(&ws));
-        db::commit(ctx.store(), txn, "").await.map_err(|_| {
-            ApiError::AlreadyExists(format!("a workspace named '{name}' already exists"))
-        })?;
+        if !ctx
+            .store()
+            .txn(txn)
+            .await
+            .map_err(ApiError::from)?
+            .succeeded
+        {
+            return Err(ApiError::AlreadyExists(format!(
+                "a workspace named '{name}' already exists"
+            ))
+            .into());
+        }
         Ok(Response::new(convert::workspace(&ws, &ctx.org_id)))
     }
 
@@ -76,6 +85,14 @@ impl WorkspaceService for Service {
         p.require_org_admin("deleting a workspace")?;
         let current = ctx.workspace(&p, &req.get_ref().id, Access::Admin).await?;
         let ws = &current.value;
+        // Read before listing: any child created after this point changes it.
+        let children = keys::children(&keys::workspace(&ws.id));
+        let children_rev = ctx
+            .store()
+            .get(&children)
+            .await
+            .map_err(ApiError::from)?
+            .map_or(0, |kv| kv.mod_revision);
         let mut held = Vec::new();
         let llms = db::list::<AiLlm>(ctx.store(), keys::LLMS).await?;
         let n = llms
@@ -119,8 +136,10 @@ impl WorkspaceService for Service {
         }
         let txn = Txn::new()
             .when(keys::workspace(&ws.id), current.revision)
+            .when(children.clone(), children_rev)
             .delete(keys::workspace(&ws.id))
-            .delete(keys::ws_name(&ws.name));
+            .delete(keys::ws_name(&ws.name))
+            .delete(children);
         db::commit(
             ctx.store(),
             txn,

@@ -193,11 +193,13 @@ mod tests {
 
     #[test]
     fn sync_keys_parse() {
-        let check = |key, want: Option<(ResourceKind, &str)>| assert_eq!(parse_key(key), want);
-        check("llms/l1", Some((ResourceKind::Connection, "l1")));
-        check("repos/r1", Some((ResourceKind::Repository, "r1")));
-        check("apikeys/k1", Some((ResourceKind::ApiKey, "k1")));
-        check("apikeys/", None);
+        fn check(key: &str, want: Option<(ResourceKind, &str)>) {
+            assert_eq!(parse_key(key), want, "{key}");
+        }
+        check(&keys::llm("l1"), Some((ResourceKind::Connection, "l1")));
+        check(&keys::repo("r1"), Some((ResourceKind::Repository, "r1")));
+        check(&keys::api_key("k1"), Some((ResourceKind::ApiKey, "k1")));
+        check(keys::API_KEYS, None);
         check("usage/total/l1", None);
         check("idx/llm-name/ws/x", None);
         check("tokens/t1", None);

@@ -18,6 +18,7 @@ use super::delta::Batch;
 use super::snapshot;
 use crate::api::Ctx;
 use crate::error::ApiError;
+use crate::keys;
 use crate::store::{Revision, StoreError, WatchEvent, WatchStream};
 
 /// Events folded into one update at most; past it, the batch still completes its revision
@@ -72,7 +73,7 @@ impl Subscriber {
         let mut inbound_open = true;
         loop {
             // Fused: a store watch must not be polled after it ended.
-            let mut watch = match self.ctx.store().watch("", from).await {
+            let mut watch = match self.ctx.store().watch(keys::CONFIG, from).await {
                 Ok(w) => w.fuse(),
                 Err(StoreError::Compacted { .. }) => {
                     from = self.send_snapshot("history compacted").await?;
