@@ -2,3 +2,5 @@
 //! own wire format. Pure functions and sans-IO stream translators, golden-tested.
 
 pub mod anthropic;
+pub mod google;
+pub(crate) mod sse;

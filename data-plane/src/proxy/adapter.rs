@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use tower::Service;
 
-use super::{ChatCall, HttpResponse, Shared, anthropic, openai};
+use super::{ChatCall, HttpResponse, Shared, anthropic, google, openai};
 use crate::error::ProxyError;
 use crate::secret::Secret;
 use crate::snapshot::{Provider, Target};
@@ -86,6 +86,7 @@ async fn call_target(
     let result = match target.connection.provider {
         Provider::OpenAi => openai::call(shared, call, target, credential, meter).await,
         Provider::Anthropic => anthropic::call(shared, call, target, credential, meter).await,
+        Provider::Google => google::call(shared, call, target, credential, meter).await,
     };
     shared.metrics.upstream(started.elapsed().as_secs_f64());
     if let Err(e) = &result {

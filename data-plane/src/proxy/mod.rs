@@ -13,6 +13,7 @@
 mod adapter;
 mod anthropic;
 mod auth;
+mod google;
 mod openai;
 mod policy;
 mod request_body;

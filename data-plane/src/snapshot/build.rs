@@ -224,11 +224,12 @@ pub(crate) mod tests {
                     &["claude-3-5-haiku"],
                     "https://api.anthropic.com",
                 ),
-                conn("c4", 2, "gem", &["gemini"], "https://g"),
+                conn("c4", 2, "gem", &["gemini"], "https://g/"),
+                conn("c6", 4, "bedrock", &["claude"], "https://b"),
                 conn("c5", 1, "other-repo", &["gpt-x"], "https://x/v1"),
                 repo(
                     "r1",
-                    &["c1", "c2", "c3", "c4", "missing"],
+                    &["c1", "c2", "c3", "c4", "c6", "missing"],
                     vec![
                         route("fast", 1, &[("oa/gpt-4o-mini", 1)]),
                         route(
@@ -282,7 +283,8 @@ pub(crate) mod tests {
         check(&snap, "r1", "safe", "c3:claude-3-5-haiku c1:gpt-4o");
         check(&snap, "r1", "oa/gpt-3.5", "404"); // not in the connection's models
         check(&snap, "r1", "gpt-x", "404"); // another repository's connection
-        check(&snap, "r1", "gem/gemini", "404"); // rejected provider type
+        check(&snap, "r1", "gem/gemini", "c4:gemini");
+        check(&snap, "r1", "bedrock/claude", "404"); // rejected provider type
         check(&snap, "r1", "broken", "404");
         check(&snap, "r1", "", "404");
         check(&snap, "r2", "other-repo/gpt-x", "c5:gpt-x");
@@ -309,7 +311,7 @@ pub(crate) mod tests {
         assert_eq!(
             got,
             vec![
-                (pb::ResourceKind::Connection, "c4"),
+                (pb::ResourceKind::Connection, "c6"),
                 (pb::ResourceKind::Repository, "r1")
             ]
         );

@@ -67,15 +67,11 @@ impl TryFrom<pb::Connection> for Connection {
         let provider = match c.ai_type {
             AI_OPENAI | AI_OTHER => Provider::OpenAi,
             AI_ANTHROPIC => Provider::Anthropic,
-            AI_GOOGLE | AI_AWS => {
-                return Err(reject(format!(
-                    "provider type {} is not supported by this data plane version",
-                    if c.ai_type == AI_GOOGLE {
-                        "GOOGLE"
-                    } else {
-                        "AWS"
-                    }
-                )));
+            AI_GOOGLE => Provider::Google,
+            AI_AWS => {
+                return Err(reject(
+                    "provider type AWS is not supported by this data plane version".into(),
+                ));
             }
             other => return Err(reject(format!("unknown provider type {other}"))),
         };
@@ -83,6 +79,7 @@ impl TryFrom<pb::Connection> for Connection {
         let path = match provider {
             Provider::OpenAi => "/chat/completions",
             Provider::Anthropic => "/v1/messages",
+            Provider::Google => "/v1beta/models",
         };
         let chat_url: http::Uri = format!("{base}{path}")
             .parse()

@@ -27,6 +27,8 @@ pub enum Provider {
     OpenAi,
     /// Anthropic Messages API, translated.
     Anthropic,
+    /// Google Gemini API (`generateContent`), translated.
+    Google,
 }
 
 /// One AI LLM configuration, with its secret decrypted.
@@ -35,7 +37,9 @@ pub struct Connection {
     pub id: String,
     pub name: String,
     pub provider: Provider,
-    /// Upstream URL of chat completions, computed once from the endpoint.
+    /// Upstream URL of chat completions, computed once from the endpoint. For GOOGLE, the
+    /// model collection (`{endpoint}/v1beta/models`): the model and method are appended
+    /// per request.
     pub chat_url: http::Uri,
     /// The extra access key (OpenAI organization), if any.
     pub key: Option<Secret>,

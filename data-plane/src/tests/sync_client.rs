@@ -114,7 +114,7 @@ async fn full_snapshot_then_delta() {
         full: true,
         upserts: vec![
             conn("c1", 1, "oa", &["gpt-4o"], "http://127.0.0.1:9/v1"),
-            conn("bad", 2, "gem", &["gemini"], "https://g"),
+            conn("bad", 4, "bedrock", &["claude"], "https://b"),
             repo("r1", &["c1", "bad"], vec![]),
             key("k1", "r1", key_hash(KEY), 0),
         ],
@@ -139,7 +139,7 @@ async fn full_snapshot_then_delta() {
     wait_for("ack 5", async || !acks.lock().expect("lock").is_empty()).await;
     {
         let a = acks.lock().expect("lock");
-        // The GOOGLE connection is refused by name; the rest applied.
+        // The AWS connection (not supported yet) is refused by name; the rest applied.
         assert_eq!((a[0].version, a[0].accepted), (5, false));
         assert_eq!(a[0].rejected.len(), 1);
         assert_eq!(a[0].rejected[0].id, "bad");

@@ -61,7 +61,6 @@
 mod error;
 mod request;
 mod response;
-mod sse;
 mod stream;
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorDetail, OpenAiError, OpenAiErrorBody};
 use super::response::{AnthropicUsage, FunctionCall, OpenAiUsage, ToolCall, finish_reason};
-use super::sse::SseParser;
 use super::{TranslateError, Usage, unix_now};
+use crate::providers::sse::SseParser;
 
 /// Translates an Anthropic event stream into OpenAI SSE as bytes arrive.
 ///

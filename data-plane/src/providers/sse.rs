@@ -2,8 +2,9 @@
 //!
 //! Follows the WHATWG event-stream rules that matter here: lines end in `\r\n`, `\n` or `\r`;
 //! `data:` lines of one event are joined with `\n`; a blank line dispatches; `:` lines are
-//! comments; other fields (`event:`, `id:`, `retry:`) are ignored because every Anthropic
-//! event repeats its name in the JSON `type`.
+//! comments; other fields (`event:`, `id:`, `retry:`) are ignored because every provider
+//! stream we read says what an event is in its JSON (Anthropic's `type`; Gemini sends only
+//! `data:`). Shared by the provider stream translators.
 
 /// An event (or an unterminated line) larger than this is refused rather than buffered.
 const MAX_EVENT_BYTES: usize = 4 << 20;

@@ -1,0 +1,168 @@
+//! GOOGLE: the OpenAI request is translated to a Gemini `generateContent` call (translation
+//! in `crate::providers::google`), the answer, stream or error translated back.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use super::adapter::secret_header;
+use super::openai::stream_response;
+use super::stream::{MeteredBody, StreamProcessor};
+use super::upstream::{collect, send};
+use super::{ChatCall, HttpResponse, Shared};
+use crate::body::full;
+use crate::error::ProxyError;
+use crate::providers::google::{self as translate, StreamTranslator, TranslateError};
+use crate::secret::Secret;
+use crate::snapshot::Target;
+use crate::usage::{Meter, Tokens};
+
+impl From<TranslateError> for ProxyError {
+    fn from(e: TranslateError) -> Self {
+        match e {
+            TranslateError::InvalidRequest { message, param } => {
+                ProxyError::InvalidRequest { message, param }
+            }
+            TranslateError::BadUpstream(m) => ProxyError::BadUpstream(m),
+        }
+    }
+}
+
+fn tokens(u: translate::Usage) -> Tokens {
+    Tokens {
+        input: u.input_tokens,
+        output: u.output_tokens,
+    }
+}
+
+pub(super) async fn call(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    mut meter: Meter,
+) -> Result<HttpResponse, ProxyError> {
+    let body = translate::translate_request(&call.body)?;
+    let url = method_url(
+        &target.connection.chat_url,
+        &target.upstream_model,
+        call.fields.stream,
+    )?;
+    // The key goes in a header, never in the query string (URLs end up in logs).
+    let req = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-goog-api-key", secret_header("", credential)?)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let resp = send(&shared.client, req, shared.idle_timeout).await?;
+    let (parts, upstream_body) = resp.into_parts();
+    if !parts.status.is_success() {
+        let bytes = collect(upstream_body, shared.idle_timeout).await?;
+        let (status, body) = translate::translate_error(parts.status.as_u16(), &bytes);
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        return Ok(crate::body::json_response(status, body));
+    }
+    meter.succeed();
+    let out = http::Response::builder().status(http::StatusCode::OK);
+    if call.fields.stream {
+        let translator = GoogleStream(StreamTranslator::new(
+            &call.fields.model,
+            call.fields.client_wants_usage,
+        ));
+        let body = MeteredBody::new(upstream_body, translator, meter, shared.idle_timeout);
+        return stream_response(out, body.boxed_unsync(), None);
+    }
+    let bytes = collect(upstream_body, shared.idle_timeout).await?;
+    let (body, usage) = translate::translate_response(&bytes, &call.fields.model)?;
+    meter.set_tokens(tokens(usage));
+    out.header(http::header::CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// `{models}/{model}:generateContent`, or `:streamGenerateContent?alt=sse` for streams.
+/// `models` is the connection's `{endpoint}/v1beta/models`; the model is one path segment
+/// (a `models/` prefix, as Gemini lists names, is tolerated; other characters outside
+/// `[A-Za-z0-9._~-]` are percent-encoded).
+fn method_url(models: &http::Uri, model: &str, stream: bool) -> Result<http::Uri, ProxyError> {
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    let mut encoded = String::with_capacity(model.len());
+    for b in model.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let method = if stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    let base = models.to_string();
+    format!("{}/{encoded}:{method}", base.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))
+}
+
+struct GoogleStream(StreamTranslator);
+
+impl StreamProcessor for GoogleStream {
+    fn feed(&mut self, chunk: Bytes) -> Result<Bytes, String> {
+        self.0
+            .feed(&chunk)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string())
+    }
+
+    fn finish(&mut self) -> Bytes {
+        Bytes::from(self.0.finish())
+    }
+
+    fn tokens(&self) -> Option<Tokens> {
+        Some(tokens(self.0.usage()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_url;
+
+    #[test]
+    fn method_urls() {
+        let base: http::Uri = "https://generativelanguage.googleapis.com/v1beta/models"
+            .parse()
+            .expect("uri");
+        let check = |model: &str, stream: bool, expected: &str| {
+            let got = method_url(&base, model, stream).expect("url").to_string();
+            assert_eq!(got, expected, "{model}");
+        };
+        let prefix = "https://generativelanguage.googleapis.com/v1beta/models";
+        check(
+            "gemini-2.0-flash",
+            false,
+            &format!("{prefix}/gemini-2.0-flash:generateContent"),
+        );
+        check(
+            "gemini-2.5-pro",
+            true,
+            &format!("{prefix}/gemini-2.5-pro:streamGenerateContent?alt=sse"),
+        );
+        check(
+            "models/gemini-2.0-flash",
+            false,
+            &format!("{prefix}/gemini-2.0-flash:generateContent"),
+        );
+        check(
+            "a/b?c#d é",
+            false,
+            &format!("{prefix}/a%2Fb%3Fc%23d%20%C3%A9:generateContent"),
+        );
+        let local: http::Uri = "http://127.0.0.1:9/proxy/v1beta/models"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            method_url(&local, "m", true).expect("url").to_string(),
+            "http://127.0.0.1:9/proxy/v1beta/models/m:streamGenerateContent?alt=sse"
+        );
+    }
+}
