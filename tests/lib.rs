@@ -4,6 +4,8 @@
 
 #[path = "harness/bins.rs"]
 pub mod bins;
+#[path = "harness/chat.rs"]
+pub mod chat;
 #[path = "harness/control_plane.rs"]
 pub mod control_plane;
 #[path = "harness/ctl.rs"]
@@ -16,10 +18,12 @@ pub mod etcd;
 pub mod http;
 #[path = "harness/mock_provider.rs"]
 pub mod mock_provider;
+#[path = "harness/tls.rs"]
+pub mod tls;
 
-pub use control_plane::{Backend, ControlPlane};
+pub use control_plane::{Backend, ControlPlane, ControlPlaneBuilder, SyncTls};
 pub use ctl::{Ctl, CtlOutput};
-pub use data_plane::DataPlane;
+pub use data_plane::{DataPlane, DataPlaneBuilder};
 pub use etcd::Etcd;
 pub use mock_provider::MockProvider;
 

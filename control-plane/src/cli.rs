@@ -74,6 +74,13 @@ pub struct ServeArgs {
     /// Address of the admin gRPC API.
     #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "0.0.0.0:7070")]
     pub admin_listen: SocketAddr,
+    /// PEM certificate (chain) of the admin API; with --admin-tls-key, the admin API speaks
+    /// TLS. Without, it is plaintext (a warning is logged unless it listens on loopback).
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS_CERT", requires = "admin_tls_key")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key of the admin API.
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
+    pub admin_tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub sync: SyncArgs,
     #[command(flatten)]
@@ -160,6 +167,7 @@ pub fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -264,6 +272,7 @@ async fn bind_sync(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 async fn run_servers(
     ctx: Arc<Ctx>,
     admin: TcpListener,
+    admin_tls: Option<tonic::transport::ServerTlsConfig>,
     sync: TcpListener,
     transport: SyncTransport,
     gateway: Option<tollgate_data_plane::Gateway>,
@@ -274,7 +283,12 @@ async fn run_servers(
     };
     tracing::info!(addr = %sync.local_addr()?, tls = matches!(transport, SyncTransport::Tls { .. }),
         "sync API listening");
-    let admin = crate::server::serve_admin(ctx.clone(), admin, until_stopped(stopped.clone()));
+    let admin = crate::server::serve_admin(
+        ctx.clone(),
+        admin,
+        admin_tls,
+        until_stopped(stopped.clone()),
+    );
     let gateway = {
         let stopped = until_stopped(stopped.clone());
         async move {
@@ -313,7 +327,24 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     let sync = bind_sync(a.sync.sync_listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "admin API listening");
-    run_servers(ctx, listener, sync, transport, None).await
+    let admin_tls = admin_tls(&a)?;
+    let addr = listener.local_addr()?;
+    if admin_tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the admin API is plaintext on a non-loopback address: admin tokens and provider secrets cross the network in clear; pass --admin-tls-cert/--admin-tls-key unless a mesh encrypts it");
+    }
+    run_servers(ctx, listener, admin_tls, sync, transport, None).await
+}
+
+fn admin_tls(a: &ServeArgs) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&a.admin_tls_cert, &a.admin_tls_key) else {
+        return Ok(None);
+    };
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+    Ok(Some(
+        tonic::transport::ServerTlsConfig::new().identity(identity),
+    ))
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -400,7 +431,7 @@ Try it:
       -d '{{\"model\":\"openai/gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
         data_dir = a.data_dir.display(),
     );
-    run_servers(ctx, listener, sync, transport, Some(gateway)).await
+    run_servers(ctx, listener, None, sync, transport, Some(gateway)).await
 }
 
 async fn reencrypt(a: StoreArgs) -> anyhow::Result<()> {

@@ -14,10 +14,11 @@ use tollgate_proto::admin::{
 
 use crate::api::{self, Ctx};
 
-/// Serves the admin API on `listener` until `shutdown` resolves.
+/// Serves the admin API on `listener` until `shutdown` resolves, over TLS when given.
 pub async fn serve_admin(
     ctx: Arc<Ctx>,
     listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -45,7 +46,11 @@ pub async fn serve_admin(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tollgate_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(health)
         .add_service(reflection)
         .add_service(AiLlmServiceServer::new(api::ai_llm::Service(ctx.clone())))

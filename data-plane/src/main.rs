@@ -5,10 +5,14 @@ use tollgate_data_plane::{Config, run};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // TOLLGATE_LOG, like the control plane; colours only on a terminal.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
         .init();
     run(Config::parse(), shutdown_signal()).await
 }

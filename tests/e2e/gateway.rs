@@ -3,13 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use async_openai::types::chat::{
-    ChatCompletionRequestUserMessage, ChatCompletionTool, ChatCompletionTools,
-    CreateChatCompletionRequest, FunctionObject,
-};
+use async_openai::types::chat::CreateChatCompletionRequest;
 use futures::StreamExt;
 use serde_json::json;
 use tollgate_sdk::proto;
+use tollgate_tests::chat::{chat, collect_stream, create_llm, weather_tool};
 use tollgate_tests::mock_provider::{ANTHROPIC_USAGE, Behavior, OPENAI_USAGE};
 use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http};
 
@@ -22,28 +20,6 @@ struct Setup {
     key: String,
 }
 
-async fn create_llm(
-    cp: &ControlPlane,
-    name: &str,
-    ai_type: proto::AiType,
-    endpoint: String,
-    model: &str,
-) {
-    cp.client()
-        .await
-        .create_ai_llm(proto::CreateAiLlmRequest {
-            workspace_id: "default".into(),
-            name: name.into(),
-            ai_type: ai_type as i32,
-            endpoint,
-            secret: SECRET.into(),
-            models: vec![model.into()],
-            ..Default::default()
-        })
-        .await
-        .expect("create llm");
-}
-
 async fn setup() -> Setup {
     let cp = ControlPlane::start(Backend::Embedded).await;
     let mock = MockProvider::start(SECRET).await;
@@ -53,6 +29,7 @@ async fn setup() -> Setup {
         proto::AiType::Openai,
         format!("{}/v1", mock.url()),
         "gpt-4o-mini",
+        SECRET,
     )
     .await;
     create_llm(
@@ -61,6 +38,7 @@ async fn setup() -> Setup {
         proto::AiType::Anthropic,
         mock.url(),
         "claude-sonnet-4-20250514",
+        SECRET,
     )
     .await;
     let ctl = cp.ctl();
@@ -92,27 +70,6 @@ async fn setup() -> Setup {
         .to_string();
     let dp = DataPlane::start(&cp, "production").await;
     Setup { cp, dp, mock, key }
-}
-
-fn chat(model: &str, text: &str) -> CreateChatCompletionRequest {
-    CreateChatCompletionRequest {
-        model: model.into(),
-        messages: vec![ChatCompletionRequestUserMessage::from(text).into()],
-        ..Default::default()
-    }
-}
-
-fn weather_tool() -> ChatCompletionTools {
-    ChatCompletionTools::Function(ChatCompletionTool {
-        function: FunctionObject {
-            name: "get_weather".into(),
-            description: Some("Weather of a city".into()),
-            parameters: Some(
-                json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-            ),
-            strict: None,
-        },
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,35 +161,6 @@ async fn chat_through_openai_client() {
         body.replace("openai/gpt-4o-mini", "gpt-4o-mini"),
         "only the model name is rewritten"
     );
-}
-
-async fn collect_stream(
-    client: &async_openai::Client<async_openai::config::OpenAIConfig>,
-    req: CreateChatCompletionRequest,
-) -> (String, String, Option<(u64, u64)>, usize) {
-    let mut stream = client.chat().create_stream(req).await.expect("stream");
-    let (mut text, mut args, mut usage, mut chunks) = (String::new(), String::new(), None, 0);
-    while let Some(item) = stream.next().await {
-        let chunk = item.expect("chunk");
-        chunks += 1;
-        if let Some(u) = chunk.usage {
-            assert!(chunk.choices.is_empty(), "the usage chunk has no choices");
-            usage = Some((u.prompt_tokens as u64, u.completion_tokens as u64));
-        }
-        for c in chunk.choices {
-            if let Some(t) = c.delta.content {
-                text.push_str(&t);
-            }
-            for tc in c.delta.tool_calls.unwrap_or_default() {
-                if let Some(f) = tc.function
-                    && let Some(a) = f.arguments
-                {
-                    args.push_str(&a);
-                }
-            }
-        }
-    }
-    (text, args, usage, chunks)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,6 +334,7 @@ async fn errors_are_openai_shaped() {
         proto::AiType::Openai,
         format!("http://127.0.0.1:{}/v1", tollgate_tests::free_port()),
         "m-down",
+        SECRET,
     )
     .await;
     s.cp.ctl()
@@ -436,6 +365,7 @@ async fn slow_upstream_times_out() {
         proto::AiType::Openai,
         format!("{}/v1", mock.url()),
         "gpt-4o-mini",
+        SECRET,
     )
     .await;
     let ctl = cp.ctl();
@@ -486,6 +416,7 @@ async fn changes_propagate_within_a_second() {
         proto::AiType::Openai,
         format!("{}/v1", s.mock.url()),
         "gpt-4o-mini",
+        SECRET,
     )
     .await;
     s.cp.ctl()

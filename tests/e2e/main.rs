@@ -6,6 +6,8 @@ mod admin;
 mod apply;
 mod dev;
 mod gateway;
+mod google;
 mod permissions;
 mod restart;
 mod secrets;
+mod transport;

@@ -24,7 +24,89 @@ pub struct ControlPlane {
     key_file: PathBuf,
     log_file: PathBuf,
     extra_args: Vec<String>,
+    sync_tls: Option<SyncTls>,
     dir: tempfile::TempDir,
+}
+
+/// The files of mTLS on the sync port (`--sync-tls-cert --sync-tls-key --sync-client-ca`).
+#[derive(Clone, Debug)]
+pub struct SyncTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+}
+
+/// Options of a control plane; [`ControlPlane::builder`].
+#[must_use]
+pub struct ControlPlaneBuilder {
+    backend: Backend,
+    sync_tls: Option<SyncTls>,
+    shared: Option<(String, PathBuf)>,
+    extra_args: Vec<String>,
+}
+
+impl ControlPlaneBuilder {
+    /// mTLS on the sync port instead of `--sync-insecure`.
+    pub fn sync_tls(mut self, tls: SyncTls) -> Self {
+        self.sync_tls = Some(tls);
+        self
+    }
+
+    /// Another replica: same store (etcd) and same master key file as `other`, which keeps
+    /// owning the etcd process.
+    pub fn replica_of(mut self, other: &ControlPlane) -> Self {
+        self.backend = other.backend;
+        self.shared = Some((other.store_url.clone(), other.key_file.clone()));
+        self
+    }
+
+    /// Extra `serve` flags.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.extra_args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Starts the process and waits until its admin API answers.
+    pub async fn start(self) -> ControlPlane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (etcd, store_url, key_file) = match self.shared {
+            Some((url, key)) => (None, url, key),
+            None => {
+                let key_file = dir.path().join("master.key");
+                tollgate_control_plane::crypto::Keyring::generate_file(&key_file)
+                    .expect("master key");
+                match self.backend {
+                    Backend::Embedded => (
+                        None,
+                        format!("file://{}", dir.path().join("store.redb").display()),
+                        key_file,
+                    ),
+                    Backend::Etcd => {
+                        let etcd = Etcd::start().await;
+                        let url = etcd.store_url();
+                        (Some(etcd), url, key_file)
+                    }
+                }
+            }
+        };
+        let port = crate::free_port();
+        let mut cp = ControlPlane {
+            child: None,
+            backend: self.backend,
+            admin_addr: format!("http://127.0.0.1:{port}"),
+            sync_port: crate::free_port(),
+            token: BOOTSTRAP_TOKEN.to_string(),
+            etcd,
+            store_url,
+            log_file: dir.path().join("control-plane.log"),
+            key_file,
+            extra_args: self.extra_args,
+            sync_tls: self.sync_tls,
+            dir,
+        };
+        cp.spawn().await;
+        cp
+    }
 }
 
 /// A bootstrap token that tests recognise in logs and files.
@@ -37,41 +119,33 @@ impl ControlPlane {
 
     /// Starts with extra `serve` flags.
     pub async fn start_with(backend: Backend, extra_args: &[&str]) -> ControlPlane {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key_file = dir.path().join("master.key");
-        tollgate_control_plane::crypto::Keyring::generate_file(&key_file).expect("master key");
-        let (etcd, store_url) = match backend {
-            Backend::Embedded => (
-                None,
-                format!("file://{}", dir.path().join("store.redb").display()),
-            ),
-            Backend::Etcd => {
-                let etcd = Etcd::start().await;
-                let url = etcd.store_url();
-                (Some(etcd), url)
-            }
-        };
-        let port = crate::free_port();
-        let mut cp = ControlPlane {
-            child: None,
-            backend,
-            admin_addr: format!("http://127.0.0.1:{port}"),
-            sync_port: crate::free_port(),
-            token: BOOTSTRAP_TOKEN.to_string(),
-            etcd,
-            store_url,
-            log_file: dir.path().join("control-plane.log"),
-            key_file,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            dir,
-        };
-        cp.spawn().await;
-        cp
+        Self::builder(backend).args(extra_args).start().await
     }
 
-    /// `http://127.0.0.1:PORT` of the sync API (plaintext on loopback).
+    /// A control plane with options (sync mTLS, a replica on a shared store, flags).
+    pub fn builder(backend: Backend) -> ControlPlaneBuilder {
+        ControlPlaneBuilder {
+            backend,
+            sync_tls: None,
+            shared: None,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the sync API (plaintext on loopback), or
+    /// `https://127.0.0.1:PORT` with sync mTLS.
     pub fn sync_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.sync_port)
+        let scheme = if self.sync_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.sync_port)
+    }
+
+    /// The mTLS files of the sync port, when it runs mTLS.
+    pub fn sync_tls(&self) -> Option<&SyncTls> {
+        self.sync_tls.as_ref()
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -123,18 +197,25 @@ impl ControlPlane {
             .next()
             .unwrap_or_default()
             .to_string();
-        let child = Command::new(crate::bins::path("tollgate-control-plane"))
-            .arg("serve")
+        let mut cmd = Command::new(crate::bins::path("tollgate-control-plane"));
+        cmd.arg("serve")
             .args(["--store", &self.store_url])
             .arg("--master-key-file")
             .arg(&self.key_file)
             .args(["--bootstrap-token", BOOTSTRAP_TOKEN])
             .args(["--admin-listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--sync-listen",
-                &format!("127.0.0.1:{}", self.sync_port),
-                "--sync-insecure",
-            ])
+            .args(["--sync-listen", &format!("127.0.0.1:{}", self.sync_port)]);
+        match &self.sync_tls {
+            Some(tls) => cmd
+                .arg("--sync-tls-cert")
+                .arg(&tls.cert)
+                .arg("--sync-tls-key")
+                .arg(&tls.key)
+                .arg("--sync-client-ca")
+                .arg(&tls.client_ca),
+            None => cmd.arg("--sync-insecure"),
+        };
+        let child = cmd
             .args(&self.extra_args)
             .env("TOLLGATE_LOG", "debug")
             .env_remove("TOLLGATE_MASTER_KEY")

@@ -1,5 +1,6 @@
 //! The real `tollgate-data-plane` binary, fed by a control plane's sync API.
 
+use std::path::Path;
 use std::process::Stdio;
 
 use tokio::process::{Child, Command};
@@ -14,7 +15,90 @@ pub struct DataPlane {
     pub admin_url: String,
     args: Vec<String>,
     log_file: std::path::PathBuf,
+    wait_ready: bool,
     _dir: tempfile::TempDir,
+}
+
+/// Options of a data plane; [`DataPlane::builder`].
+#[must_use]
+pub struct DataPlaneBuilder {
+    control_plane: String,
+    environment: String,
+    args: Vec<String>,
+    app_tls: bool,
+    wait_ready: bool,
+}
+
+impl DataPlaneBuilder {
+    /// Another `--control-plane` URL than the control plane's own sync URL.
+    pub fn control_plane(mut self, url: &str) -> Self {
+        self.control_plane = url.to_string();
+        self
+    }
+
+    /// `--control-plane-ca --client-cert --client-key`: mTLS to the control plane.
+    pub fn client_tls(mut self, ca: &Path, cert: &Path, key: &Path) -> Self {
+        for (flag, path) in [
+            ("--control-plane-ca", ca),
+            ("--client-cert", cert),
+            ("--client-key", key),
+        ] {
+            self.args.push(flag.into());
+            self.args.push(path.display().to_string());
+        }
+        self
+    }
+
+    /// `--tls-cert --tls-key`: apps talk HTTPS (and [`DataPlane::url`] is `https://`).
+    pub fn app_tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.app_tls = true;
+        for (flag, path) in [("--tls-cert", cert), ("--tls-key", key)] {
+            self.args.push(flag.into());
+            self.args.push(path.display().to_string());
+        }
+        self
+    }
+
+    /// Extra flags.
+    pub fn args(mut self, extra: &[&str]) -> Self {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Returns once the process runs (its admin port answers), without waiting for a snapshot.
+    pub fn no_wait_ready(mut self) -> Self {
+        self.wait_ready = false;
+        self
+    }
+
+    /// Starts the process; by default waits until it holds a snapshot (`/readyz` is 200).
+    pub async fn start(self) -> DataPlane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, admin_port) = (crate::free_port(), crate::free_port());
+        let mut args = vec![
+            "--control-plane".to_string(),
+            self.control_plane,
+            "--environment".into(),
+            self.environment,
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--admin-listen".into(),
+            format!("127.0.0.1:{admin_port}"),
+        ];
+        args.extend(self.args);
+        let scheme = if self.app_tls { "https" } else { "http" };
+        let mut dp = DataPlane {
+            child: None,
+            url: format!("{scheme}://127.0.0.1:{port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            args,
+            log_file: dir.path().join("data-plane.log"),
+            wait_ready: self.wait_ready,
+            _dir: dir,
+        };
+        dp.spawn().await;
+        dp
+    }
 }
 
 impl DataPlane {
@@ -25,29 +109,32 @@ impl DataPlane {
     }
 
     pub async fn start_with(cp: &ControlPlane, environment: &str, extra: &[&str]) -> DataPlane {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (port, admin_port) = (crate::free_port(), crate::free_port());
-        let mut args = vec![
-            "--control-plane".to_string(),
-            cp.sync_url(),
-            "--environment".into(),
-            environment.into(),
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--admin-listen".into(),
-            format!("127.0.0.1:{admin_port}"),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut dp = DataPlane {
-            child: None,
-            url: format!("http://127.0.0.1:{port}"),
-            admin_url: format!("http://127.0.0.1:{admin_port}"),
-            args,
-            log_file: dir.path().join("data-plane.log"),
-            _dir: dir,
-        };
-        dp.spawn().await;
-        dp
+        Self::builder(cp, environment).args(extra).start().await
+    }
+
+    /// A data plane with options, subscribed to `cp` by default.
+    pub fn builder(cp: &ControlPlane, environment: &str) -> DataPlaneBuilder {
+        DataPlaneBuilder {
+            control_plane: cp.sync_url(),
+            environment: environment.into(),
+            args: Vec::new(),
+            app_tls: false,
+            wait_ready: true,
+        }
+    }
+
+    /// Whether `/readyz` answers 200 (the data plane holds a snapshot).
+    pub async fn is_ready(&self) -> bool {
+        crate::http::get(&format!("{}/readyz", self.admin_url))
+            .await
+            .is_ok_and(|(s, _)| s == 200)
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     async fn spawn(&mut self) {
@@ -68,8 +155,14 @@ impl DataPlane {
         self.child = Some(child);
         let ready = format!("{}/readyz", self.admin_url);
         let log_file = self.log_file.clone();
+        let wait_ready = self.wait_ready;
         let child = &mut self.child;
-        crate::wait_until(30, "the data plane to be ready", || {
+        let what = if wait_ready {
+            "the data plane to be ready"
+        } else {
+            "the data plane to answer on its admin port"
+        };
+        crate::wait_until(30, what, || {
             if let Some(c) = child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
@@ -79,7 +172,11 @@ impl DataPlane {
                 );
             }
             let ready = ready.clone();
-            async move { crate::http::get(&ready).await.is_ok_and(|(s, _)| s == 200) }
+            async move {
+                crate::http::get(&ready)
+                    .await
+                    .is_ok_and(|(s, _)| s == 200 || !wait_ready)
+            }
         })
         .await;
     }

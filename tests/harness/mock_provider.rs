@@ -1,7 +1,8 @@
 //! A mock provider speaking the documented wire formats of OpenAI (`/v1/models`,
 //! `/v1/chat/completions`, streaming included), Anthropic (`/v1/models`, `/v1/messages`,
-//! its SSE events) and Gemini (`/v1beta/models`). It checks each provider's auth headers,
-//! records what it saw, and can be told to fail or to be slow.
+//! its SSE events) and Gemini (`/v1beta/models`, `/v1beta/models/{model}:generateContent`
+//! and `:streamGenerateContent?alt=sse`). It checks each provider's auth headers, records
+//! what it saw, and can be told to fail or to be slow.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +20,8 @@ use serde_json::{Value, json};
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// The query string, without `?` (empty when none).
+    pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -59,6 +62,7 @@ type Body = BoxBody<Bytes, Infallible>;
 /// Usage the mock reports, so tests can check the gateway counted exactly this.
 pub const OPENAI_USAGE: (u64, u64) = (11, 7);
 pub const ANTHROPIC_USAGE: (u64, u64) = (13, 5);
+pub const GOOGLE_USAGE: (u64, u64) = (17, 9);
 
 fn full(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
     let mut r = Response::new(http_body_util::Full::new(Bytes::from(body)).boxed());
@@ -313,6 +317,111 @@ fn anthropic_messages(req: &Value, gap: Duration) -> Response<Body> {
     sse(events, gap)
 }
 
+fn gemini_error(status: u16, message: &str) -> Response<Body> {
+    let grpc = match status {
+        400 => "INVALID_ARGUMENT",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    };
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json!({"error": {"code": status, "message": message, "status": grpc}}),
+    )
+}
+
+/// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`.
+async fn gemini(seen: &Seen, secret: &str, behavior: Behavior) -> Response<Body> {
+    let rest = seen.path.trim_start_matches("/v1beta/models/");
+    let (model, stream) = match rest.rsplit_once(':') {
+        Some((m, "generateContent")) => (m, false),
+        Some((m, "streamGenerateContent")) => (m, true),
+        _ => return gemini_error(404, &format!("unknown method in {}", seen.path)),
+    };
+    if stream && !seen.query.split('&').any(|p| p == "alt=sse") {
+        return gemini_error(400, "this mock streams only with alt=sse");
+    }
+    if !behavior.delay.is_zero() {
+        tokio::time::sleep(behavior.delay).await;
+    }
+    if let Some(status) = behavior.fail_status {
+        return gemini_error(status, &format!("mock upstream failure {status}"));
+    }
+    // Like Gemini: a missing or wrong key is a 400 with reason API_KEY_INVALID.
+    let key_in_query = seen.query.split('&').any(|p| p.starts_with("key="));
+    if header(&seen.headers, "x-goog-api-key") != secret || key_in_query {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+                   "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}),
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&seen.body) else {
+        return gemini_error(400, "Invalid JSON payload received.");
+    };
+    // What generateContent requires of a request.
+    let Some(contents) = req.get("contents").and_then(Value::as_array) else {
+        return gemini_error(
+            400,
+            "* GenerateContentRequest.contents: contents is not specified",
+        );
+    };
+    if req.get("model").is_some() || req.get("messages").is_some() {
+        return gemini_error(
+            400,
+            "Invalid JSON payload received. Unknown name \"messages\"",
+        );
+    }
+    for c in contents {
+        let role = c.get("role").and_then(Value::as_str).unwrap_or("user");
+        let parts = c.get("parts").and_then(Value::as_array);
+        if !matches!(role, "user" | "model") || parts.is_none_or(|p| p.is_empty()) {
+            return gemini_error(400, "Please use a valid role: user, model.");
+        }
+    }
+    let tool = req
+        .pointer("/tools/0/functionDeclarations/0/name")
+        .and_then(Value::as_str)
+        .filter(|_| {
+            // After a function response, the model answers in text.
+            !contents
+                .last()
+                .and_then(|c| c.get("parts"))
+                .and_then(Value::as_array)
+                .is_some_and(|p| p.iter().any(|p| p.get("functionResponse").is_some()))
+        });
+    let (p, c) = GOOGLE_USAGE;
+    let usage = json!({"promptTokenCount": p, "candidatesTokenCount": c, "totalTokenCount": p + c});
+    let response = |parts: Value, finish: Option<&str>, usage: Value| {
+        let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
+        if let Some(f) = finish {
+            candidate["finishReason"] = json!(f);
+        }
+        json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": "mockGeminiResponse1"})
+    };
+    let call = |name: &str| json!([{"functionCall": {"name": name, "args": {"city": "Paris"}}}]);
+    if !stream {
+        let parts = match tool {
+            Some(name) => call(name),
+            None => json!([{"text": "Hello from mock Gemini"}]),
+        };
+        return json_response(StatusCode::OK, response(parts, Some("STOP"), usage));
+    }
+    let early = json!({"promptTokenCount": p, "totalTokenCount": p});
+    let ev = |v: Value| format!("data: {v}\r\n\r\n");
+    let events = match tool {
+        Some(name) => vec![ev(response(call(name), Some("STOP"), usage))],
+        None => vec![
+            ev(response(json!([{"text": "Hello"}]), None, early.clone())),
+            ev(response(json!([{"text": " from mock"}]), None, early)),
+            ev(response(json!([{"text": " Gemini"}]), Some("STOP"), usage)),
+        ],
+    };
+    sse(events, behavior.chunk_gap)
+}
+
 fn models(path: &str, headers: &[(String, String)], secret: &str) -> Response<Body> {
     if path == "/v1beta/models" {
         if header(headers, "x-goog-api-key") != secret {
@@ -364,6 +473,9 @@ async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> 
     let headers = &seen.headers;
     if seen.method == "GET" && (path == "/v1/models" || path == "/v1beta/models") {
         return models(path, headers, secret);
+    }
+    if seen.method == "POST" && path.starts_with("/v1beta/models/") {
+        return gemini(&seen, secret, behavior).await;
     }
     let anthropic = path == "/v1/messages";
     if seen.method != "POST" || !(anthropic || path == "/v1/chat/completions") {
@@ -438,6 +550,7 @@ impl MockProvider {
                             let record = Seen {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path().to_string(),
+                                query: parts.uri.query().unwrap_or("").to_string(),
                                 headers: parts
                                     .headers
                                     .iter()

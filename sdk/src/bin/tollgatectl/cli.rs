@@ -23,6 +23,10 @@ pub struct Cli {
     /// Admin token (prefer the environment variable: command lines are visible to others).
     #[arg(long, global = true, env = "TOLLGATE_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub token: Option<Secret>,
+    /// PEM CA bundle that signed the control plane's certificate (for an https:// --addr with
+    /// a private CA).
+    #[arg(long, global = true, env = "TOLLGATE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short = 'o', long = "output", global = true, env = "TOLLGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
     pub output: Format,
@@ -64,6 +68,7 @@ pub enum Command {
 pub struct Ctx {
     addr: String,
     token: Option<Secret>,
+    ca_file: Option<std::path::PathBuf>,
     pub format: Format,
     client: OnceCell<Client>,
 }
@@ -78,7 +83,13 @@ impl Ctx {
                         "no admin token: pass --token or set TOLLGATE_TOKEN".to_string(),
                     )
                 })?;
-                Client::connect_with(&self.addr, token, ConnectOptions::default())
+                let mut options = ConnectOptions::default();
+                if let Some(path) = &self.ca_file {
+                    options.ca_pem = Some(std::fs::read(path).map_err(|e| {
+                        CliError::Usage(format!("cannot read --ca-file {}: {e}", path.display()))
+                    })?);
+                }
+                Client::connect_with(&self.addr, token, options)
                     .await
                     .map_err(CliError::Api)
             })
@@ -91,6 +102,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Ctx {
         addr: cli.addr,
         token: cli.token,
+        ca_file: cli.ca_file,
         format: cli.output,
         client: OnceCell::new(),
     };
