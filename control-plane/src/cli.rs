@@ -61,6 +61,40 @@ pub struct StoreArgs {
     /// `TOLLGATE_MASTER_KEY` holds them (comma-separated).
     #[arg(long, env = "TOLLGATE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// PEM CA bundle of etcd's server certificates; given, etcd is dialled over TLS.
+    #[arg(long, env = "TOLLGATE_ETCD_CA_FILE")]
+    pub etcd_ca_file: Option<PathBuf>,
+    /// PEM client certificate for etcd (`--client-cert-auth`); needs --etcd-key-file.
+    #[arg(long, env = "TOLLGATE_ETCD_CERT_FILE", requires_all = ["etcd_key_file", "etcd_ca_file"])]
+    pub etcd_cert_file: Option<PathBuf>,
+    /// PEM private key of --etcd-cert-file.
+    #[arg(long, env = "TOLLGATE_ETCD_KEY_FILE", requires = "etcd_cert_file")]
+    pub etcd_key_file: Option<PathBuf>,
+    /// etcd user (its password from TOLLGATE_ETCD_PASSWORD).
+    #[arg(long, env = "TOLLGATE_ETCD_USERNAME")]
+    pub etcd_username: Option<String>,
+}
+
+impl StoreArgs {
+    /// Opens the store with the etcd TLS and user settings.
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let mut etcd = store::EtcdOptions {
+            ca_pem: self.etcd_ca_file.as_ref().map(read).transpose()?,
+            ..Default::default()
+        };
+        if let (Some(cert), Some(key)) = (&self.etcd_cert_file, &self.etcd_key_file) {
+            etcd.identity = Some((read(cert)?, read(key)?));
+        }
+        if let Some(user) = &self.etcd_username {
+            let password = std::env::var("TOLLGATE_ETCD_PASSWORD").map_err(|_| {
+                anyhow::anyhow!("--etcd-username needs the password in TOLLGATE_ETCD_PASSWORD")
+            })?;
+            etcd.user = Some((user.clone(), password));
+        }
+        Ok(store::open_with(&self.store, &self.store_prefix, &etcd).await?)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +119,8 @@ pub struct ServeArgs {
     pub sync: SyncArgs,
     #[command(flatten)]
     pub validation: ValidationArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// The sync API that data planes connect to: mTLS, or plaintext on loopback.
@@ -131,6 +167,28 @@ pub struct ValidationArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RetentionArgs {
+    /// Hours minute-level usage rows are kept (day rows and lifetime totals stay).
+    #[arg(
+        long,
+        env = "TOLLGATE_USAGE_MINUTE_RETENTION_HOURS",
+        default_value_t = 48
+    )]
+    pub usage_minute_retention_hours: u64,
+}
+
+impl RetentionArgs {
+    fn spawn(&self, ctx: &Ctx) {
+        let keep = Duration::from_secs(self.usage_minute_retention_hours.max(1) * 3600);
+        tokio::spawn(crate::retention::run(
+            ctx.store.clone(),
+            keep,
+            Duration::from_secs(600),
+        ));
+    }
+}
+
+#[derive(Args, Debug)]
 pub struct DevArgs {
     /// Holds the store, the master key and the admin token file.
     #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./.tollgate")]
@@ -160,6 +218,8 @@ pub struct DevArgs {
     pub bootstrap_token: Option<String>,
     #[command(flatten)]
     pub validation: ValidationArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -313,7 +373,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let transport = a.sync.transport()?;
     transport.check()?;
     let keyring = load_keyring(a.store.master_key_file.as_deref())?;
-    let store = store::open(&a.store.store, &a.store.store_prefix).await?;
+    let store = a.store.open().await?;
     let (ctx, generated, listener) = start(
         store,
         keyring,
@@ -322,6 +382,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         a.admin_listen,
     )
     .await?;
+    a.retention.spawn(&ctx);
     if let Some(token) = generated {
         println!("Admin token (shown once, store it now): {token}");
     }
@@ -389,6 +450,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
         a.admin_listen,
     )
     .await?;
+    a.retention.spawn(&ctx);
     let token_file = a.data_dir.join("admin-token");
     if let Some(token) = &generated {
         write_private(&token_file, &format!("{token}\n"))?;
@@ -436,7 +498,7 @@ Try it:
 
 async fn reencrypt(a: StoreArgs) -> anyhow::Result<()> {
     let keyring = load_keyring(a.master_key_file.as_deref())?;
-    let store = store::open(&a.store, &a.store_prefix).await?;
+    let store = a.open().await?;
     let n = crate::rotate::reencrypt_all(store.as_ref(), &keyring).await?;
     println!("re-encrypted {n} configuration(s) with the active master key");
     Ok(())

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod retention;
 pub mod rotate;
 pub mod server;
 pub mod store;

@@ -14,6 +14,7 @@ pub mod apply;
 mod client;
 mod error;
 pub mod json;
+pub mod route;
 mod rpc;
 pub mod secret;
 

@@ -20,6 +20,11 @@ workspaces:
       - name: chat-app
         llms: [openai-prod, claude]
         keys: [{name: web}]
+        routes:
+          - name: smart
+            strategy: fallback
+            targets: [openai/gpt-4o-mini, claude/claude-sonnet-4-20250514=2]
+            retries: 1
     policies:
       - name: no-pii
         content: "Never send personal data to a provider."
@@ -90,6 +95,26 @@ async fn apply_is_idempotent() {
         Some(1),
         "one key, not one per apply"
     );
+    let routes = ctl
+        .run(&["-o", "json", "route", "list", "--repo", "chat-app"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(routes[0]["name"], "smart", "{routes}");
+    assert_eq!(routes[0]["strategy"], "FALLBACK");
+    assert_eq!(routes[0]["targets"][1]["weight"], 2);
+    // A route added by hand is not in the file: the next apply removes it.
+    ctl.run(&[
+        "route",
+        "set",
+        "--repo",
+        "chat-app",
+        "extra",
+        "--target",
+        "openai/gpt-4o-mini",
+    ])
+    .await
+    .ok();
 
     // A changed secret is an update; the others stay unchanged.
     let third = cp
@@ -103,8 +128,25 @@ async fn apply_is_idempotent() {
         .lines()
         .filter(|l| l.contains("updated"))
         .collect();
-    assert_eq!(updated.len(), 1, "{}", third.stdout);
-    assert!(updated[0].contains("openai-prod"));
+    assert_eq!(updated.len(), 2, "{}", third.stdout);
+    assert!(
+        updated.iter().any(|l| l.contains("openai-prod")),
+        "{}",
+        third.stdout
+    );
+    assert!(
+        updated
+            .iter()
+            .any(|l| l.contains("chat-app") && l.contains("route extra deleted")),
+        "{}",
+        third.stdout
+    );
+    let routes = ctl
+        .run(&["-o", "json", "route", "list", "--repo", "chat-app"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(routes.as_array().map(Vec::len), Some(1), "{routes}");
 
     // Inline secrets and missing variables are refused before anything is sent.
     std::fs::write(

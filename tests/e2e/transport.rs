@@ -10,7 +10,7 @@ use tollgate_proto::sync as pb;
 use tollgate_sdk::proto;
 use tollgate_tests::tls::{Alpn, Ca, https_request};
 use tollgate_tests::{
-    Backend, ControlPlane, DataPlane, MockProvider, SyncTls, bins, free_port, http,
+    Backend, ControlPlane, DataPlane, Etcd, MockProvider, SyncTls, bins, free_port, http,
 };
 
 const SECRET: &str = "sk-transport-e2e-provider-secret-4c2d";
@@ -567,4 +567,73 @@ async fn data_plane_honours_tollgate_log() {
         logs.contains("DEBUG"),
         "TOLLGATE_LOG=debug gave no debug line:\n{logs}"
     );
+}
+
+/// The control plane reaches etcd over TLS with a client certificate (etcd's
+/// `--client-cert-auth`); without the certificate it refuses to start with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_over_mutual_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new(dir.path(), "etcd");
+    let etcd = Etcd::start_tls(ca.server("etcd"), ca.cert_file.clone()).await;
+    let url = etcd.store_url();
+    let client_cert = ca.client("tollgate");
+
+    // No client certificate: etcd refuses the handshake and the control plane says so.
+    let key_file = dir.path().join("master.key");
+    tollgate_control_plane::crypto::Keyring::generate_file(&key_file).expect("key");
+    let ca_file = ca.cert_file.to_string_lossy().to_string();
+    let key_path = key_file.to_string_lossy().to_string();
+    let out = bins::run_to_exit(
+        "tollgate-control-plane",
+        &[
+            "serve",
+            "--store",
+            &url,
+            "--master-key-file",
+            &key_path,
+            "--etcd-ca-file",
+            &ca_file,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--sync-listen",
+            "127.0.0.1:0",
+            "--sync-insecure",
+        ],
+        20,
+    )
+    .await;
+    assert!(
+        !out.status.success(),
+        "started without a client certificate: {}",
+        out.output
+    );
+    assert!(out.output.contains("etcd"), "{}", out.output);
+
+    let cert = client_cert.cert.to_string_lossy().to_string();
+    let key = client_cert.key.to_string_lossy().to_string();
+    let cp = ControlPlane::builder(Backend::Etcd)
+        .etcd(etcd)
+        .args(&[
+            "--etcd-ca-file",
+            &ca_file,
+            "--etcd-cert-file",
+            &cert,
+            "--etcd-key-file",
+            &key,
+        ])
+        .start()
+        .await;
+    let client = cp.client().await;
+    client
+        .create_workspace(proto::CreateWorkspaceRequest {
+            name: "over-tls".into(),
+        })
+        .await
+        .expect("a write over TLS");
+    let listed = client
+        .list_workspaces(proto::ListWorkspacesRequest {})
+        .await
+        .expect("list");
+    assert!(listed.workspaces.iter().any(|w| w.name == "over-tls"));
 }

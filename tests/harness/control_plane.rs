@@ -42,6 +42,7 @@ pub struct ControlPlaneBuilder {
     backend: Backend,
     sync_tls: Option<SyncTls>,
     shared: Option<(String, PathBuf)>,
+    etcd: Option<Etcd>,
     extra_args: Vec<String>,
 }
 
@@ -57,6 +58,13 @@ impl ControlPlaneBuilder {
     pub fn replica_of(mut self, other: &ControlPlane) -> Self {
         self.backend = other.backend;
         self.shared = Some((other.store_url.clone(), other.key_file.clone()));
+        self
+    }
+
+    /// Runs against this etcd (owned by the control plane from now on).
+    pub fn etcd(mut self, etcd: Etcd) -> Self {
+        self.backend = Backend::Etcd;
+        self.etcd = Some(etcd);
         self
     }
 
@@ -82,7 +90,10 @@ impl ControlPlaneBuilder {
                         key_file,
                     ),
                     Backend::Etcd => {
-                        let etcd = Etcd::start().await;
+                        let etcd = match self.etcd {
+                            Some(e) => e,
+                            None => Etcd::start().await,
+                        };
                         let url = etcd.store_url();
                         (Some(etcd), url, key_file)
                     }
@@ -128,6 +139,7 @@ impl ControlPlane {
             backend,
             sync_tls: None,
             shared: None,
+            etcd: None,
             extra_args: Vec::new(),
         }
     }

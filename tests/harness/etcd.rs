@@ -9,6 +9,8 @@ pub struct Etcd {
     data_dir: PathBuf,
     client_port: u16,
     peer_port: u16,
+    /// Server certificate, key and client CA: clients must speak TLS with a certificate.
+    tls: Option<(crate::tls::CertFiles, PathBuf)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -17,12 +19,23 @@ const ETCD: &str = "/usr/bin/etcd";
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
+        Self::start_inner(None).await
+    }
+
+    /// Starts etcd serving clients over TLS with `server`'s certificate and requiring client
+    /// certificates signed by `client_ca`.
+    pub async fn start_tls(server: crate::tls::CertFiles, client_ca: PathBuf) -> Etcd {
+        Self::start_inner(Some((server, client_ca))).await
+    }
+
+    async fn start_inner(tls: Option<(crate::tls::CertFiles, PathBuf)>) -> Etcd {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut etcd = Etcd {
             child: None,
             data_dir: tmp.path().join("etcd"),
             client_port: crate::free_port(),
             peer_port: crate::free_port(),
+            tls,
             _tmp: Some(tmp),
         };
         etcd.spawn().await;
@@ -48,10 +61,21 @@ impl Etcd {
             Path::new(ETCD).exists(),
             "{ETCD} is missing: install it with `apt-get install -y etcd-server`"
         );
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.data_dir.with_extension("log")).expect("etcd log");
-        let child = Command::new(ETCD)
+        let mut cmd = Command::new(ETCD);
+        if let Some((server, ca)) = &self.tls {
+            cmd.arg("--cert-file")
+                .arg(&server.cert)
+                .arg("--key-file")
+                .arg(&server.key)
+                .arg("--trusted-ca-file")
+                .arg(ca)
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .args(["--name", "t"])
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -68,10 +92,13 @@ impl Etcd {
             .expect("spawn etcd");
         self.child = Some(child);
         let addr = self.endpoint();
+        let tls = self.tls.is_some();
         crate::wait_until(20, "etcd to answer", || {
             let addr = addr.clone();
             async move {
                 match tokio::net::TcpStream::connect(&addr).await {
+                    // Over TLS the listening port is the sign; clients retry until ready.
+                    Ok(_) if tls => true,
                     Ok(_) => etcd_healthy(&addr).await,
                     Err(_) => false,
                 }

@@ -39,15 +39,51 @@ pub struct EtcdStore {
     endpoints: Arc<str>,
 }
 
+/// How to reach etcd beyond its addresses: TLS (server CA, optional client certificate) and
+/// etcd's own user authentication.
+#[derive(Clone, Default)]
+pub struct EtcdOptions {
+    /// PEM CA bundle of etcd's server certificates; set, endpoints are dialled with https.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate and key, for etcd's `--client-cert-auth`.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// etcd user and password.
+    pub user: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for EtcdOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdOptions")
+            .field("tls", &self.ca_pem.is_some())
+            .field("client_cert", &self.identity.is_some())
+            .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .finish()
+    }
+}
+
 impl EtcdStore {
     /// Connects to etcd at `endpoints` (`host:port` or `http://host:port`) and checks that it
     /// answers, so a wrong address fails at startup.
     pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self, StoreError> {
+        Self::connect_with(endpoints, prefix, &EtcdOptions::default()).await
+    }
+
+    /// [`EtcdStore::connect`] with TLS and authentication.
+    pub async fn connect_with(
+        endpoints: &[String],
+        prefix: &str,
+        opts: &EtcdOptions,
+    ) -> Result<Self, StoreError> {
+        let scheme = if opts.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let urls: Vec<String> = endpoints
             .iter()
-            .map(|e| match e.contains("://") {
-                true => e.clone(),
-                false => format!("http://{e}"),
+            .map(|e| match e.split_once("://") {
+                Some((_, rest)) => format!("{scheme}://{rest}"),
+                None => format!("{scheme}://{e}"),
             })
             .collect();
         let shown = urls.join(",");
@@ -60,9 +96,20 @@ impl EtcdStore {
             return Err(StoreError::Invalid("no etcd endpoint given".into()));
         }
         // Keep-alive notices a silently dead connection (a partition) under an idle watch.
-        let options = ConnectOptions::new()
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        if let Some(ca) = &opts.ca_pem {
+            let mut tls = etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(ca));
+            if let Some((cert, key)) = &opts.identity {
+                tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            options = options.with_tls(tls);
+        }
+        if let Some((user, password)) = &opts.user {
+            options = options.with_user(user.clone(), password.clone());
+        }
         let client = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             Client::connect(&urls, Some(options)),

@@ -15,7 +15,7 @@ pub mod embedded;
 pub mod etcd;
 
 pub use embedded::EmbeddedStore;
-pub use etcd::EtcdStore;
+pub use etcd::{EtcdOptions, EtcdStore};
 
 /// A store revision. Revisions start at 1; 0 means "no revision" (a key that does not exist).
 pub type Revision = i64;
@@ -140,6 +140,15 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store named by `url`: `etcd://HOST:PORT[,HOST:PORT...]` or `file://PATH` (the
 /// embedded store; the file and its directory are created if missing).
 pub async fn open(url: &str, prefix: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    open_with(url, prefix, &EtcdOptions::default()).await
+}
+
+/// [`open`] with etcd TLS and authentication (ignored for `file://`).
+pub async fn open_with(
+    url: &str,
+    prefix: &str,
+    etcd: &EtcdOptions,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if let Some(hosts) = url.strip_prefix("etcd://") {
         let endpoints: Vec<String> = hosts
             .split(',')
@@ -153,7 +162,7 @@ pub async fn open(url: &str, prefix: &str) -> Result<std::sync::Arc<dyn Store>, 
             )));
         }
         return Ok(std::sync::Arc::new(
-            EtcdStore::connect(&endpoints, prefix).await?,
+            EtcdStore::connect_with(&endpoints, prefix, etcd).await?,
         ));
     }
     if let Some(path) = url.strip_prefix("file://") {

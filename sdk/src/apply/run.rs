@@ -221,6 +221,41 @@ async fn apply_repository(
             detail.push(format!("detached {}", label(id)));
         }
     }
+    if let Some(routes) = &spec.routes {
+        let wanted = routes
+            .iter()
+            .map(|r| {
+                r.to_proto()
+                    .map_err(|e| ApplyError::Invalid(format!("repository {name}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for route in &wanted {
+            if !repo.routes.contains(route) {
+                client
+                    .set_route(proto::SetRouteRequest {
+                        repository_id: repo.id.clone(),
+                        workspace_id: ws.id.clone(),
+                        route: Some(route.clone()),
+                    })
+                    .await?;
+                detail.push(format!("route {} set", route.name));
+            }
+        }
+        for route in repo
+            .routes
+            .iter()
+            .filter(|r| !wanted.iter().any(|w| w.name == r.name))
+        {
+            client
+                .delete_route(proto::DeleteRouteRequest {
+                    repository_id: repo.id.clone(),
+                    workspace_id: ws.id.clone(),
+                    name: route.name.clone(),
+                })
+                .await?;
+            detail.push(format!("route {} deleted", route.name));
+        }
+    }
     if change == Change::Unchanged && !detail.is_empty() {
         change = Change::Updated;
     }

@@ -66,6 +66,44 @@ pub struct RepositorySpec {
     pub llms: Option<Vec<String>>,
     #[serde(default)]
     pub keys: Vec<KeySpec>,
+    /// The repository's routes; omitted leaves them alone, a list is the whole set.
+    pub routes: Option<Vec<RouteSpec>>,
+}
+
+/// A route: an alias apps send as the model, and its targets.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteSpec {
+    pub name: String,
+    /// direct (default), weighted or fallback.
+    pub strategy: Option<String>,
+    /// `<routing_id>/<model>[=WEIGHT]`, in fallback order.
+    pub targets: Vec<String>,
+    pub retries: Option<u32>,
+}
+
+impl RouteSpec {
+    /// The route as the API takes it, or what is wrong with it.
+    pub fn to_proto(&self) -> Result<crate::proto::Route, String> {
+        let strategy = match &self.strategy {
+            Some(s) => crate::route::parse_strategy(s)?,
+            None => crate::proto::RouteStrategy::Direct,
+        };
+        let targets = self
+            .targets
+            .iter()
+            .map(|t| crate::route::parse_target(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        if targets.is_empty() {
+            return Err(format!("route {}: needs at least one target", self.name));
+        }
+        Ok(crate::proto::Route {
+            name: self.name.clone(),
+            strategy: strategy as i32,
+            targets,
+            retries: self.retries,
+        })
+    }
 }
 
 /// An API key of a repository.
@@ -247,6 +285,18 @@ impl ApplyFile {
                     .count();
                 if keys > 1 {
                     problems.push(format!("{at}: give one of key, keyEnv, keyFile"));
+                }
+            }
+        }
+        for ws in &self.workspaces {
+            for r in &ws.repositories {
+                for route in r.routes.iter().flatten() {
+                    if let Err(e) = route.to_proto() {
+                        problems.push(format!(
+                            "repository {}/{}: route {}: {e}",
+                            ws.name, r.name, route.name
+                        ));
+                    }
                 }
             }
         }

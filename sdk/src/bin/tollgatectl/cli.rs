@@ -6,7 +6,7 @@ use tollgate_sdk::{Client, ConnectOptions, Secret};
 
 use crate::exit::{CliError, EXIT_CODES};
 use crate::output::{Format, write_stdout};
-use crate::{apply, key, llm, policy, repo, token, workspace};
+use crate::{apply, key, llm, policy, repo, route, token, workspace};
 
 /// Administer a Tollgate AI gateway through its admin API.
 #[derive(Debug, Parser)]
@@ -50,6 +50,9 @@ pub enum Command {
     /// Repositories.
     #[command(subcommand)]
     Repo(repo::RepoCmd),
+    /// Routes of repositories: model aliases with direct, weighted or fallback targets.
+    #[command(subcommand)]
+    Route(route::RouteCmd),
     /// API keys of repositories.
     #[command(subcommand)]
     Key(key::KeyCmd),
@@ -110,6 +113,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Workspace(c) => workspace::run(c, &ctx).await?,
         Command::Llm(c) => llm::run(c, &ctx).await?,
         Command::Repo(c) => repo::run(c, &ctx).await?,
+        Command::Route(c) => route::run(c, &ctx).await?,
         Command::Key(c) => key::run(c, &ctx).await?,
         Command::Policy(c) => policy::run(c, &ctx).await?,
         Command::Token(c) => token::run(c, &ctx).await?,

@@ -8,6 +8,7 @@ mod llm;
 mod output;
 mod policy;
 mod repo;
+mod route;
 mod token;
 mod workspace;
 
