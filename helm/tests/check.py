@@ -227,8 +227,14 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     else:
         eps = values["etcd"]["external"]["endpoints"]
         tls = values["etcd"]["external"].get("tls", {}).get("enabled")
-        want = "--store=etcd://" + ",".join(("https://" if tls else "") + e for e in eps)
+        want = "--store=etcd://" + ",".join(eps)
         check(store == want, f"{name}: --store is the external endpoints ({store})")
+        cp_args = cpc["args"]
+        tls_flags = {"--etcd-ca-file=/etc/tollgate/etcd-tls/ca.crt",
+                     "--etcd-cert-file=/etc/tollgate/etcd-tls/tls.crt",
+                     "--etcd-key-file=/etc/tollgate/etcd-tls/tls.key"}
+        check(tls_flags <= set(cp_args) if tls else not (tls_flags & set(cp_args)),
+              f"{name}: etcd TLS flags iff etcd.external.tls.enabled")
 
     mode = values.get("sync", {}).get("tls", {}).get("mode", "generate")
     check(("Certificate" in kinds) == (mode == "certManager"), f"{name}: Certificates iff cert-manager")

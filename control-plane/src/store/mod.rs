@@ -154,7 +154,8 @@ pub async fn open_with(
             .split(',')
             .map(str::trim)
             .filter(|h| !h.is_empty())
-            .map(|h| format!("http://{h}"))
+            // The scheme follows the TLS settings (`EtcdOptions::ca_pem`), whatever is written.
+            .map(str::to_string)
             .collect();
         if endpoints.is_empty() {
             return Err(StoreError::Invalid(format!(

@@ -126,10 +126,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- printf "etcd://%s" (join "," $hosts) }}
 {{- else }}
-{{- $scheme := ternary "https://" "" .Values.etcd.external.tls.enabled }}
 {{- $hosts := list }}
 {{- range .Values.etcd.external.endpoints }}
-{{- $hosts = append $hosts (printf "%s%s" $scheme .) }}
+{{- $hosts = append $hosts . }}
 {{- end }}
 {{- printf "etcd://%s" (join "," $hosts) }}
 {{- end }}
