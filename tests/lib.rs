@@ -16,6 +16,8 @@ pub mod data_plane;
 pub mod etcd;
 #[path = "harness/http.rs"]
 pub mod http;
+#[path = "harness/mock_bedrock.rs"]
+pub mod mock_bedrock;
 #[path = "harness/mock_provider.rs"]
 pub mod mock_provider;
 #[path = "harness/tls.rs"]

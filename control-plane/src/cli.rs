@@ -38,6 +38,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at startup: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the control plane against etcd or a store file.

@@ -20,6 +20,7 @@
 //! usage/m/{llm}/{unix minute}/{repo}/{key}/{model}/{env}   UsageTotals of one minute
 //! usage/d/{llm}/{unix day}/{repo}/{key}/{model}/{env}      UsageTotals of one day
 //! usage/applied/{instance}              last applied report sequence of a data plane
+//! usage/last-used/{key}                 unix minute an API key was last used
 //! violations/{ws}/{time}/{id}           policy violation events
 //! ```
 
@@ -64,6 +65,10 @@ pub fn policy_name(ws: Option<&str>, name: &str) -> String {
 }
 pub fn token_hash(hash: &str) -> String {
     format!("idx/token-hash/{hash}")
+}
+/// Unix minute an API key was last used (from usage reports).
+pub fn api_key_last_used(key_id: &str) -> String {
+    format!("usage/last-used/{}", escape_segment(key_id))
 }
 pub fn usage_total(llm: &str) -> String {
     format!("usage/total/{llm}")

@@ -9,6 +9,12 @@ use clap::Parser;
 
 /// Default body limit: large enough for long multi-turn prompts, small enough to bound memory.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Default wait for a provider's response headers.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 300_000;
+/// Default time for an app to send a request head.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+/// Default cap on concurrent app connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Configuration of one data plane process.
 #[derive(Debug, Clone, Parser)]
@@ -55,14 +61,43 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub upstream_connect_timeout_ms: u64,
-    /// Longest silence from a provider, before or during its answer (504 after).
+    /// Longest wait for a provider's response headers (504 after): models may think for
+    /// minutes before their first byte.
+    #[arg(
+        long,
+        env = "TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+        default_value_t = DEFAULT_FIRST_BYTE_TIMEOUT_MS
+    )]
+    pub upstream_first_byte_timeout_ms: u64,
+    /// Longest silence from a provider once its answer has started (504 after).
     #[arg(
         long,
         env = "TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS",
         default_value_t = 60_000
     )]
     pub upstream_idle_timeout_ms: u64,
-    /// Stable id of this process in usage reports; a fresh one per start by default.
+    /// Let providers be reached at link-local and cloud metadata addresses (169.254.0.0/16,
+    /// fe80::/10, fd00:ec2::254, 100.100.100.200), by IP or by a name resolving there.
+    #[arg(
+        long,
+        env = "TOLLGATE_ALLOW_LINK_LOCAL_UPSTREAMS",
+        default_value_t = false
+    )]
+    pub allow_link_local_upstreams: bool,
+    /// Time an app connection has to send a complete HTTP/1 request head (slowloris guard).
+    #[arg(
+        long,
+        env = "TOLLGATE_HEADER_READ_TIMEOUT_MS",
+        default_value_t = DEFAULT_HEADER_READ_TIMEOUT_MS
+    )]
+    pub header_read_timeout_ms: u64,
+    /// Most app connections served at once; further ones wait in the listen backlog until
+    /// one closes.
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Id of this process in usage reports; a fresh one per start by default. Reusing an id
+    /// across restarts is safe (report sequences start from the start time in microseconds,
+    /// so they keep growing), but two processes running at once must not share one.
     #[arg(long, env = "TOLLGATE_INSTANCE_ID", default_value_t = uuid::Uuid::new_v4().to_string())]
     pub instance_id: String,
 }
@@ -82,7 +117,11 @@ impl Config {
             tls_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             upstream_connect_timeout_ms: 10_000,
+            upstream_first_byte_timeout_ms: DEFAULT_FIRST_BYTE_TIMEOUT_MS,
             upstream_idle_timeout_ms: 60_000,
+            allow_link_local_upstreams: false,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             instance_id: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -131,8 +170,20 @@ impl Config {
         if self.upstream_connect_timeout_ms == 0 {
             problems.push("--upstream-connect-timeout-ms must be above 0".into());
         }
-        if self.upstream_idle_timeout_ms == 0 {
-            problems.push("--upstream-idle-timeout-ms must be above 0".into());
+        for (flag, value) in [
+            ("--upstream-idle-timeout-ms", self.upstream_idle_timeout_ms),
+            (
+                "--upstream-first-byte-timeout-ms",
+                self.upstream_first_byte_timeout_ms,
+            ),
+            ("--header-read-timeout-ms", self.header_read_timeout_ms),
+        ] {
+            if value == 0 {
+                problems.push(format!("{flag} must be above 0"));
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push("--max-connections must be above 0".into());
         }
         if self.instance_id.trim().is_empty() {
             problems.push("--instance-id must not be empty".into());
@@ -152,6 +203,19 @@ impl Config {
     /// Longest silence from a provider.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_idle_timeout_ms)
+    }
+
+    /// Longest wait for a provider's response headers.
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_first_byte_timeout_ms)
+    }
+
+    /// Limits of the app-facing listener.
+    pub fn server_limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_connections: self.max_connections,
+        }
     }
 
     /// Whether sync runs over mTLS (else plaintext on loopback).
@@ -221,12 +285,45 @@ mod tests {
         assert_eq!(c.max_body_bytes, 10 * 1024 * 1024);
         assert_eq!(c.upstream_idle_timeout_ms, 60_000);
         assert!(!c.instance_id.is_empty());
+        assert_eq!(c.upstream_first_byte_timeout_ms, 300_000);
+        assert_eq!(c.header_read_timeout_ms, 30_000);
+        assert_eq!(c.max_connections, 10_000);
+        assert!(!c.allow_link_local_upstreams);
         c.validate().expect("valid");
         let n = Config::new("http://127.0.0.1:7071");
         assert_eq!(
             (n.listen, n.admin_listen, n.max_body_bytes),
             (c.listen, c.admin_listen, c.max_body_bytes)
         );
+    }
+
+    #[test]
+    fn new_flags_parse() {
+        let c = parse(&[
+            "--control-plane",
+            "http://127.0.0.1:7071",
+            "--allow-link-local-upstreams",
+            "--header-read-timeout-ms",
+            "500",
+            "--max-connections",
+            "3",
+            "--upstream-first-byte-timeout-ms",
+            "9",
+        ]);
+        assert!(c.allow_link_local_upstreams);
+        assert_eq!(
+            (
+                c.header_read_timeout_ms,
+                c.max_connections,
+                c.upstream_first_byte_timeout_ms
+            ),
+            (500, 3, 9)
+        );
+        let mut z = c.clone();
+        z.max_connections = 0;
+        z.header_read_timeout_ms = 0;
+        z.upstream_first_byte_timeout_ms = 0;
+        assert_eq!(z.validate().expect_err("zeros").problems.len(), 3);
     }
 
     #[test]

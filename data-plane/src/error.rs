@@ -39,6 +39,13 @@ pub enum ProxyError {
     },
     #[error("the model `{0}` does not exist or you do not have access to it")]
     UnknownModel(String),
+    #[error("the model `{model}` {reason}{}", choices_text(choices))]
+    AmbiguousModel {
+        model: String,
+        reason: &'static str,
+        /// The qualified names the caller may use instead.
+        choices: Vec<String>,
+    },
     #[error("could not reach the provider: {0}")]
     UpstreamConnect(String),
     #[error("bad answer from the provider: {0}")]
@@ -54,7 +61,7 @@ impl ProxyError {
         match self {
             NoSnapshot => StatusCode::SERVICE_UNAVAILABLE,
             MissingKey | InvalidKey | MissingProviderKey => StatusCode::UNAUTHORIZED,
-            UnknownRoute { .. } | UnknownModel(_) => StatusCode::NOT_FOUND,
+            UnknownRoute { .. } | UnknownModel(_) | AmbiguousModel { .. } => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ReadBody(_) | InvalidJson(_) | MissingModel | InvalidRequest { .. } => {
@@ -83,7 +90,7 @@ impl ProxyError {
                 Some("model"),
             ),
             InvalidRequest { param, .. } => ("invalid_request_error", None, param.as_deref()),
-            UnknownModel(_) => (
+            UnknownModel(_) | AmbiguousModel { .. } => (
                 "invalid_request_error",
                 Some("model_not_found"),
                 Some("model"),
@@ -115,6 +122,14 @@ impl ProxyError {
                 .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
         }
         resp
+    }
+}
+
+fn choices_text(choices: &[String]) -> String {
+    if choices.is_empty() {
+        String::new()
+    } else {
+        format!(" (qualified names: {})", choices.join(", "))
     }
 }
 

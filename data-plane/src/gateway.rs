@@ -64,10 +64,11 @@ impl Gateway {
         let channel = sync::connect_lazy(&config)?;
         let shared = Arc::new(Shared {
             snapshots: Arc::new(SnapshotCell::empty()),
-            client: build_client(config.connect_timeout())?,
+            client: build_client(config.connect_timeout(), config.allow_link_local_upstreams)?,
             aggregator: Arc::new(Aggregator::new(USAGE_CAP)),
             metrics: Arc::new(Metrics::new()),
             max_body_bytes: config.max_body_bytes,
+            first_byte_timeout: config.first_byte_timeout(),
             idle_timeout: config.idle_timeout(),
         });
         Ok(Self {
@@ -140,8 +141,15 @@ impl Gateway {
             snapshots: shared.snapshots.clone(),
             metrics: shared.metrics.clone(),
         };
-        let admin_task = tokio::spawn(server::serve(admin, None, admin_svc, stopped()));
-        server::serve(app, tls, build_service(shared), shutdown).await;
+        let admin_task = tokio::spawn(server::serve(
+            admin,
+            None,
+            server::Limits::default(),
+            admin_svc,
+            stopped(),
+        ));
+        let limits = config.server_limits();
+        server::serve(app, tls, limits, build_service(shared), shutdown).await;
         // Requests are drained: every meter has recorded. Now flush usage and stop the rest.
         let _ = stop_tx.send(true);
         let _ = sync_task.await;

@@ -9,6 +9,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod net;
 pub mod providers;
 pub mod proxy;
 pub mod secret;

@@ -381,7 +381,17 @@ async fn slow_upstream_times_out() {
         .as_str()
         .expect("key")
         .to_string();
-    let dp = DataPlane::start_with(&cp, "production", &["--upstream-idle-timeout-ms", "300"]).await;
+    let dp = DataPlane::start_with(
+        &cp,
+        "production",
+        &[
+            "--upstream-first-byte-timeout-ms",
+            "300",
+            "--upstream-idle-timeout-ms",
+            "300",
+        ],
+    )
+    .await;
     mock.set_behavior(Behavior {
         delay: Duration::from_secs(3),
         ..Default::default()
@@ -548,6 +558,23 @@ async fn control_plane_outage_loses_no_usage() {
     // Nothing arrives twice later either.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(total_calls(&s.cp).await.0, served);
+    // The key's last use is known from the reports.
+    let keys =
+        s.cp.client()
+            .await
+            .list_api_keys(proto::ListApiKeysRequest {
+                repository_id: "chat-app".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("keys");
+    let last = keys.api_keys[0].last_used_at.expect("last_used_at set");
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        - last.seconds;
+    assert!((0..180).contains(&age), "last used {age} s ago");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

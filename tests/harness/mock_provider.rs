@@ -1,8 +1,9 @@
 //! A mock provider speaking the documented wire formats of OpenAI (`/v1/models`,
 //! `/v1/chat/completions`, streaming included), Anthropic (`/v1/models`, `/v1/messages`,
 //! its SSE events) and Gemini (`/v1beta/models`, `/v1beta/models/{model}:generateContent`
-//! and `:streamGenerateContent?alt=sse`). It checks each provider's auth headers, records
-//! what it saw, and can be told to fail or to be slow.
+//! and `:streamGenerateContent?alt=sse`) and AWS Bedrock (`/model/{id}/converse` and
+//! `/converse-stream`, in `mock_bedrock.rs`, SigV4 signatures verified). It checks each
+//! provider's auth headers, records what it saw, and can be told to fail or to be slow.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -57,7 +58,7 @@ pub struct MockProvider {
     task: tokio::task::JoinHandle<()>,
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 /// Usage the mock reports, so tests can check the gateway counted exactly this.
 pub const OPENAI_USAGE: (u64, u64) = (11, 7);
@@ -73,16 +74,22 @@ fn full(status: StatusCode, content_type: &str, body: String) -> Response<Body> 
     r
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     full(status, "application/json", body.to_string())
 }
 
 /// An SSE response sending `events` with `gap` between them.
 fn sse(events: Vec<String>, gap: Duration) -> Response<Body> {
+    let events = events.into_iter().map(Bytes::from).collect();
+    chunked(events, gap, "text/event-stream")
+}
+
+/// A streamed response sending `chunks` with `gap` between them.
+pub(crate) fn chunked(chunks: Vec<Bytes>, gap: Duration, content_type: &str) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
     tokio::spawn(async move {
-        for e in events {
-            if tx.send(Ok(Frame::data(Bytes::from(e)))).await.is_err() {
+        for e in chunks {
+            if tx.send(Ok(Frame::data(e))).await.is_err() {
                 return;
             }
             if !gap.is_zero() {
@@ -92,10 +99,9 @@ fn sse(events: Vec<String>, gap: Duration) -> Response<Body> {
     });
     let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut r = Response::new(BodyExt::boxed(body));
-    r.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("text/event-stream"),
-    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert("content-type", v);
+    }
     r
 }
 
@@ -476,6 +482,9 @@ async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> 
     }
     if seen.method == "POST" && path.starts_with("/v1beta/models/") {
         return gemini(&seen, secret, behavior).await;
+    }
+    if seen.method == "POST" && path.starts_with("/model/") {
+        return crate::mock_bedrock::converse(&seen, secret, behavior).await;
     }
     let anthropic = path == "/v1/messages";
     if seen.method != "POST" || !(anthropic || path == "/v1/chat/completions") {

@@ -49,6 +49,16 @@ impl Ctx {
         Ok(k)
     }
 
+    /// When the data planes last reported use of this key.
+    async fn last_used(&self, key_id: &str) -> ApiResult<Option<crate::model::Millis>> {
+        Ok(self
+            .store()
+            .get(&keys::api_key_last_used(key_id))
+            .await?
+            .and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse::<i64>().ok())
+            .map(|minute| minute * 60_000))
+    }
+
     async fn save_key(&self, cur: &Versioned<ApiKey>, key: ApiKey) -> ApiResult<pb::ApiKey> {
         let txn = Txn::new()
             .when(keys::api_key(&key.id), cur.revision)
@@ -136,6 +146,9 @@ impl ApiKeyService for Service {
             .filter(|k| r.include_revoked || k.revoked_at.is_none())
             .collect();
         list.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        for k in &mut list {
+            k.last_used_at = ctx.last_used(&k.id).await?;
+        }
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: list.iter().map(to_pb).collect(),
         }))

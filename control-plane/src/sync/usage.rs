@@ -69,6 +69,7 @@ pub async fn report(ctx: &Ctx, report: pb::UsageReport) -> ApiResult<pb::UsageAc
         if ctx.store().txn(txn).await?.succeeded {
             tracing::debug!(instance = %report.instance_id, sequence,
                 records = report.records.len(), "usage report applied");
+            record_last_used(ctx, &report).await;
             return Ok(pb::UsageAck {
                 sequence,
                 applied: true,
@@ -79,6 +80,48 @@ pub async fn report(ctx: &Ctx, report: pb::UsageReport) -> ApiResult<pb::UsageAc
         "usage report {sequence} of {} kept conflicting with concurrent writes; retry it",
         report.instance_id
     )))
+}
+
+/// Moves each key's last-used minute forward (best effort, outside the exactly-once
+/// transaction: it is a timestamp, not a count). Kept under `usage/`, not in the key record,
+/// so that it does not resend the key to every data plane on every report.
+async fn record_last_used(ctx: &Ctx, report: &pb::UsageReport) {
+    let mut latest: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for r in &report.records {
+        if !r.api_key_id.is_empty() {
+            let m = latest.entry(r.api_key_id.as_str()).or_insert(r.minute);
+            *m = (*m).max(r.minute);
+        }
+    }
+    for (key, minute) in latest {
+        let k = keys::api_key_last_used(key);
+        for _ in 0..3 {
+            let cur = match ctx.store().get(&k).await {
+                Ok(cur) => cur,
+                Err(_) => break,
+            };
+            let (old, rev) = cur
+                .map(|kv| {
+                    let m = std::str::from_utf8(&kv.value)
+                        .ok()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    (m, kv.mod_revision)
+                })
+                .unwrap_or((0, 0));
+            if old >= minute {
+                break;
+            }
+            let txn = Txn::new()
+                .when(k.clone(), rev)
+                .put(k.clone(), minute.to_string());
+            match ctx.store().txn(txn).await {
+                Ok(r) if r.succeeded => break,
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 async fn read_mark(ctx: &Ctx, mark: &str) -> ApiResult<(u64, Revision)> {

@@ -9,7 +9,6 @@
 
 mod endpoint;
 mod provider;
-mod resolve;
 #[cfg(test)]
 mod tests;
 
@@ -29,12 +28,14 @@ use hyper_util::rt::TokioExecutor;
 
 pub use endpoint::{
     EndpointError, MAX_ENDPOINT_LEN, check_endpoint, check_endpoint_allowing, endpoint_to_string,
-    is_forbidden,
 };
+/// The address rules live in the data plane (which applies them to every provider call);
+/// validation uses the same ones.
+pub use tollgate_data_plane::net::is_forbidden;
 
 use crate::model::AiType;
 use provider::{MAX_PROVIDER_TEXT, scrub, truncate};
-use resolve::{FilteringResolver, ResolveRefused};
+use tollgate_data_plane::net::{FilteringResolver, ResolveRefused};
 
 /// Largest provider answer read, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -140,7 +141,7 @@ impl Validator {
     /// A validator whose calls take at most `timeout` (connect, answer and body), and which
     /// reaches link-local/metadata addresses only when `allow_link_local`.
     pub fn new(timeout: Duration, allow_link_local: bool) -> Self {
-        let mut http = HttpConnector::new_with_resolver(FilteringResolver { allow_link_local });
+        let mut http = HttpConnector::new_with_resolver(FilteringResolver::new(allow_link_local));
         http.enforce_http(false);
         http.set_nodelay(true);
         // The overall timeout decides; this only bounds a connect left running in the pool.

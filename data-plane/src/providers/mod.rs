@@ -2,5 +2,6 @@
 //! own wire format. Pure functions and sans-IO stream translators, golden-tested.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod google;
 pub(crate) mod sse;

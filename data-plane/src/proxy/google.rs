@@ -6,8 +6,9 @@ use http_body_util::{BodyExt, Full};
 
 use super::adapter::secret_header;
 use super::openai::stream_response;
-use super::stream::{MeteredBody, StreamProcessor};
-use super::upstream::{collect, send};
+use super::sse::count_text_deltas;
+use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
+use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::full;
 use crate::error::ProxyError;
@@ -53,10 +54,11 @@ pub(super) async fn call(
         .header("x-goog-api-key", secret_header("", credential)?)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let resp = send(&shared.client, req, shared.idle_timeout).await?;
+    let resp = send(&shared.client, req, shared.first_byte_timeout).await?;
     let (parts, upstream_body) = resp.into_parts();
     if !parts.status.is_success() {
-        let bytes = collect(upstream_body, shared.idle_timeout).await?;
+        let bytes =
+            collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
         let (status, body) = translate::translate_error(parts.status.as_u16(), &bytes);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
         return Ok(crate::body::json_response(status, body));
@@ -64,14 +66,14 @@ pub(super) async fn call(
     meter.succeed();
     let out = http::Response::builder().status(http::StatusCode::OK);
     if call.fields.stream {
-        let translator = GoogleStream(StreamTranslator::new(
-            &call.fields.model,
-            call.fields.client_wants_usage,
-        ));
+        let translator = GoogleStream(
+            StreamTranslator::new(&call.fields.model, call.fields.client_wants_usage),
+            0,
+        );
         let body = MeteredBody::new(upstream_body, translator, meter, shared.idle_timeout);
         return stream_response(out, body.boxed_unsync(), None);
     }
-    let bytes = collect(upstream_body, shared.idle_timeout).await?;
+    let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     let (body, usage) = translate::translate_response(&bytes, &call.fields.model)?;
     meter.set_tokens(tokens(usage));
     out.header(http::header::CONTENT_TYPE, "application/json")
@@ -104,22 +106,25 @@ fn method_url(models: &http::Uri, model: &str, stream: bool) -> Result<http::Uri
         .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))
 }
 
-struct GoogleStream(StreamTranslator);
+/// The translator, and the count of text deltas it produced: the provider reports output
+/// tokens only at the end, so a stream cut short counts one token per delta sent.
+struct GoogleStream(StreamTranslator, u64);
 
 impl StreamProcessor for GoogleStream {
     fn feed(&mut self, chunk: Bytes) -> Result<Bytes, String> {
-        self.0
-            .feed(&chunk)
-            .map(Bytes::from)
-            .map_err(|e| e.to_string())
+        let out = self.0.feed(&chunk).map_err(|e| e.to_string())?;
+        self.1 += count_text_deltas(&out);
+        Ok(Bytes::from(out))
     }
 
     fn finish(&mut self) -> Bytes {
-        Bytes::from(self.0.finish())
+        let out = self.0.finish();
+        self.1 += count_text_deltas(&out);
+        Bytes::from(out)
     }
 
     fn tokens(&self) -> Option<Tokens> {
-        Some(tokens(self.0.usage()))
+        Some(with_streamed_estimate(tokens(self.0.usage()), self.1))
     }
 }
 

@@ -20,6 +20,7 @@ mod request_body;
 mod resolve;
 mod respond;
 mod route;
+mod scrub;
 mod snapshot_layer;
 mod sse;
 mod stream;
@@ -47,6 +48,8 @@ pub use respond::RespondLayer;
 pub use route::RouteLayer;
 pub use snapshot_layer::LoadSnapshotLayer;
 pub use upstream::{HttpsClient, build_client};
+#[doc(hidden)] // For `benches/`: hot-path pieces measured in isolation.
+pub use {auth::authenticate, sse::OpenAiUsageTap, stream::StreamProcessor};
 
 /// Every response of the stack.
 pub type HttpResponse = http::Response<RespBody>;
@@ -59,6 +62,9 @@ pub struct Shared {
     pub aggregator: Arc<Aggregator>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    /// Longest wait for a provider's response headers.
+    pub first_byte_timeout: Duration,
+    /// Longest silence from a provider once its answer has started.
     pub idle_timeout: Duration,
 }
 
@@ -71,15 +77,49 @@ pub struct Caller {
     pub provider_key: Option<Secret>,
 }
 
-/// A routed chat completion, between ResolveModel and the provider adapter.
-#[derive(Debug)]
+/// A routed chat completion, between ResolveModel and the provider adapter. It keeps only
+/// the request headers forwarded upstream (never `Authorization`), and its `Debug` shows
+/// neither the body nor any credential.
 pub struct ChatCall {
-    pub headers: http::HeaderMap,
+    /// The app's `Accept` header, forwarded to OpenAI-format providers.
+    pub accept: Option<http::HeaderValue>,
     pub body: Bytes,
     pub fields: ChatFields,
     /// Candidates, best first.
     pub targets: Vec<Target>,
     pub caller: Caller,
+}
+
+impl std::fmt::Debug for ChatCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatCall")
+            .field("model", &self.fields.model)
+            .field("stream", &self.fields.stream)
+            .field("body_len", &self.body.len())
+            .field(
+                "targets",
+                &self
+                    .targets
+                    .iter()
+                    .map(|t| t.connection.id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("key_id", &self.caller.key.id)
+            .field("provider_key", &self.caller.provider_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatCall {
+    /// The credentials that must not come back to the app in provider text: the
+    /// connection's secret and extra key, and the caller's own provider key.
+    pub(crate) fn secrets<'a>(&'a self, target: &'a Target) -> [Option<&'a Secret>; 3] {
+        [
+            Some(&target.connection.secret),
+            target.connection.key.as_ref(),
+            self.caller.provider_key.as_ref(),
+        ]
+    }
 }
 
 /// The boxed inner chat service.

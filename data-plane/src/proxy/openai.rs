@@ -7,7 +7,7 @@ use super::adapter::secret_header;
 use super::request_body::rewrite;
 use super::sse::{OpenAiUsageTap, response_tokens};
 use super::stream::MeteredBody;
-use super::upstream::{collect, send};
+use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::full;
 use crate::error::ProxyError;
@@ -15,12 +15,9 @@ use crate::secret::Secret;
 use crate::snapshot::Target;
 use crate::usage::Meter;
 
-/// Headers of a provider answer worth passing to the client.
-const PASSED_HEADERS: [&str; 3] = [
-    "x-request-id",
-    "openai-processing-ms",
-    "openai-organization",
-];
+/// Headers of a provider answer worth passing to the client. Not `openai-organization`: it
+/// echoes the connection's stored key field.
+const PASSED_HEADERS: [&str; 2] = ["x-request-id", "openai-processing-ms"];
 
 pub(super) async fn call(
     shared: &Shared,
@@ -40,13 +37,13 @@ pub(super) async fn call(
     if let Some(org) = &target.connection.key {
         req = req.header("openai-organization", secret_header("", org)?);
     }
-    if let Some(accept) = call.headers.get(http::header::ACCEPT) {
+    if let Some(accept) = &call.accept {
         req = req.header(http::header::ACCEPT, accept.clone());
     }
     let req = req
         .body(Full::new(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let resp = send(&shared.client, req, shared.idle_timeout).await?;
+    let resp = send(&shared.client, req, shared.first_byte_timeout).await?;
     let (parts, upstream_body) = resp.into_parts();
     let mut out = http::Response::builder().status(parts.status);
     for name in PASSED_HEADERS {
@@ -56,8 +53,9 @@ pub(super) async fn call(
     }
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     if !parts.status.is_success() {
-        // Provider errors pass through as they are (OpenAI error bodies already).
-        let bytes = collect(upstream_body, shared.idle_timeout).await?;
+        // Provider errors pass through (OpenAI error bodies already), credentials removed.
+        let bytes =
+            collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
         out = out.header(
             http::header::CONTENT_TYPE,
             content_type.unwrap_or(http::HeaderValue::from_static("application/json")),
@@ -76,7 +74,7 @@ pub(super) async fn call(
         );
         return stream_response(out, body.boxed_unsync(), content_type);
     }
-    let bytes = collect(upstream_body, shared.idle_timeout).await?;
+    let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     if let Some(t) = response_tokens(&bytes) {
         meter.set_tokens(t);
     }

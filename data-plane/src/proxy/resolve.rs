@@ -15,6 +15,7 @@ use super::respond::ModelLabel;
 use super::{Caller, ChatCall, HttpResponse};
 use crate::body::BoxError;
 use crate::error::ProxyError;
+use crate::snapshot::{Target, Unroutable};
 
 /// Layer of [`ResolveModelService`].
 #[derive(Debug, Clone, Copy)]
@@ -72,18 +73,13 @@ where
                 .ok_or(ProxyError::MissingKey)?;
             let body = read_limited(&parts.headers, body, limit).await?;
             let fields = parse_chat(&body)?;
-            let targets = caller
-                .repository
-                .as_ref()
-                .and_then(|r| r.models.resolve(&fields.model))
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| ProxyError::UnknownModel(fields.model.clone()))?;
+            let targets = resolve_targets(&caller, &fields.model)?;
             if let Some(label) = parts.extensions.get::<ModelLabel>() {
                 let _ = label.0.set(fields.model.clone());
             }
             inner
                 .oneshot(ChatCall {
-                    headers: parts.headers,
+                    accept: parts.headers.get(http::header::ACCEPT).cloned(),
                     body,
                     fields,
                     targets,
@@ -91,6 +87,26 @@ where
                 })
                 .await
         })
+    }
+}
+
+/// The targets of `model` for this caller (its repository, its credential mode).
+fn resolve_targets(caller: &Caller, model: &str) -> Result<Vec<Target>, ProxyError> {
+    let repository = caller
+        .repository
+        .as_ref()
+        .ok_or_else(|| ProxyError::UnknownModel(model.to_owned()))?;
+    match repository
+        .models
+        .resolve(model, caller.provider_key.is_some())
+    {
+        Ok(targets) if !targets.is_empty() => Ok(targets),
+        Ok(_) | Err(Unroutable::Unknown) => Err(ProxyError::UnknownModel(model.to_owned())),
+        Err(Unroutable::Ambiguous { reason, choices }) => Err(ProxyError::AmbiguousModel {
+            model: model.to_owned(),
+            reason,
+            choices,
+        }),
     }
 }
 

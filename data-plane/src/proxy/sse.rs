@@ -1,5 +1,7 @@
 //! OpenAI stream tap: forwards server-sent events as they complete, reads the usage chunk,
-//! and drops it when the gateway (not the client) asked for it.
+//! and drops it when the gateway (not the client) asked for it. Until the usage chunk comes
+//! (it is the last one), output tokens are estimated at one per content or tool-arguments
+//! delta, OpenAI's streaming granularity, so a stream cut short still counts what it sent.
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
@@ -18,6 +20,8 @@ pub struct OpenAiUsageTap {
     pending: BytesMut,
     drop_usage_chunk: bool,
     tokens: Option<Tokens>,
+    /// Events carrying generated text or tool arguments seen so far.
+    deltas: u64,
 }
 
 impl OpenAiUsageTap {
@@ -27,10 +31,12 @@ impl OpenAiUsageTap {
             pending: BytesMut::new(),
             drop_usage_chunk,
             tokens: None,
+            deltas: 0,
         }
     }
 
     fn filter(&mut self, events: Bytes) -> Bytes {
+        self.deltas += count_text_deltas(&events);
         if !contains(&events, b"\"usage\"") {
             return events;
         }
@@ -83,8 +89,57 @@ impl StreamProcessor for OpenAiUsageTap {
     }
 
     fn tokens(&self) -> Option<Tokens> {
-        self.tokens
+        self.tokens.or_else(|| {
+            (self.deltas > 0).then_some(Tokens {
+                input: 0,
+                output: self.deltas,
+            })
+        })
     }
+}
+
+/// How many of the OpenAI-format `events` carry generated text or tool-call arguments (a
+/// non-empty `"content"` or `"arguments"` string): a cheap byte scan, no JSON parsing.
+pub fn count_text_deltas(events: &[u8]) -> u64 {
+    let mut count = 0;
+    let mut start = 0;
+    for end in event_ends(events).chain(std::iter::once(events.len())) {
+        let Some(ev) = events.get(start..end) else {
+            break;
+        };
+        start = end;
+        if has_text_value(ev, b"\"content\"") || has_text_value(ev, b"\"arguments\"") {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Whether `key` (quoted) occurs as a JSON key whose value is a non-empty string.
+fn has_text_value(ev: &[u8], key: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = ev
+        .get(from..)
+        .and_then(|rest| rest.windows(key.len()).position(|w| w == key))
+    {
+        let at = from + at;
+        from = at + key.len();
+        // `\"content\"` inside a string value is text, not a key.
+        if at > 0 && ev.get(at - 1) == Some(&b'\\') {
+            continue;
+        }
+        let mut rest = ev.get(from..).unwrap_or_default().trim_ascii_start();
+        let Some(after_colon) = rest.strip_prefix(b":") else {
+            continue;
+        };
+        rest = after_colon.trim_ascii_start();
+        if let Some(value) = rest.strip_prefix(b"\"")
+            && value.first().is_some_and(|b| *b != b'"')
+        {
+            return true;
+        }
+    }
+    false
 }
 
 #[derive(Deserialize)]
@@ -214,6 +269,55 @@ mod tests {
             tap.feed(chunk.clone()).expect("feed").as_ptr(),
             chunk.as_ptr()
         );
+    }
+
+    #[test]
+    fn counts_deltas_until_the_usage_chunk() {
+        let mut tap = OpenAiUsageTap::new(true);
+        let (head, tail) = CHUNK.as_bytes().split_at(20);
+        for piece in [CHUNK.as_bytes(), head] {
+            tap.feed(Bytes::copy_from_slice(piece)).expect("feed");
+        }
+        assert_eq!(
+            tap.tokens(),
+            Some(Tokens {
+                input: 0,
+                output: 1
+            })
+        );
+        run(&mut tap, &[tail, USAGE.as_bytes()]);
+        assert_eq!(
+            tap.tokens(),
+            Some(Tokens {
+                input: 7,
+                output: 3
+            })
+        );
+    }
+
+    #[test]
+    fn text_delta_cases() {
+        let check = |ev: &str, n: u64| assert_eq!(count_text_deltas(ev.as_bytes()), n, "{ev}");
+        check(CHUNK, 1);
+        check(&format!("{CHUNK}{CHUNK}{DONE}"), 2);
+        check(USAGE, 0);
+        check(DONE, 0);
+        check(
+            r#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            0,
+        );
+        check(r#"data: {"choices":[{"delta":{"content":null}}]}"#, 0);
+        check(r#"data: {"choices":[{"delta":{"content" : "x"}}]}"#, 1);
+        check(
+            r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\""}}]}}]}"#,
+            1,
+        );
+        check(
+            r#"data: {"choices":[{"delta":{"reasoning":"say \"content\": \"x\""}}]}"#,
+            0,
+        );
+        check("data: \"content\"", 0);
+        check("", 0);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A streamed upstream response on its way to the client: each upstream chunk is processed
 //! (usage tap or translation) and forwarded at once. Silence longer than the idle timeout
 //! ends the stream with an error event. Dropping the body (client gone) drops the upstream
-//! connection, which cancels the provider call, and the meter still records the tokens.
+//! connection, which cancels the provider call, and the meter still records the tokens
+//! streamed so far, as an error (client cancelled).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,16 @@ pub trait StreamProcessor: Send + Unpin + 'static {
     fn finish(&mut self) -> Bytes;
     /// Tokens reported so far.
     fn tokens(&self) -> Option<Tokens>;
+}
+
+/// `reported`, with the output at least one token per text delta streamed: the provider's
+/// count comes at the end of the stream (a delta holds one token or more, so the final
+/// count is never below it).
+pub fn with_streamed_estimate(reported: Tokens, deltas: u64) -> Tokens {
+    Tokens {
+        input: reported.input,
+        output: reported.output.max(deltas),
+    }
 }
 
 /// The response body of a stream.
@@ -62,6 +73,18 @@ impl<P: StreamProcessor> MeteredBody<P> {
             "data: {}\n\n",
             err.body()
         ))))))
+    }
+}
+
+impl<P: StreamProcessor> Drop for MeteredBody<P> {
+    fn drop(&mut self) {
+        if !self.done {
+            // The client went away before the end: what was streamed still counts.
+            self.meter.fail();
+            if let Some(t) = self.processor.tokens() {
+                self.meter.set_tokens(t);
+            }
+        }
     }
 }
 

@@ -1,18 +1,26 @@
 //! The listeners: accept loop with hyper-util's auto builder (HTTP/1.1 and HTTP/2, on
 //! cleartext or TLS), graceful shutdown, and the admin port.
+//!
+//! Slow or idle clients are bounded: an HTTP/1 request head must arrive within
+//! [`Limits::header_read_timeout`], HTTP/2 connections are pinged and closed when the peer
+//! stops answering, and at most [`Limits::max_connections`] connections are served at once.
+//! Beyond the cap, new connections are not accepted: they wait in the kernel's listen
+//! backlog until a connection closes (and are refused by the kernel once it is full).
 
 pub mod admin;
 pub mod tls;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::RespBody;
@@ -21,11 +29,49 @@ use crate::body::RespBody;
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// A client that does not finish its TLS handshake in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 keepalive: a PING after this much silence...
+const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// ...must be answered within this, or the connection is closed.
+const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serves `service` on `listener` until `shutdown`, then drains open connections.
+/// Bounds on what clients may hold open.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time allowed to send a complete HTTP/1 request head.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+        }
+    }
+}
+
+fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT);
+    builder
+}
+
+/// Serves `service` on `listener` within `limits` until `shutdown`, then drains open
+/// connections.
 pub async fn serve<S>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    limits: Limits,
     service: S,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -40,9 +86,20 @@ pub async fn serve<S>(
     S::Future: Send + 'static,
 {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = builder(limits);
+    let slots = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: at the cap, connections stay in the backlog, not in memory.
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break, // never closed
+            },
+        };
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -62,6 +119,7 @@ pub async fn serve<S>(
         match tls.clone() {
             None => {
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .into_owned();
@@ -72,6 +130,7 @@ pub async fn serve<S>(
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let stream = match tokio::time::timeout(
                         HANDSHAKE_TIMEOUT,
                         acceptor.accept(stream),

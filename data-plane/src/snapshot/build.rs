@@ -159,6 +159,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// `conn` as a passthrough (BYOK) connection.
+    pub(crate) fn passthrough(mut res: pb::Resource) -> pb::Resource {
+        if let Some(pb::resource::Resource::Connection(c)) = &mut res.resource {
+            c.passthrough = true;
+            c.secret.clear();
+        }
+        res
+    }
+
     pub(crate) fn repo(id: &str, conns: &[&str], routes: Vec<pb::Route>) -> pb::Resource {
         pb::Resource {
             resource: Some(pb::resource::Resource::Repository(pb::Repository {
@@ -254,7 +263,10 @@ pub(crate) mod tests {
 
     /// `expected`: the (connection id, upstream model) candidates in order, or "404".
     fn check(snap: &Snapshot, repo: &str, model: &str, expected: &str) {
-        let got = match snap.repository(repo).and_then(|r| r.models.resolve(model)) {
+        let got = match snap
+            .repository(repo)
+            .and_then(|r| r.models.resolve(model, false).ok())
+        {
             None => "404".to_owned(),
             Some(ts) => ts
                 .iter()
@@ -293,7 +305,7 @@ pub(crate) mod tests {
         let firsts: Vec<String> = (0..2)
             .map(|_| {
                 snap.repository("r1")
-                    .and_then(|r| r.models.resolve("gpt-4o"))
+                    .and_then(|r| r.models.resolve("gpt-4o", false).ok())
                     .expect("routable")[0]
                     .connection
                     .id

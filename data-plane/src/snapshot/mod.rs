@@ -15,7 +15,7 @@ use crate::secret::Secret;
 
 pub use build::{ResourceSet, build_snapshot};
 pub use convert::Rejected;
-pub use model_index::{ModelIndex, Target};
+pub use model_index::{ModelIndex, Target, Unroutable};
 
 /// Published snapshot holder: `None` until the first snapshot arrives.
 pub type SnapshotCell = arc_swap::ArcSwapOption<Snapshot>;

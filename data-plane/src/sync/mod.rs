@@ -87,7 +87,15 @@ async fn session(
         .into_inner();
     while let Some(update) = updates.message().await? {
         let version = update.version;
-        let (snapshot, rejected) = apply_off_thread(set, update).await;
+        let (snapshot, rejected) = match apply_off_thread(set, update, apply_and_build).await {
+            Ok(built) => built,
+            Err(panicked) => {
+                // The previous snapshot keeps serving; `set` is back at version 0, so the
+                // next stream starts with a full snapshot.
+                let _ = tx.send(nack(version, &panicked)).await;
+                return Err(tonic::Status::internal(panicked));
+            }
+        };
         tracing::info!(
             version,
             keys = snapshot.key_count(),
@@ -113,31 +121,57 @@ async fn session(
     Ok(())
 }
 
+/// Applies an update to the resources and builds their snapshot.
+type BuildFn = fn(&mut ResourceSet, pb::ConfigUpdate) -> (Snapshot, Vec<Rejected>);
+
+fn apply_and_build(set: &mut ResourceSet, update: pb::ConfigUpdate) -> (Snapshot, Vec<Rejected>) {
+    let mut rejected = set.apply(update);
+    let (snapshot, more) = build_snapshot(set);
+    rejected.extend(more);
+    (snapshot, rejected)
+}
+
 /// Builds the next snapshot on the blocking pool: a snapshot of 100,000 keys takes tens of
 /// milliseconds that request handling should not wait behind.
+///
+/// A panic there loses the resources (they were moved to the blocking task): `set` is then
+/// empty at version 0 and the error says what happened. Nothing is published.
 async fn apply_off_thread(
     set: &mut ResourceSet,
     update: pb::ConfigUpdate,
-) -> (Snapshot, Vec<Rejected>) {
+    build: BuildFn,
+) -> Result<(Snapshot, Vec<Rejected>), String> {
     let mut owned = std::mem::take(set);
+    let version = update.version;
     let joined = tokio::task::spawn_blocking(move || {
-        let mut rejected = owned.apply(update);
-        let (snapshot, more) = build_snapshot(&owned);
-        rejected.extend(more);
+        let (snapshot, rejected) = build(&mut owned, update);
         (owned, snapshot, rejected)
     })
     .await;
     match joined {
         Ok((owned, snapshot, rejected)) => {
             *set = owned;
-            (snapshot, rejected)
+            Ok((snapshot, rejected))
         }
-        // Only a panic gets here; start over from a full snapshot rather than guess.
         Err(e) => {
-            tracing::error!(error = %e, "building a snapshot failed; asking for a full one");
-            let (snapshot, _) = build_snapshot(set);
-            (snapshot, Vec::new())
+            *set = ResourceSet::default();
+            tracing::error!(version, error = %e, "building a snapshot failed; keeping the previous one and asking for a full snapshot");
+            Err(format!(
+                "the data plane failed to build config version {version} ({e}); it keeps the previous snapshot and resubscribes for a full one"
+            ))
         }
+    }
+}
+
+/// The NACK of a version the data plane could not build at all.
+fn nack(version: i64, error: &str) -> pb::DataPlaneMessage {
+    pb::DataPlaneMessage {
+        message: Some(pb::data_plane_message::Message::Ack(pb::Ack {
+            version,
+            accepted: false,
+            error: error.to_owned(),
+            rejected: Vec::new(),
+        })),
     }
 }
 
@@ -158,5 +192,50 @@ fn ack_for(version: i64, rejected: &[Rejected]) -> pb::Ack {
                 reason: r.reason.clone(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::build::tests::key;
+
+    fn update(version: i64) -> pb::ConfigUpdate {
+        pb::ConfigUpdate {
+            version,
+            full: version == 1,
+            upserts: vec![key(&format!("k{version}"), "r", [version as u8; 32], 0)],
+            removals: vec![],
+        }
+    }
+
+    fn panicking(_: &mut ResourceSet, _: pb::ConfigUpdate) -> (Snapshot, Vec<Rejected>) {
+        panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_building_publishes_nothing_and_resets_the_version() {
+        let mut set = ResourceSet::default();
+        let (snap, rejected) = apply_off_thread(&mut set, update(1), apply_and_build)
+            .await
+            .expect("built");
+        assert!(rejected.is_empty());
+        assert_eq!((snap.version, set.version), (1, 1));
+
+        let err = apply_off_thread(&mut set, update(2), panicking)
+            .await
+            .expect_err("a panic is an error, not an empty snapshot");
+        assert!(err.contains("version 2"), "{err}");
+        // Back to version 0: the next Hello asks for a full snapshot.
+        assert_eq!(set.version, 0);
+        assert_eq!(build_snapshot(&set).0.key_count(), 0);
+
+        match nack(2, &err).message {
+            Some(pb::data_plane_message::Message::Ack(a)) => {
+                assert_eq!((a.version, a.accepted), (2, false));
+                assert!(a.error.contains("version 2"));
+            }
+            other => panic!("not an ack: {other:?}"),
+        }
     }
 }

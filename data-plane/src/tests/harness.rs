@@ -36,6 +36,7 @@ pub fn test_config(control_plane: &str) -> Config {
     c.admin_listen = "127.0.0.1:0".parse().expect("addr");
     c.max_body_bytes = 4096;
     c.upstream_idle_timeout_ms = 300;
+    c.upstream_first_byte_timeout_ms = 1500;
     c.upstream_connect_timeout_ms = 500;
     c
 }

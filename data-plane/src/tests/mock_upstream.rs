@@ -1,6 +1,8 @@
 //! A mock OpenAI provider. Behaviour is chosen by the upstream model name:
-//! `slow` never answers in time; streams send one chunk, wait for `release`, then the rest
-//! (so a test can prove chunks are forwarded before the stream ends).
+//! `slow` never answers in time; `think` answers after 600 ms; `huge` answers 17 MiB;
+//! `huge-error` fails with a 100 KiB body; `echo-key` fails echoing the key it was sent;
+//! streams send one chunk, wait for `release`, then the rest (so a test can prove chunks
+//! are forwarded before the stream ends).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -69,11 +71,17 @@ async fn handle(
     mock.requests
         .lock()
         .expect("lock")
-        .push((auth, body.clone()));
+        .push((auth.clone(), body.clone()));
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = v["model"].as_str().unwrap_or("").to_owned();
     if model == "slow" {
         tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    if model == "think" {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    if let Some(r) = special(&model, &auth) {
+        return Ok(r);
     }
     if model == "limited" {
         let mut r = http::Response::new(full(
@@ -116,9 +124,35 @@ async fn handle(
         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
     });
     let mut r = http::Response::new(full(answer.to_string()));
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         "content-type",
         http::HeaderValue::from_static("application/json"),
     );
+    h.insert("x-request-id", http::HeaderValue::from_static("req-1"));
+    // Real OpenAI echoes the organization the request named.
+    h.insert(
+        "openai-organization",
+        http::HeaderValue::from_static("org-stored-key"),
+    );
     Ok(r)
+}
+
+/// The oversized and credential-echoing answers.
+fn special(model: &str, auth: &str) -> Option<http::Response<RespBody>> {
+    let (status, body) = match model {
+        "huge" => (200, "x".repeat(17 * 1024 * 1024)),
+        "huge-error" => (500, "e".repeat(100 * 1024)),
+        "echo-key" => (
+            401,
+            serde_json::json!({"error": {
+                "message": format!("Incorrect API key provided: {}.", auth.trim_start_matches("Bearer ")),
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
+            .to_string(),
+        ),
+        _ => return None,
+    };
+    let mut r = http::Response::new(full(body));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
+    Some(r)
 }

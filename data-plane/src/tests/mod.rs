@@ -4,4 +4,8 @@
 mod harness;
 mod mock_upstream;
 mod proxy_http;
+mod routing_modes;
+mod server_limits;
 mod sync_client;
+mod upstream_safety;
+mod usage_sink;

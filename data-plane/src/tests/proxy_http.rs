@@ -6,10 +6,11 @@ use http_body_util::BodyExt;
 
 use super::harness::{KEY, bearer, call, key_hash, send, start, test_config};
 use super::mock_upstream::{self, CHUNK1, CHUNK2, DONE, USAGE};
+use super::usage_sink::UsageSink;
 use crate::snapshot::build::tests::{conn, key, repo};
 
 /// A gateway whose repository has the mock (`oa`, OpenAI) and a dead endpoint (`down`).
-async fn setup() -> (super::harness::Running, std::sync::Arc<mock_upstream::Mock>) {
+async fn setup() -> (Gateway, std::sync::Arc<mock_upstream::Mock>) {
     let (mock_addr, mock) = mock_upstream::start().await;
     // A port that refuses connections: bound then closed.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
@@ -34,20 +35,33 @@ async fn setup() -> (super::harness::Running, std::sync::Arc<mock_upstream::Mock
         repo("r1", &["c1", "c2"], vec![]),
         key("k1", "r1", key_hash(KEY), 0),
     ];
-    (
-        start(test_config("http://127.0.0.1:9"), Some(resources)).await,
-        mock,
-    )
+    // Usage goes to a sink: the reporter may send it before the test looks.
+    let sink = UsageSink::start().await;
+    let gw = start(test_config(&sink.url), Some(resources)).await;
+    (Gateway { gw, sink }, mock)
 }
 
-fn url(gw: &super::harness::Running, path: &str) -> String {
+/// The gateway under test and where its usage goes.
+struct Gateway {
+    gw: super::harness::Running,
+    sink: UsageSink,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = super::harness::Running;
+    fn deref(&self) -> &Self::Target {
+        &self.gw
+    }
+}
+
+fn url(gw: &Gateway, path: &str) -> String {
     format!("http://{}{path}", gw.addr)
 }
 
 /// The usage recorded so far, waiting a little for a meter still in flight.
-async fn usage_records(gw: &super::harness::Running) -> Vec<tollgate_proto::sync::UsageRecord> {
+async fn usage_records(gw: &Gateway) -> Vec<tollgate_proto::sync::UsageRecord> {
     for _ in 0..40 {
-        let recs = gw.usage.take(32);
+        let recs = gw.sink.take(gw);
         if !recs.is_empty() {
             return recs;
         }
@@ -350,9 +364,12 @@ async fn client_disconnect_mid_stream_still_records_usage() {
     // The client goes away while the upstream still holds the rest of the stream.
     drop(body);
     for _ in 0..40 {
-        let recs = gw.usage.take(32);
+        let recs = gw.sink.take(&gw);
         if let Some(r) = recs.first() {
             assert_eq!((r.api_calls, r.ai_llm_id.as_str()), (1, "c1"));
+            // The usage chunk never came: one token per streamed delta, no prompt count,
+            // and the call is an error (client cancelled).
+            assert_eq!((r.tokens_in, r.tokens_out, r.errors), (0, 1, 1), "{r:?}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

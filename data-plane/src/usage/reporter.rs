@@ -1,10 +1,16 @@
 //! Delivers usage to the control plane: one report in flight at a time, in sequence order,
 //! retried as is (same sequence, same records) until acknowledged, so the control plane can
 //! apply each exactly once. Unsent usage waits in the [`Aggregator`], which bounds itself.
+//!
+//! The control plane keeps, per instance id, the highest sequence it applied and treats any
+//! report at or below it as a duplicate. Sequences therefore start at the process's start
+//! time in microseconds, not at 1: a restarted process that reuses its `--instance-id`
+//! continues above its previous run (which would need a million reports per second of
+//! uptime to catch up).
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tollgate_proto::sync::{UsageAck, UsageReport};
 
@@ -64,7 +70,7 @@ pub async fn run_reporter<S: UsageSender>(
         metrics,
         instance_id,
         environment,
-        next_sequence: 1,
+        next_sequence: first_sequence(),
         in_flight: None,
     };
     tokio::pin!(shutdown);
@@ -90,6 +96,16 @@ pub async fn run_reporter<S: UsageSender>(
             "control plane unreachable at shutdown: usage not delivered"
         );
     }
+}
+
+/// The first sequence of this process: unix time in microseconds, so it grows across
+/// restarts (at least 1, should the clock be before 1970).
+fn first_sequence() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
+        .unwrap_or(0)
+        .max(1)
 }
 
 impl<S: UsageSender> Reporter<S> {
@@ -180,6 +196,82 @@ mod tests {
         }
     }
 
+    /// Acks like the control plane: applied iff the sequence is above the instance's
+    /// high-water mark.
+    struct HighWater {
+        last: Arc<Mutex<std::collections::HashMap<String, u64>>>,
+        applied_calls: Arc<Mutex<u64>>,
+    }
+
+    impl UsageSender for HighWater {
+        async fn send(&mut self, report: UsageReport) -> Result<UsageAck, tonic::Status> {
+            let mut last = self.last.lock().expect("lock");
+            let mark = last.entry(report.instance_id.clone()).or_insert(0);
+            let applied = report.sequence > *mark;
+            if applied {
+                *mark = report.sequence;
+                *self.applied_calls.lock().expect("lock") +=
+                    report.records.iter().map(|r| r.api_calls).sum::<u64>();
+            }
+            Ok(UsageAck {
+                sequence: report.sequence,
+                applied,
+            })
+        }
+    }
+
+    fn fill(agg: &Aggregator, n: i64) {
+        for m in 0..n {
+            let key = UsageKey {
+                connection_id: "c".into(),
+                repository_id: "r".into(),
+                key_id: "k".into(),
+                model: "m".into(),
+            };
+            agg.add(
+                key,
+                m,
+                Counters {
+                    api_calls: 1,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_with_the_same_instance_id_is_not_taken_for_duplicates() {
+        let last = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let applied_calls = Arc::new(Mutex::new(0));
+        for run in 0..2 {
+            let agg = Arc::new(Aggregator::new(10_000));
+            fill(&agg, 40);
+            let sender = HighWater {
+                last: last.clone(),
+                applied_calls: applied_calls.clone(),
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(run_reporter(
+                sender,
+                agg.clone(),
+                Arc::new(Metrics::new()),
+                "dp-fixed-id".into(),
+                "prod".into(),
+                async {
+                    let _ = rx.await;
+                },
+            ));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let _ = tx.send(());
+            task.await.expect("reporter");
+            assert!(agg.is_empty(), "run {run}");
+            // The next "process" starts later on the wall clock.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Both runs' usage (2 × 40 calls) was applied, none taken for a duplicate.
+        assert_eq!(*applied_calls.lock().expect("lock"), 80);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn retries_in_order_same_sequence_until_acked() {
         let agg = Arc::new(Aggregator::new(10_000));
@@ -219,9 +311,9 @@ mod tests {
         let _ = tx.send(());
         task.await.expect("reporter");
         let seen = seen.lock().expect("lock");
-        let seqs: Vec<u64> = seen.iter().map(|r| r.sequence).collect();
-        // Three failed tries of report 1 (same content), then 1 and 2 delivered.
-        assert_eq!(seqs, vec![1, 1, 1, 1, 2]);
+        let seqs: Vec<u64> = seen.iter().map(|r| r.sequence - seen[0].sequence).collect();
+        // Three failed tries of the first report (same content), then it and the next.
+        assert_eq!(seqs, vec![0, 0, 0, 0, 1]);
         assert!(seen[..4].iter().all(|r| r == &seen[0]));
         assert_eq!(seen[0].records.len(), 32);
         let calls: u64 = seen[3..]

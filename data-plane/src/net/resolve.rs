@@ -1,5 +1,5 @@
-//! DNS for validation calls: resolve with tokio, then drop the addresses validation must not
-//! reach, so a host name cannot be used to reach a metadata service.
+//! DNS for provider calls: resolve with tokio, then drop the addresses provider traffic must
+//! not reach, so a host name cannot be used to reach a metadata service.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,29 +7,37 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::connect::dns::Name;
-// `tonic::codegen::Service` is `tower_service::Service` re-exported (the trait hyper-util's
-// connector takes); using it spares a direct dependency on `tower-service`.
-use tonic::codegen::Service;
+// `tower::Service` is `tower_service::Service` re-exported (the trait hyper-util's connector
+// takes).
+use tower::Service;
 
-use super::endpoint::is_forbidden;
+use super::is_forbidden;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Resolver whose answers never include forbidden addresses (unless allowed).
 #[derive(Clone, Debug)]
-pub(super) struct FilteringResolver {
-    pub(super) allow_link_local: bool,
+pub struct FilteringResolver {
+    allow_link_local: bool,
 }
 
 /// Every address a host resolved to was forbidden.
 #[derive(Debug, thiserror::Error)]
 #[error("endpoint host {host} resolves only to link-local/metadata addresses; refused")]
-pub(super) struct ResolveRefused {
-    pub(super) host: String,
+pub struct ResolveRefused {
+    /// The host name that was refused.
+    pub host: String,
 }
 
 impl FilteringResolver {
-    pub(super) async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, BoxError> {
+    /// A resolver that keeps link-local/metadata answers only when `allow_link_local`.
+    pub fn new(allow_link_local: bool) -> Self {
+        Self { allow_link_local }
+    }
+
+    /// The addresses `host` resolves to, without the forbidden ones; an error when only
+    /// forbidden ones were found.
+    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, BoxError> {
         // Port 0: the connector sets the URI's port on each address.
         let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
         if self.allow_link_local {
@@ -78,9 +86,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_names_that_resolve_only_to_forbidden_addresses() {
         // Numeric names resolve locally (no DNS traffic) through the same code path.
-        let strict = FilteringResolver {
-            allow_link_local: false,
-        };
+        let strict = FilteringResolver::new(false);
         for host in ["169.254.169.254", "fe80::1", "fd00:ec2::254"] {
             let err = strict.resolve(host).await.unwrap_err();
             assert_eq!(
@@ -93,17 +99,13 @@ mod tests {
         let addrs = strict.resolve("127.0.0.1").await.unwrap();
         assert_eq!(addrs, vec!["127.0.0.1:0".parse().unwrap()]);
 
-        let lenient = FilteringResolver {
-            allow_link_local: true,
-        };
+        let lenient = FilteringResolver::new(true);
         assert_eq!(lenient.resolve("169.254.169.254").await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn works_as_a_tower_service() {
-        let mut resolver = FilteringResolver {
-            allow_link_local: false,
-        };
+        let mut resolver = FilteringResolver::new(false);
         let name: Name = "localhost".parse().unwrap();
         let addrs: Vec<SocketAddr> = resolver.call(name).await.unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");

@@ -1,0 +1,319 @@
+//! `load`: direct upstream, nginx and Tollgate under the same wrk load, alternating targets
+//! so machine drift cancels; then the streaming measurement; JSON and markdown out.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::procs::{Proc, Usage, bin, free_port, port_open, wait_until};
+use crate::report::TARGETS;
+use crate::{nginx, stream, tollgate, wrk};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub duration: Duration,
+    pub rounds: usize,
+    pub concurrency: Vec<usize>,
+    pub chunks: usize,
+    pub stream_concurrency: Vec<usize>,
+    pub stream_duration: Duration,
+    pub out: PathBuf,
+    pub bin_dir: Option<PathBuf>,
+}
+
+struct Target {
+    name: &'static str,
+    port: u16,
+    key: Option<String>,
+    model: &'static str,
+    script: PathBuf,
+    idle: Usage,
+}
+
+/// Starts the mock upstream (this binary, `upstream` subcommand) on `port`.
+pub async fn start_upstream(dir: &Path, port: u16, chunks: usize) -> Result<Proc> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["upstream", "--port", &port.to_string()])
+        .args(["--chunks", &chunks.to_string()]);
+    let mut p = Proc::spawn("mock upstream", cmd, &dir.join("upstream.log"))?;
+    wait_until(&mut p, Duration::from_secs(10), || port_open(port)).await?;
+    Ok(p)
+}
+
+pub async fn run(o: Options) -> Result<Value> {
+    // Fail early, before starting anything, when a binary is missing.
+    bin(o.bin_dir.as_deref(), "tollgate-control-plane")?;
+    bin(o.bin_dir.as_deref(), "tollgate-data-plane")?;
+    let tmp = tempfile::Builder::new()
+        .prefix("tollgate-bench-")
+        .tempdir()?;
+    let dir = tmp.path();
+    let up_port = free_port()?;
+    let upstream = start_upstream(dir, up_port, o.chunks).await?;
+    let ng_port = free_port()?;
+    let nginx = nginx::start(dir, ng_port, up_port).await?;
+    let cp = tollgate::start_control_plane(o.bin_dir.as_deref(), dir).await?;
+    let dp =
+        tollgate::start_data_plane(o.bin_dir.as_deref(), dir, "data-plane", &cp.sync_url, true)
+            .await?;
+    let key = tollgate::configure(&cp.admin_url, up_port).await?;
+    // The key reaches the data plane through sync: wait until it is accepted.
+    let body = wrk::chat_body(tollgate::MODEL);
+    let mut ok = false;
+    for _ in 0..250 {
+        let req = crate::http::chat_request(dp.port, Some(&key), &body)?;
+        if crate::http::client()
+            .request(req)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::ensure!(
+        ok,
+        "the gateway never answered 200:\n{}",
+        dp.proc.log_tail()
+    );
+
+    let procs: [&Proc; 3] = [&upstream, &nginx, &dp.proc];
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, name) in TARGETS.into_iter().enumerate() {
+        let (port, key, model) = match name {
+            "direct" => (up_port, None, "gpt-4o-mini"),
+            "nginx" => (ng_port, None, "gpt-4o-mini"),
+            _ => (dp.port, Some(key.clone()), tollgate::MODEL),
+        };
+        let script = wrk::script(dir, name, &wrk::chat_body(model), key.as_deref())?;
+        targets.push(Target {
+            name,
+            port,
+            key,
+            model,
+            script,
+            idle: procs[i].usage(),
+        });
+    }
+    // Warm-up (connection pools, allocator), not recorded.
+    let mut warmup_requests = 1; // the readiness probe above
+    for t in &targets {
+        let r = wrk::run(&t.script, t.port, 16, Duration::from_secs(1)).await?;
+        if t.name == "tollgate" {
+            warmup_requests += r["requests"].as_u64().unwrap_or(0);
+        }
+    }
+
+    let mut points: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
+    for &c in &o.concurrency {
+        let mut runs: Vec<Vec<(Value, f64)>> = vec![Vec::new(); targets.len()];
+        for round in 0..o.rounds {
+            // ABC then CBA...: each target sees the same average position in time.
+            let order: Vec<usize> = if round % 2 == 0 {
+                vec![0, 1, 2]
+            } else {
+                vec![2, 1, 0]
+            };
+            for i in order {
+                let t = &targets[i];
+                let before = procs[i].usage();
+                let cp_before = cp.proc.usage();
+                let mut r = wrk::run(&t.script, t.port, c, o.duration).await?;
+                let cpu = procs[i].usage().cpu_secs - before.cpu_secs;
+                if i == 2 {
+                    r["control_plane_cpu_s"] = json!(cp.proc.usage().cpu_secs - cp_before.cpu_secs);
+                }
+                eprintln!(
+                    "c={c:<3} round {round} {:<8} {:>8.0} req/s p50 {:>6} µs p99 {:>6} µs errors {}/{}",
+                    t.name,
+                    r["requests"].as_f64().unwrap_or(0.0)
+                        / (r["duration_us"].as_f64().unwrap_or(1.0) / 1e6),
+                    r["p50_us"],
+                    r["p99_us"],
+                    r["errors"],
+                    r["status_errors"]
+                );
+                runs[i].push((r, cpu));
+            }
+        }
+        for (i, rs) in runs.into_iter().enumerate() {
+            points[i].push(summarize(c, &rs));
+        }
+    }
+
+    let mut streams = Vec::new();
+    for &c in &o.stream_concurrency {
+        for t in &targets {
+            let mut r = stream::run(
+                t.port,
+                t.key.clone(),
+                t.model,
+                o.chunks,
+                c,
+                o.stream_duration,
+            )
+            .await?;
+            r["target"] = json!(t.name);
+            streams.push(r);
+        }
+    }
+
+    // Honesty check: every request Tollgate answered was metered and reached the store (a
+    // few more may be: requests in flight when a wrk run stops are cut, yet metered).
+    let served: u64 = warmup_requests
+        + points[2]
+            .iter()
+            .map(|p| p["requests"].as_f64().unwrap_or(0.0) as u64)
+            .sum::<u64>()
+        + streams
+            .iter()
+            .filter(|s| s["target"] == "tollgate")
+            .map(|s| s["streams"].as_u64().unwrap_or(0))
+            .sum::<u64>();
+    let recorded = tollgate::recorded_calls(&cp.admin_url, served).await?;
+    eprintln!("usage: {recorded} API calls recorded for {served} completed requests");
+
+    let mut doc_targets = serde_json::Map::new();
+    for (i, t) in targets.iter().enumerate() {
+        let after = procs[i].usage();
+        doc_targets.insert(
+            t.name.into(),
+            json!({
+                "memory": {
+                    "idle_rss_kib": t.idle.rss_kib,
+                    "after_rss_kib": after.rss_kib,
+                    "peak_rss_kib": after.hwm_kib,
+                },
+                "points": points[i],
+            }),
+        );
+    }
+    let doc = json!({
+        "machine": machine(),
+        "config": {
+            "duration_s": o.duration.as_secs(),
+            "rounds": o.rounds,
+            "concurrency": o.concurrency,
+            "chunks_per_stream": o.chunks,
+            "stream_concurrency": o.stream_concurrency,
+            "stream_duration_s": o.stream_duration.as_secs(),
+            "tollgate": "tollgate-control-plane serve (embedded store) + tollgate-data-plane, sync over loopback; key auth, qualified-model routing with model rewrite, usage reporting on",
+            "nginx": "worker_processes auto; keepalive 256 to the upstream; access_log off; proxy_buffering off",
+        },
+        "targets": doc_targets,
+        "stream": streams,
+        "usage_check": {"measured_requests": served, "recorded_api_calls": recorded},
+    });
+    let control_plane = cp.proc.usage();
+    let mut doc = doc;
+    doc["control_plane_after"] =
+        json!({"cpu_s": control_plane.cpu_secs, "rss_kib": control_plane.rss_kib});
+    write(&o.out, "load", &doc, &crate::report::markdown(&doc))?;
+    // Processes are killed here, in reverse order of start, by their guards.
+    drop((dp, cp, nginx, upstream, tmp));
+    let problems = problems(&doc);
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the run is not valid (results written anyway):\n  {}",
+        problems.join("\n  ")
+    );
+    Ok(doc)
+}
+
+/// What makes a run's numbers meaningless: failed requests, broken streams, usage lost.
+fn problems(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in TARGETS {
+        for p in doc["targets"][t]["points"].as_array().into_iter().flatten() {
+            if p["errors"].as_f64().unwrap_or(0.0) > 0.0 {
+                out.push(format!(
+                    "{t} at {}: {} failed requests (socket errors or non-2xx)",
+                    p["concurrency"], p["errors"]
+                ));
+            }
+        }
+    }
+    for s in doc["stream"].as_array().into_iter().flatten() {
+        if s["errors"].as_u64().unwrap_or(0) > 0 {
+            out.push(format!(
+                "streams to {} at {}: {} failed ({})",
+                s["target"], s["concurrency"], s["errors"], s["last_error"]
+            ));
+        }
+    }
+    let u = &doc["usage_check"];
+    if u["recorded_api_calls"].as_u64() < u["measured_requests"].as_u64() {
+        out.push(format!("usage lost: {u}"));
+    }
+    out
+}
+
+/// Mean over the rounds of one (target, concurrency) point; CPU per 1,000 requests from the
+/// sums.
+fn summarize(c: usize, rs: &[(Value, f64)]) -> Value {
+    let n = rs.len().max(1) as f64;
+    let mean = |k: &str| {
+        rs.iter()
+            .map(|(r, _)| r[k].as_f64().unwrap_or(0.0))
+            .sum::<f64>()
+            / n
+    };
+    let requests: f64 = rs
+        .iter()
+        .map(|(r, _)| r["requests"].as_f64().unwrap_or(0.0))
+        .sum();
+    let secs: f64 = rs
+        .iter()
+        .map(|(r, _)| r["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
+        .sum();
+    let cpu: f64 = rs.iter().map(|(_, c)| c).sum();
+    let errors: f64 = rs
+        .iter()
+        .map(|(r, _)| {
+            r["errors"].as_f64().unwrap_or(0.0) + r["status_errors"].as_f64().unwrap_or(0.0)
+        })
+        .sum();
+    json!({
+        "concurrency": c,
+        "rps": requests / secs.max(1e-9),
+        "requests": requests,
+        "errors": errors,
+        "p50_us": mean("p50_us"),
+        "p90_us": mean("p90_us"),
+        "p99_us": mean("p99_us"),
+        "p999_us": mean("p999_us"),
+        "cpu_s_per_1k": cpu / requests.max(1.0) * 1000.0,
+        "rounds": rs.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// What the report says about the machine.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu_model": model,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+    })
+}
+
+/// Writes `<name>.json` and `<name>.md` under `out`.
+pub fn write(out: &Path, name: &str, doc: &Value, md: &str) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join(format!("{name}.json")),
+        serde_json::to_string_pretty(doc)?,
+    )?;
+    std::fs::write(out.join(format!("{name}.md")), md)?;
+    eprintln!("wrote {}/{name}.json and {name}.md", out.display());
+    Ok(())
+}

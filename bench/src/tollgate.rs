@@ -1,0 +1,175 @@
+//! The gateway under test: `tollgate-control-plane serve` on the embedded store and separate
+//! `tollgate-data-plane` processes synced over plaintext loopback, configured through the
+//! admin API (tollgate-sdk) like an operator would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use rand::RngCore;
+use tollgate_sdk::proto;
+
+use crate::procs::{Proc, bin, free_port, port_open, wait_until};
+
+pub const ADMIN_TOKEN: &str = "tgadm_bench-owner-token-0123456789abcdef";
+/// Model name apps send: qualified, so routing picks the connection and rewrites the model.
+pub const MODEL: &str = "mock/gpt-4o-mini";
+
+pub struct ControlPlane {
+    pub proc: Proc,
+    pub admin_url: String,
+    pub sync_url: String,
+}
+
+/// Starts the control plane on an embedded store under `dir`.
+pub async fn start_control_plane(bin_dir: Option<&Path>, dir: &Path) -> Result<ControlPlane> {
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let key_file = dir.join("master.key");
+    std::fs::write(
+        &key_file,
+        base64::engine::general_purpose::STANDARD.encode(key),
+    )?;
+    let (admin, sync) = (free_port()?, free_port()?);
+    let mut cmd = Command::new(bin(bin_dir, "tollgate-control-plane")?);
+    cmd.arg("serve")
+        .arg("--store")
+        .arg(format!("file://{}", dir.join("store.redb").display()))
+        .arg("--master-key-file")
+        .arg(&key_file)
+        .args(["--bootstrap-token", ADMIN_TOKEN])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--sync-listen", &format!("127.0.0.1:{sync}")])
+        .arg("--sync-insecure")
+        .env("TOLLGATE_LOG", "warn");
+    let mut proc = Proc::spawn("control plane", cmd, &dir.join("control-plane.log"))?;
+    wait_until(&mut proc, Duration::from_secs(30), || port_open(admin)).await?;
+    wait_until(&mut proc, Duration::from_secs(30), || port_open(sync)).await?;
+    Ok(ControlPlane {
+        proc,
+        admin_url: format!("http://127.0.0.1:{admin}"),
+        sync_url: format!("http://127.0.0.1:{sync}"),
+    })
+}
+
+pub struct DataPlane {
+    pub proc: Proc,
+    pub port: u16,
+    pub admin_port: u16,
+}
+
+/// Starts a data plane synced from `sync_url`; returns once `/readyz` says it holds a
+/// snapshot (`wait_ready`) or once its admin port is open.
+pub async fn start_data_plane(
+    bin_dir: Option<&Path>,
+    dir: &Path,
+    name: &str,
+    sync_url: &str,
+    wait_ready: bool,
+) -> Result<DataPlane> {
+    let (port, admin_port) = (free_port()?, free_port()?);
+    let mut cmd = Command::new(bin(bin_dir, "tollgate-data-plane")?);
+    cmd.args(["--control-plane", sync_url])
+        .args(["--environment", "production"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+        .env("TOLLGATE_LOG", "warn");
+    let log: PathBuf = dir.join(format!("{name}.log"));
+    let mut proc = Proc::spawn(name, cmd, &log)?;
+    if wait_ready {
+        wait_until(&mut proc, Duration::from_secs(30), || async move {
+            readyz_version(admin_port).await.is_some()
+        })
+        .await?;
+    } else {
+        wait_until(&mut proc, Duration::from_secs(30), || port_open(admin_port)).await?;
+    }
+    Ok(DataPlane {
+        proc,
+        port,
+        admin_port,
+    })
+}
+
+/// The config version a data plane holds, from `/readyz` ("ready: config version N").
+pub async fn readyz_version(admin_port: u16) -> Option<i64> {
+    let body = crate::http::get(admin_port, "/readyz").await.ok()?;
+    body.trim()
+        .strip_prefix("ready: config version ")?
+        .parse()
+        .ok()
+}
+
+/// Creates connection `mock` (OpenAI type, managed secret, endpoint the mock upstream),
+/// repository `bench` with it attached and one key; returns the key's secret.
+pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<String> {
+    let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
+    let ws = "default".to_string();
+    let llm = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: ws.clone(),
+            name: "mock".into(),
+            ai_type: proto::AiType::Openai as i32,
+            endpoint: format!("http://127.0.0.1:{upstream_port}/v1"),
+            secret: "sk-bench-upstream-secret-0123456789".into(),
+            models: vec!["gpt-4o-mini".into()],
+            ..Default::default()
+        })
+        .await
+        .context("create the connection")?;
+    let repo = client
+        .create_repository(proto::CreateRepositoryRequest {
+            workspace_id: ws.clone(),
+            name: "bench".into(),
+        })
+        .await
+        .context("create the repository")?;
+    client
+        .attach_ai_llm(proto::AttachAiLlmRequest {
+            repository_id: repo.id.clone(),
+            ai_llm_id: llm.ai_llm_id,
+            workspace_id: ws.clone(),
+        })
+        .await
+        .context("attach")?;
+    let key = new_key(&client, &repo.id, "load").await?;
+    Ok(key)
+}
+
+/// Creates an API key in `repo`; returns its secret.
+pub async fn new_key(client: &tollgate_sdk::Client, repo: &str, name: &str) -> Result<String> {
+    Ok(client
+        .create_api_key(proto::CreateApiKeyRequest {
+            repository_id: repo.into(),
+            workspace_id: "default".into(),
+            name: name.into(),
+            expires_at: None,
+        })
+        .await
+        .context("create a key")?
+        .secret)
+}
+
+/// Total API calls the control plane has recorded for connection `mock` (usage reports
+/// applied), polled until it reaches `at_least` and stops growing (reports are sent in the background).
+pub async fn recorded_calls(admin_url: &str, at_least: u64) -> Result<u64> {
+    let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
+    let mut last = 0;
+    for _ in 0..50 {
+        let stats = client
+            .get_ai_llm_stats(proto::GetAiLlmStatsRequest {
+                ai_llm_id: "mock".into(),
+                workspace_id: "default".into(),
+            })
+            .await?;
+        let calls: u64 = stats.stats.iter().map(|s| s.total_api_calls).sum();
+        if calls >= at_least && calls == last {
+            return Ok(calls);
+        }
+        last = calls;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(last)
+}

@@ -1,0 +1,12 @@
+//! Which network addresses provider traffic may reach, shared by the data plane's upstream
+//! client and the control plane's validation calls (DESIGN §6): link-local and cloud
+//! metadata addresses are refused unless the operator allows them, both as IP literals and
+//! after DNS.
+
+mod addr;
+mod connector;
+mod resolve;
+
+pub use addr::{host_literal, is_forbidden};
+pub use connector::{ForbiddenHost, GuardedConnector};
+pub use resolve::{FilteringResolver, ResolveRefused};
