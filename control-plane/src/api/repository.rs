@@ -114,6 +114,24 @@ impl Ctx {
         }
     }
 
+    /// The repository (which the caller must be able to change) and a configuration named
+    /// in its workspace, for attach and detach.
+    async fn repo_and_llm(
+        &self,
+        p: &crate::auth::Principal,
+        repository: &str,
+        workspace: &str,
+        llm: &str,
+    ) -> ApiResult<(Versioned<Repository>, Versioned<AiLlm>)> {
+        let repo = self
+            .resolve::<Repository>(p, "repository_id", repository, workspace, Access::Write)
+            .await?;
+        let llm = self
+            .resolve::<AiLlm>(p, "ai_llm_id", llm, &repo.value.workspace_id, Access::Read)
+            .await?;
+        Ok((repo, llm))
+    }
+
     /// Writes a changed repository if it is still at the version read.
     async fn save_repo(
         &self,
@@ -313,23 +331,8 @@ impl RepositoryService for Service {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
         let r = req.get_ref();
-        let cur = ctx
-            .resolve::<Repository>(
-                &p,
-                "repository_id",
-                &r.repository_id,
-                &r.workspace_id,
-                Access::Write,
-            )
-            .await?;
-        let llm = ctx
-            .resolve::<AiLlm>(
-                &p,
-                "ai_llm_id",
-                &r.ai_llm_id,
-                &cur.value.workspace_id,
-                Access::Read,
-            )
+        let (cur, llm) = ctx
+            .repo_and_llm(&p, &r.repository_id, &r.workspace_id, &r.ai_llm_id)
             .await?;
         if llm.value.workspace_id != cur.value.workspace_id {
             return Err(ApiError::invalid(
@@ -357,23 +360,8 @@ impl RepositoryService for Service {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
         let r = req.get_ref();
-        let cur = ctx
-            .resolve::<Repository>(
-                &p,
-                "repository_id",
-                &r.repository_id,
-                &r.workspace_id,
-                Access::Write,
-            )
-            .await?;
-        let llm = ctx
-            .resolve::<AiLlm>(
-                &p,
-                "ai_llm_id",
-                &r.ai_llm_id,
-                &cur.value.workspace_id,
-                Access::Read,
-            )
+        let (cur, llm) = ctx
+            .repo_and_llm(&p, &r.repository_id, &r.workspace_id, &r.ai_llm_id)
             .await?;
         let mut repo = cur.value.clone();
         repo.ai_llm_ids.retain(|id| id != &llm.value.id);
