@@ -4,6 +4,7 @@
 
 mod admin;
 mod apply;
+mod bedrock;
 mod dev;
 mod gateway;
 mod google;

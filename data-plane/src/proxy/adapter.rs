@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use tower::Service;
 
-use super::{ChatCall, HttpResponse, Shared, anthropic, google, openai};
+use super::{ChatCall, HttpResponse, Shared, anthropic, bedrock, google, openai};
 use crate::error::ProxyError;
 use crate::secret::Secret;
 use crate::snapshot::{Provider, Target};
@@ -55,10 +55,17 @@ impl Service<ChatCall> for ProviderService {
 }
 
 /// The credential sent upstream: the stored secret, or the app's own key (passthrough).
+/// AWS has no passthrough: a SigV4 signature needs an access key id and a secret access key.
 pub(super) fn credential<'a>(
     call: &'a ChatCall,
     target: &'a Target,
 ) -> Result<&'a Secret, ProxyError> {
+    if target.connection.passthrough && target.connection.provider == Provider::Bedrock {
+        return Err(ProxyError::InvalidRequest {
+            message: bedrock::NO_PASSTHROUGH.into(),
+            param: None,
+        });
+    }
     if target.connection.passthrough {
         call.caller
             .provider_key
@@ -87,6 +94,7 @@ async fn call_target(
         Provider::OpenAi => openai::call(shared, call, target, credential, meter).await,
         Provider::Anthropic => anthropic::call(shared, call, target, credential, meter).await,
         Provider::Google => google::call(shared, call, target, credential, meter).await,
+        Provider::Bedrock => bedrock::call(shared, call, target, credential, meter).await,
     };
     shared.metrics.upstream(started.elapsed().as_secs_f64());
     if let Err(e) = &result {

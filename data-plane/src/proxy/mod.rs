@@ -13,6 +13,7 @@
 mod adapter;
 mod anthropic;
 mod auth;
+mod bedrock;
 mod google;
 mod openai;
 mod policy;

@@ -68,18 +68,33 @@ impl TryFrom<pb::Connection> for Connection {
             AI_OPENAI | AI_OTHER => Provider::OpenAi,
             AI_ANTHROPIC => Provider::Anthropic,
             AI_GOOGLE => Provider::Google,
-            AI_AWS => {
-                return Err(reject(
-                    "provider type AWS is not supported by this data plane version".into(),
-                ));
-            }
+            AI_AWS => Provider::Bedrock,
             other => return Err(reject(format!("unknown provider type {other}"))),
         };
-        let base = c.endpoint.trim().trim_end_matches('/');
+        let region = match provider {
+            Provider::Bedrock => aws_region(&c.region, &c.endpoint).ok_or_else(|| {
+                reject(
+                    "AWS connection without a region: set one, or use an endpoint \
+                     https://bedrock-runtime.<region>.amazonaws.com"
+                        .into(),
+                )
+            })?,
+            _ => String::new(),
+        };
+        let default_endpoint;
+        let endpoint = match provider {
+            Provider::Bedrock if c.endpoint.trim().is_empty() => {
+                default_endpoint = format!("https://bedrock-runtime.{region}.amazonaws.com");
+                default_endpoint.as_str()
+            }
+            _ => c.endpoint.as_str(),
+        };
+        let base = endpoint.trim().trim_end_matches('/');
         let path = match provider {
             Provider::OpenAi => "/chat/completions",
             Provider::Anthropic => "/v1/messages",
             Provider::Google => "/v1beta/models",
+            Provider::Bedrock => "",
         };
         let chat_url: http::Uri = format!("{base}{path}")
             .parse()
@@ -93,6 +108,11 @@ impl TryFrom<pb::Connection> for Connection {
         if !c.passthrough && c.secret.is_empty() {
             return Err(reject("managed connection without a secret".into()));
         }
+        if provider == Provider::Bedrock && !c.passthrough && c.key.is_empty() {
+            return Err(reject(
+                "managed AWS connection without an access key id (the connection's key)".into(),
+            ));
+        }
         if c.routing_id.is_empty() {
             return Err(reject("connection without a routing id".into()));
         }
@@ -105,12 +125,30 @@ impl TryFrom<pb::Connection> for Connection {
             provider,
             chat_url,
             key: (!key.is_empty()).then(|| Secret::new(key)),
+            region,
             secret,
             passthrough: c.passthrough,
             routing_id: c.routing_id,
             models: c.models,
         })
     }
+}
+
+/// The AWS region: the connection's own, else the one in a
+/// `bedrock-runtime.<region>.amazonaws.com` (or `bedrock-runtime-fips.`) endpoint host.
+fn aws_region(region: &str, endpoint: &str) -> Option<String> {
+    let region = region.trim();
+    if !region.is_empty() {
+        return Some(region.to_owned());
+    }
+    let uri: http::Uri = endpoint.trim().parse().ok()?;
+    let mut labels = uri.host()?.split('.');
+    let service = labels.next()?;
+    let region = labels.next()?;
+    (service.starts_with("bedrock-runtime")
+        && !region.is_empty()
+        && labels.next() == Some("amazonaws"))
+    .then(|| region.to_owned())
 }
 
 impl TryFrom<pb::ApiKey> for KeyEntry {
@@ -173,5 +211,57 @@ impl TryFrom<pb::Repository> for RepositoryDef {
             connection_ids: r.connection_ids,
             routes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(endpoint: &str, region: &str, key: &str) -> pb::Connection {
+        pb::Connection {
+            id: "c".into(),
+            ai_type: AI_AWS,
+            endpoint: endpoint.into(),
+            key: key.into(),
+            secret: "aws-secret".into(),
+            region: region.into(),
+            routing_id: "bedrock".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn aws_connections() {
+        let ok = |c: pb::Connection| Connection::try_from(c).expect("accepted");
+        let c = ok(aws("", "eu-west-3", "AKID"));
+        assert_eq!(c.provider, Provider::Bedrock);
+        assert_eq!(c.region, "eu-west-3");
+        assert_eq!(
+            c.chat_url.to_string(),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/"
+        );
+        assert_eq!(c.key.as_ref().map(Secret::expose), Some("AKID"));
+        let c = ok(aws(
+            "https://bedrock-runtime.ap-south-1.amazonaws.com/",
+            "",
+            "AKID",
+        ));
+        assert_eq!(c.region, "ap-south-1");
+        let c = ok(aws("http://127.0.0.1:9", "us-west-2", "AKID"));
+        assert_eq!(
+            (c.region.as_str(), c.chat_url.to_string().as_str()),
+            ("us-west-2", "http://127.0.0.1:9/")
+        );
+        // Passthrough needs no key (requests are refused with a 400 instead).
+        let mut passthrough = aws("", "us-east-1", "");
+        passthrough.passthrough = true;
+        passthrough.secret.clear();
+        assert!(ok(passthrough).passthrough);
+
+        let rejected = |c: pb::Connection| Connection::try_from(c).expect_err("rejected").reason;
+        assert!(rejected(aws("https://proxy.example", "", "AKID")).contains("region"));
+        assert!(rejected(aws("", "", "AKID")).contains("region"));
+        assert!(rejected(aws("", "us-east-1", "")).contains("access key id"));
     }
 }

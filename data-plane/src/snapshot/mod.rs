@@ -29,6 +29,8 @@ pub enum Provider {
     Anthropic,
     /// Google Gemini API (`generateContent`), translated.
     Google,
+    /// AWS Bedrock Converse API, translated and SigV4-signed.
+    Bedrock,
 }
 
 /// One AI LLM configuration, with its secret decrypted.
@@ -39,10 +41,12 @@ pub struct Connection {
     pub provider: Provider,
     /// Upstream URL of chat completions, computed once from the endpoint. For GOOGLE, the
     /// model collection (`{endpoint}/v1beta/models`): the model and method are appended
-    /// per request.
+    /// per request. For AWS, the endpoint itself (`/model/{id}/converse` is appended).
     pub chat_url: http::Uri,
-    /// The extra access key (OpenAI organization), if any.
+    /// The extra access key (OpenAI organization, AWS access key id), if any.
     pub key: Option<Secret>,
+    /// AWS: the region requests are signed for; empty for other providers.
+    pub region: String,
     pub secret: Secret,
     /// The app sends the provider key with each request (BYOK); `secret` is empty.
     pub passthrough: bool,

@@ -1,0 +1,219 @@
+//! AWS: the OpenAI request is translated to a Bedrock Converse call (translation and SigV4 in
+//! `crate::providers::bedrock`), signed right before it is sent, and the answer, stream or
+//! error translated back. The model id and operation go in the URL
+//! (`{endpoint}/model/{id}/converse`, `/converse-stream` for streams).
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use super::openai::stream_response;
+use super::sse::count_text_deltas;
+use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
+use super::upstream::{collect_answer, collect_error, send};
+use super::{ChatCall, HttpResponse, Shared};
+use crate::body::full;
+use crate::error::ProxyError;
+use crate::providers::bedrock::{
+    self as translate, AwsCredentials, StreamTranslator, TranslateError, model_path, sign_request,
+};
+use crate::secret::Secret;
+use crate::snapshot::Target;
+use crate::usage::{Meter, Tokens};
+
+/// Why an AWS passthrough connection cannot be used (see `adapter::credential`).
+pub(super) const NO_PASSTHROUGH: &str = "AWS Bedrock connections do not support passthrough \
+     credentials: Bedrock requests are signed (SigV4) with an access key id and a secret access \
+     key, which one Authorization header cannot carry; use a managed AWS connection";
+
+impl From<TranslateError> for ProxyError {
+    fn from(e: TranslateError) -> Self {
+        match e {
+            TranslateError::InvalidRequest { message, param } => {
+                ProxyError::InvalidRequest { message, param }
+            }
+            TranslateError::BadUpstream(m) => ProxyError::BadUpstream(m),
+        }
+    }
+}
+
+fn tokens(u: translate::Usage) -> Tokens {
+    Tokens {
+        input: u.input_tokens,
+        output: u.output_tokens,
+    }
+}
+
+/// A response header as text.
+fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(super) async fn call(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    mut meter: Meter,
+) -> Result<HttpResponse, ProxyError> {
+    let connection = &target.connection;
+    let body = translate::translate_request(&call.body)?;
+    let url = converse_url(
+        &connection.chat_url,
+        &target.upstream_model,
+        call.fields.stream,
+    );
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
+    let access_key_id = connection
+        .key
+        .as_ref()
+        .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
+    let credentials = AwsCredentials {
+        access_key_id: access_key_id.expose(),
+        secret_access_key: credential.expose(),
+        session_token: None,
+    };
+    // Signed last, over the exact URL, headers and body sent: AWS allows 5 minutes of skew.
+    let signature = sign_request(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        &body,
+        &connection.region,
+        &credentials,
+        SystemTime::now(),
+    )
+    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let mut req = http::Request::post(uri)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    for (name, value) in signature {
+        let mut value = http::HeaderValue::try_from(value)
+            .map_err(|_| ProxyError::BadUpstream("the AWS signature is not a header".into()))?;
+        value.set_sensitive(name != "x-amz-date");
+        req.headers_mut().insert(name, value);
+    }
+    let resp = send(&shared.client, req, shared.first_byte_timeout).await?;
+    let (parts, upstream_body) = resp.into_parts();
+    if !parts.status.is_success() {
+        let bytes =
+            collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
+        let error_type = header(&parts.headers, "x-amzn-errortype");
+        let (status, body) = translate::translate_error(parts.status.as_u16(), error_type, &bytes);
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        return Ok(crate::body::json_response(status, body));
+    }
+    meter.succeed();
+    let request_id = header(&parts.headers, "x-amzn-requestid");
+    let out = http::Response::builder().status(http::StatusCode::OK);
+    if call.fields.stream {
+        let translator = BedrockStream(
+            StreamTranslator::new(
+                &call.fields.model,
+                call.fields.client_wants_usage,
+                request_id,
+            ),
+            0,
+        );
+        let body = MeteredBody::new(upstream_body, translator, meter, shared.idle_timeout);
+        return stream_response(out, body.boxed_unsync(), None);
+    }
+    let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
+    let (body, usage) = translate::translate_response(&bytes, &call.fields.model, request_id)?;
+    meter.set_tokens(tokens(usage));
+    out.header(http::header::CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// `{endpoint}/model/{id}/converse` (or `/converse-stream`), the id percent-encoded.
+fn converse_url(endpoint: &http::Uri, model: &str, stream: bool) -> String {
+    let base = endpoint.to_string();
+    format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        model_path(model, stream)
+    )
+}
+
+/// The translator, and the count of text deltas it produced: Bedrock reports tokens only in
+/// the final `metadata` event, so a stream cut short counts one token per delta sent.
+struct BedrockStream(StreamTranslator, u64);
+
+impl StreamProcessor for BedrockStream {
+    fn feed(&mut self, chunk: Bytes) -> Result<Bytes, String> {
+        let out = self.0.feed(&chunk).map_err(|e| e.to_string())?;
+        self.1 += count_text_deltas(&out);
+        Ok(Bytes::from(out))
+    }
+
+    fn finish(&mut self) -> Bytes {
+        let out = self.0.finish();
+        self.1 += count_text_deltas(&out);
+        Bytes::from(out)
+    }
+
+    fn tokens(&self) -> Option<Tokens> {
+        Some(with_streamed_estimate(tokens(self.0.usage()), self.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_eventstream::frame::write_message_to;
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+
+    use super::*;
+
+    fn frame(kind: &str, payload: &str) -> Bytes {
+        let string = |s: &str| HeaderValue::String(s.to_owned().into());
+        let message = Message::new(payload.as_bytes().to_vec())
+            .add_header(Header::new(":event-type", string(kind)))
+            .add_header(Header::new(":message-type", string("event")));
+        let mut out = Vec::new();
+        write_message_to(&message, &mut out).expect("frame");
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn a_stream_cut_short_counts_its_deltas() {
+        let mut s = BedrockStream(StreamTranslator::new("claude", false, None), 0);
+        s.feed(frame("messageStart", r#"{"role":"assistant"}"#))
+            .expect("feed");
+        for _ in 0..3 {
+            let delta = r#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#;
+            s.feed(frame("contentBlockDelta", delta)).expect("feed");
+        }
+        // The client leaves here: no metadata event with Bedrock's counts.
+        assert_eq!(
+            s.tokens(),
+            Some(Tokens {
+                input: 0,
+                output: 3
+            })
+        );
+    }
+
+    #[test]
+    fn converse_urls() {
+        let check = |endpoint: &str, stream: bool, expected: &str| {
+            let endpoint: http::Uri = endpoint.parse().expect("uri");
+            let model = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+            assert_eq!(converse_url(&endpoint, model, stream), expected);
+        };
+        check(
+            "https://bedrock-runtime.us-east-1.amazonaws.com",
+            true,
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream",
+        );
+        check(
+            "http://127.0.0.1:9/proxy/",
+            false,
+            "http://127.0.0.1:9/proxy/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+        );
+    }
+}

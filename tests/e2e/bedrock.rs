@@ -1,0 +1,360 @@
+//! AWS connections end to end: the real binaries, a mock Bedrock runtime that verifies every
+//! SigV4 signature, and the `async-openai` client talking to the gateway's OpenAI front.
+
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, ChatCompletionRequestSystemMessage,
+    ChatCompletionStreamOptions, CreateChatCompletionRequest, FinishReason,
+};
+use serde_json::{Value, json};
+use tollgate_sdk::proto;
+use tollgate_tests::chat::{chat, collect_stream, weather_tool};
+use tollgate_tests::mock_bedrock::{AWS_ACCESS_KEY_ID, AWS_REGION, BEDROCK_USAGE, REQUEST_ID};
+use tollgate_tests::mock_provider::Behavior;
+use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http, wait_until};
+
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYTOLLGATEKEY";
+/// A Bedrock model id with the `:` that must be percent-encoded in the URL.
+const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+const CONVERSE: &str = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse";
+const STREAM: &str = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream";
+
+struct Setup {
+    cp: ControlPlane,
+    dp: DataPlane,
+    mock: MockProvider,
+    key: String,
+}
+
+/// An AWS connection `name` to the mock with the given secret access key.
+async fn create_aws(cp: &ControlPlane, name: &str, endpoint: String, secret: &str) {
+    cp.client()
+        .await
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: name.into(),
+            ai_type: proto::AiType::Aws as i32,
+            endpoint,
+            key: AWS_ACCESS_KEY_ID.into(),
+            secret: secret.into(),
+            region: AWS_REGION.into(),
+            models: vec![MODEL.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create AWS llm");
+}
+
+async fn setup() -> Setup {
+    let cp = ControlPlane::start(Backend::Embedded).await;
+    let mock = MockProvider::start(SECRET).await;
+    create_aws(&cp, "bedrock", mock.url(), SECRET).await;
+    let ctl = cp.ctl();
+    ctl.run(&[
+        "repo",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "b-app",
+    ])
+    .await
+    .ok();
+    ctl.run(&["repo", "attach", "b-app", "bedrock"]).await.ok();
+    let key = ctl
+        .run(&[
+            "-o", "json", "key", "create", "--repo", "b-app", "--name", "app",
+        ])
+        .await
+        .ok()
+        .json()["secret"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let dp = DataPlane::start(&cp, "production").await;
+    Setup { cp, dp, mock, key }
+}
+
+async fn stats(cp: &ControlPlane, id: &str) -> (u64, u64, u64) {
+    let stats = cp
+        .client()
+        .await
+        .get_ai_llm_stats(proto::GetAiLlmStatsRequest {
+            ai_llm_id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("stats");
+    let s = &stats.stats[0];
+    (s.total_api_calls, s.total_tokens_in, s.total_tokens_out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_chat_streaming_and_tools() {
+    let s = setup().await;
+    let client = s.dp.openai(&s.key);
+    let mut served = 0u64;
+
+    // Plain chat, qualified and bare model names; a system message becomes `system`.
+    for model in [format!("bedrock/{MODEL}"), MODEL.to_owned()] {
+        let mut req = chat(&model, "Say hello");
+        req.messages.insert(
+            0,
+            ChatCompletionRequestSystemMessage::from("Be brief.").into(),
+        );
+        let resp = client
+            .chat()
+            .create(req)
+            .await
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+        served += 1;
+        assert_eq!(
+            resp.choices[0].message.content.as_deref(),
+            Some("Hello from mock Bedrock")
+        );
+        assert_eq!(resp.choices[0].finish_reason, Some(FinishReason::Stop));
+        assert_eq!(resp.model, model, "the client's model name is echoed");
+        assert_eq!(resp.id, format!("chatcmpl-{REQUEST_ID}"));
+        let usage = resp.usage.expect("usage");
+        assert_eq!(
+            (usage.prompt_tokens as u64, usage.completion_tokens as u64),
+            BEDROCK_USAGE
+        );
+    }
+    // The mock verified each signature; check what was signed and sent.
+    let calls = s.mock.calls(CONVERSE);
+    assert_eq!(calls.len(), 2, "{:?}", s.mock.seen());
+    let sent = &calls[1];
+    let authorization = sent.header("authorization").expect("signed");
+    assert!(
+        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={AWS_ACCESS_KEY_ID}/"))
+            && authorization.contains(&format!("/{AWS_REGION}/bedrock/aws4_request")),
+        "{authorization}"
+    );
+    assert!(sent.header("x-amz-date").is_some());
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    let body = sent.json();
+    assert_eq!(body["system"], json!([{"text": "Be brief."}]));
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": [{"text": "Say hello"}]}])
+    );
+
+    // Streaming: no usage chunk unless asked, then the provider's numbers.
+    let streamed = CreateChatCompletionRequest {
+        stream: Some(true),
+        ..chat(MODEL, "hi")
+    };
+    let (text, _, usage, _) = collect_stream(&client, streamed.clone()).await;
+    served += 1;
+    assert_eq!(text, "Hello from mock Bedrock");
+    assert_eq!(usage, None);
+    let (text, _, usage, chunks) = collect_stream(
+        &client,
+        CreateChatCompletionRequest {
+            stream_options: Some(ChatCompletionStreamOptions {
+                include_usage: Some(true),
+                include_obfuscation: None,
+            }),
+            ..streamed
+        },
+    )
+    .await;
+    served += 1;
+    assert_eq!(text, "Hello from mock Bedrock");
+    assert_eq!(usage, Some(BEDROCK_USAGE));
+    assert!(chunks >= 7, "role, four texts, finish, usage: {chunks}");
+    assert_eq!(s.mock.calls(STREAM).len(), 2);
+
+    // Tools, streamed: the arguments arrive in pieces and add up to the JSON input.
+    let (_, args, _, _) = collect_stream(
+        &client,
+        CreateChatCompletionRequest {
+            stream: Some(true),
+            tools: Some(vec![weather_tool()]),
+            ..chat(MODEL, "weather in Paris?")
+        },
+    )
+    .await;
+    served += 1;
+    let parsed: Value = serde_json::from_str(&args).expect("arguments are JSON");
+    assert_eq!(parsed, json!({"city": "Paris"}));
+    let declared = s.mock.calls(STREAM).last().expect("call").json();
+    assert_eq!(
+        declared["toolConfig"]["tools"][0]["toolSpec"]["name"],
+        "get_weather"
+    );
+
+    // Tools, not streamed.
+    let resp = client
+        .chat()
+        .create(CreateChatCompletionRequest {
+            tools: Some(vec![weather_tool()]),
+            ..chat(MODEL, "weather in Paris?")
+        })
+        .await
+        .expect("tool call");
+    served += 1;
+    let tool_calls = resp.choices[0].message.tool_calls.as_ref().expect("calls");
+    let ChatCompletionMessageToolCalls::Function(call) = &tool_calls[0] else {
+        panic!("a function call");
+    };
+    assert_eq!(call.id, "tooluse_mock01");
+    assert_eq!(call.function.name, "get_weather");
+    let parsed: Value = serde_json::from_str(&call.function.arguments).expect("json");
+    assert_eq!(parsed, json!({"city": "Paris"}));
+    assert_eq!(resp.choices[0].finish_reason, Some(FinishReason::ToolCalls));
+
+    // The round trip: the call and its result go back as toolUse and toolResult blocks.
+    let url = format!("{}/v1/chat/completions", s.dp.url);
+    let round_trip = json!({
+        "model": MODEL,
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "messages": [
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "tooluse_mock01", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "tooluse_mock01", "content": "{\"celsius\": 21}"}
+        ]
+    });
+    let (status, answer) = http::post_json(&url, Some(&s.key), &round_trip.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    served += 1;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from mock Bedrock"
+    );
+    let sent = s.mock.calls(CONVERSE).last().expect("call").json();
+    assert_eq!(
+        sent["messages"][1],
+        json!({"role": "assistant", "content": [{"toolUse": {"toolUseId": "tooluse_mock01", "name": "get_weather", "input": {"city": "Paris"}}}]})
+    );
+    assert_eq!(
+        sent["messages"][2],
+        json!({"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_mock01", "content": [{"json": {"celsius": 21}}]}}]})
+    );
+
+    // Usage of every call reaches the control plane, with Bedrock's token counts.
+    let (ti, to) = BEDROCK_USAGE;
+    let cp = &s.cp;
+    wait_until(20, "Bedrock usage to be reported", || async move {
+        stats(cp, "bedrock").await == (served, served * ti, served * to)
+    })
+    .await;
+    for text in [s.dp.logs(), s.cp.logs()] {
+        assert!(!text.contains(SECRET), "an AWS secret key leaked into logs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_errors_bad_signature_and_passthrough() {
+    let s = setup().await;
+    let url = format!("{}/v1/chat/completions", s.dp.url);
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+
+    // A request Bedrock cannot take is refused before any upstream call, as an OpenAI 400.
+    let bad = json!({"model": MODEL, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    ]}]});
+    let (status, j) = http::post_json(&url, Some(&s.key), &bad.to_string()).await;
+    assert_eq!(status, 400, "{j}");
+    assert_eq!(
+        j["error"]["param"], "messages[0].content[0].image_url.url",
+        "{j}"
+    );
+    assert!(s.mock.calls(CONVERSE).is_empty());
+
+    // Bedrock's errors come back OpenAI-shaped, with the right status.
+    for (upstream, want, kind, code) in [
+        (429, 429, "rate_limit_error", "ThrottlingException"),
+        (408, 504, "timeout", "ModelTimeoutException"),
+        (500, 502, "api_error", "InternalServerException"),
+        (
+            503,
+            503,
+            "service_unavailable",
+            "ServiceUnavailableException",
+        ),
+    ] {
+        s.mock.set_behavior(Behavior {
+            fail_status: Some(upstream),
+            ..Default::default()
+        });
+        let (status, j) = http::post_json(&url, Some(&s.key), &body).await;
+        assert_eq!(status, want, "{upstream}: {j}");
+        assert_eq!(j["error"]["type"], kind, "{upstream}: {j}");
+        assert_eq!(j["error"]["code"], code, "{upstream}: {j}");
+        assert_eq!(
+            j["error"]["message"],
+            format!("mock upstream failure {upstream}")
+        );
+    }
+    s.mock.set_behavior(Behavior::default());
+
+    // A connection with the wrong secret: the mock's signature check fails, and the app
+    // gets Bedrock's 403 as an OpenAI error.
+    create_aws(&s.cp, "wrong", s.mock.url(), "not-the-secret-access-key").await;
+    s.cp.ctl()
+        .run(&["repo", "attach", "b-app", "wrong"])
+        .await
+        .ok();
+    let wrong =
+        json!({"model": format!("wrong/{MODEL}"), "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
+    let mut answer = (0, Value::Null);
+    for _ in 0..40 {
+        answer = http::post_json(&url, Some(&s.key), &wrong).await;
+        if answer.0 != 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, j) = answer;
+    assert_eq!(status, 403, "{j}");
+    assert_eq!(j["error"]["code"], "InvalidSignatureException", "{j}");
+    assert_eq!(j["error"]["type"], "authentication_error", "{j}");
+
+    // Passthrough AWS connections are refused with a clear 400: there is no standard way to
+    // carry AWS credentials in one header.
+    s.cp.client()
+        .await
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "byok".into(),
+            ai_type: proto::AiType::Aws as i32,
+            endpoint: s.mock.url(),
+            region: AWS_REGION.into(),
+            credential_mode: proto::CredentialMode::Passthrough as i32,
+            models: vec![MODEL.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create passthrough llm");
+    s.cp.ctl()
+        .run(&["repo", "attach", "b-app", "byok"])
+        .await
+        .ok();
+    let byok =
+        json!({"model": format!("byok/{MODEL}"), "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
+    let calls_before = s.mock.seen().len();
+    let mut answer = (0, String::new());
+    for _ in 0..40 {
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-tollgate-key", s.key.as_str()),
+            ("authorization", "Bearer AKIA-something"),
+        ];
+        answer = http::request("POST", &url, &headers, byok.clone().into_bytes())
+            .await
+            .expect("request");
+        if answer.0 != 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, text) = answer;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("passthrough"), "{text}");
+    assert_eq!(s.mock.seen().len(), calls_before, "nothing went upstream");
+}
