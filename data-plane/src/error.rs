@@ -133,6 +133,19 @@ fn choices_text(choices: &[String]) -> String {
     }
 }
 
+/// A translation failure: the app's request (400) or the provider's answer (502).
+impl From<crate::providers::TranslateError> for ProxyError {
+    fn from(e: crate::providers::TranslateError) -> Self {
+        use crate::providers::TranslateError;
+        match e {
+            TranslateError::InvalidRequest { message, param } => {
+                ProxyError::InvalidRequest { message, param }
+            }
+            TranslateError::BadUpstream(m) => ProxyError::BadUpstream(m),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use super::{ChatCall, HttpResponse, Shared};
 use crate::body::full;
 use crate::error::ProxyError;
 use crate::providers::bedrock::{
-    self as translate, AwsCredentials, StreamTranslator, TranslateError, model_path, sign_request,
+    self as translate, AwsCredentials, StreamTranslator, model_path, sign_request,
 };
 use crate::secret::Secret;
 use crate::snapshot::Target;
@@ -26,24 +26,6 @@ use crate::usage::{Meter, Tokens};
 pub(super) const NO_PASSTHROUGH: &str = "AWS Bedrock connections do not support passthrough \
      credentials: Bedrock requests are signed (SigV4) with an access key id and a secret access \
      key, which one Authorization header cannot carry; use a managed AWS connection";
-
-impl From<TranslateError> for ProxyError {
-    fn from(e: TranslateError) -> Self {
-        match e {
-            TranslateError::InvalidRequest { message, param } => {
-                ProxyError::InvalidRequest { message, param }
-            }
-            TranslateError::BadUpstream(m) => ProxyError::BadUpstream(m),
-        }
-    }
-}
-
-fn tokens(u: translate::Usage) -> Tokens {
-    Tokens {
-        input: u.input_tokens,
-        output: u.output_tokens,
-    }
-}
 
 /// A response header as text.
 fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -124,7 +106,7 @@ pub(super) async fn call(
     }
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     let (body, usage) = translate::translate_response(&bytes, &call.fields.model, request_id)?;
-    meter.set_tokens(tokens(usage));
+    meter.set_tokens(Tokens::from(usage));
     out.header(http::header::CONTENT_TYPE, "application/json")
         .body(full(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))
@@ -158,7 +140,7 @@ impl StreamProcessor for BedrockStream {
     }
 
     fn tokens(&self) -> Option<Tokens> {
-        Some(with_streamed_estimate(tokens(self.0.usage()), self.1))
+        Some(with_streamed_estimate(Tokens::from(self.0.usage()), self.1))
     }
 }
 

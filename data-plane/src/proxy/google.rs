@@ -12,28 +12,10 @@ use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::full;
 use crate::error::ProxyError;
-use crate::providers::google::{self as translate, StreamTranslator, TranslateError};
+use crate::providers::google::{self as translate, StreamTranslator};
 use crate::secret::Secret;
 use crate::snapshot::Target;
 use crate::usage::{Meter, Tokens};
-
-impl From<TranslateError> for ProxyError {
-    fn from(e: TranslateError) -> Self {
-        match e {
-            TranslateError::InvalidRequest { message, param } => {
-                ProxyError::InvalidRequest { message, param }
-            }
-            TranslateError::BadUpstream(m) => ProxyError::BadUpstream(m),
-        }
-    }
-}
-
-fn tokens(u: translate::Usage) -> Tokens {
-    Tokens {
-        input: u.input_tokens,
-        output: u.output_tokens,
-    }
-}
 
 pub(super) async fn call(
     shared: &Shared,
@@ -75,7 +57,7 @@ pub(super) async fn call(
     }
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     let (body, usage) = translate::translate_response(&bytes, &call.fields.model)?;
-    meter.set_tokens(tokens(usage));
+    meter.set_tokens(Tokens::from(usage));
     out.header(http::header::CONTENT_TYPE, "application/json")
         .body(full(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))
@@ -124,7 +106,7 @@ impl StreamProcessor for GoogleStream {
     }
 
     fn tokens(&self) -> Option<Tokens> {
-        Some(with_streamed_estimate(tokens(self.0.usage()), self.1))
+        Some(with_streamed_estimate(Tokens::from(self.0.usage()), self.1))
     }
 }
 

@@ -14,6 +14,15 @@ pub struct Tokens {
     pub output: u64,
 }
 
+impl From<crate::providers::Usage> for Tokens {
+    fn from(u: crate::providers::Usage) -> Self {
+        Self {
+            input: u.input_tokens,
+            output: u.output_tokens,
+        }
+    }
+}
+
 /// Records one request's usage on drop.
 #[derive(Debug)]
 pub struct Meter {

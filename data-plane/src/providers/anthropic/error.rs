@@ -1,6 +1,7 @@
 //! Anthropic error responses → OpenAI error bodies.
 
-use serde::{Deserialize, Serialize};
+pub(crate) use crate::providers::openai::{OpenAiError, OpenAiErrorBody, openai_error_body};
+use serde::Deserialize;
 
 /// Anthropic error (HTTP status, body) → (status for the app, OpenAI error body).
 ///
@@ -47,25 +48,6 @@ fn kind_for_status(status: u16) -> &'static str {
     }
 }
 
-/// `{"error":{"message","type","param","code"}}`.
-pub(crate) fn openai_error_body(
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Vec<u8> {
-    let body = OpenAiErrorBody {
-        error: OpenAiError {
-            message,
-            kind,
-            param,
-            code,
-        },
-    };
-    // Serializing borrowed strings into a Vec cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
-}
-
 /// Anthropic's error envelope; every field optional so any JSON parses.
 #[derive(Deserialize)]
 pub(crate) struct ErrorEnvelope {
@@ -77,18 +59,4 @@ pub(crate) struct ErrorDetail {
     #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
     pub(crate) message: Option<String>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct OpenAiErrorBody<'a> {
-    pub(crate) error: OpenAiError<'a>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct OpenAiError<'a> {
-    pub(crate) message: &'a str,
-    #[serde(rename = "type")]
-    pub(crate) kind: &'a str,
-    pub(crate) param: Option<&'a str>,
-    pub(crate) code: Option<&'a str>,
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use crate::providers::openai::{part_text, part_type, plain_text};
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
@@ -251,36 +252,6 @@ fn push_turn(turns: &mut Vec<Turn>, role: &'static str, blocks: Vec<Value>) {
     }
 }
 
-/// Text of a system/developer/tool message: a string or an array of text parts.
-fn plain_text(content: &Value, at: &str) -> Result<String, TranslateError> {
-    match content {
-        Value::Null => Ok(String::new()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let mut text = String::new();
-            for (j, part) in parts.iter().enumerate() {
-                let part_at = format!("{at}[{j}]");
-                match part_type(part, &part_at)? {
-                    "text" => text.push_str(part_text(part, &part_at)?),
-                    other => {
-                        return Err(TranslateError::invalid(
-                            format!(
-                                "{part_at}: content part type {other:?} is not allowed here, only text"
-                            ),
-                            format!("{part_at}.type"),
-                        ));
-                    }
-                }
-            }
-            Ok(text)
-        }
-        _ => Err(TranslateError::invalid(
-            format!("{at} must be a string or an array of content parts"),
-            at,
-        )),
-    }
-}
-
 fn user_blocks(content: &Value, at: &str) -> Result<Vec<Value>, TranslateError> {
     match content {
         Value::Null => Ok(Vec::new()),
@@ -340,21 +311,6 @@ fn assistant_blocks(content: &Value, at: &str) -> Result<Vec<Value>, TranslateEr
             at,
         )),
     }
-}
-
-fn part_type<'a>(part: &'a Value, at: &str) -> Result<&'a str, TranslateError> {
-    part.get("type").and_then(Value::as_str).ok_or_else(|| {
-        TranslateError::invalid(
-            format!("{at} must be an object with a string type"),
-            format!("{at}.type"),
-        )
-    })
-}
-
-fn part_text<'a>(part: &'a Value, at: &str) -> Result<&'a str, TranslateError> {
-    part.get("text").and_then(Value::as_str).ok_or_else(|| {
-        TranslateError::invalid(format!("{at}.text must be a string"), format!("{at}.text"))
-    })
 }
 
 /// A text block, or nothing for empty text (Anthropic rejects empty text blocks).

@@ -1,5 +1,6 @@
 //! Anthropic Messages SSE → OpenAI `chat.completion.chunk` SSE, sans-IO.
 
+use crate::providers::openai::write_data;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorDetail, OpenAiError, OpenAiErrorBody};
@@ -317,17 +318,6 @@ impl StreamTranslator {
             usage,
         };
         write_data(out, &chunk);
-    }
-}
-
-/// Appends `data: <json>\n\n`; on the (impossible) serialization failure appends nothing.
-fn write_data(out: &mut Vec<u8>, value: &impl Serialize) {
-    let mark = out.len();
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, value).is_ok() {
-        out.extend_from_slice(b"\n\n");
-    } else {
-        out.truncate(mark);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Bedrock error responses (and stream exceptions) → OpenAI error bodies.
 
-use serde::{Deserialize, Serialize};
+pub(crate) use crate::providers::openai::{OpenAiError, OpenAiErrorBody, openai_error_body};
+use serde::Deserialize;
 
 /// Bedrock error (HTTP status, `x-amzn-ErrorType` header, body) → (status for the app, OpenAI
 /// error body).
@@ -112,25 +113,6 @@ fn by_status(status: u16) -> (u16, &'static str) {
     }
 }
 
-/// `{"error":{"message","type","param","code"}}`.
-pub(crate) fn openai_error_body(
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Vec<u8> {
-    let body = OpenAiErrorBody {
-        error: OpenAiError {
-            message,
-            kind,
-            param,
-            code,
-        },
-    };
-    // Serializing borrowed strings into a Vec cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
-}
-
 /// Bedrock's error body; every field optional so any JSON object parses.
 #[derive(Deserialize, Default)]
 struct ErrorBody {
@@ -148,18 +130,4 @@ impl ErrorBody {
             .or(self.message_upper.as_deref())
             .filter(|m| !m.is_empty())
     }
-}
-
-#[derive(Serialize)]
-pub(crate) struct OpenAiErrorBody<'a> {
-    pub(crate) error: OpenAiError<'a>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct OpenAiError<'a> {
-    pub(crate) message: &'a str,
-    #[serde(rename = "type")]
-    pub(crate) kind: &'a str,
-    pub(crate) param: Option<&'a str>,
-    pub(crate) code: Option<&'a str>,
 }

@@ -1,6 +1,7 @@
 //! Bedrock ConverseStream (`application/vnd.amazon.eventstream`) → OpenAI
 //! `chat.completion.chunk` SSE, sans-IO.
 
+use crate::providers::openai::write_data;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::Message;
 use bytes::BytesMut;
@@ -324,17 +325,6 @@ fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
         .find(|h| h.name().as_str() == name)
         .and_then(|h| h.value().as_string().ok())
         .map(|s| s.as_str())
-}
-
-/// Appends `data: <json>\n\n`; on the (impossible) serialization failure appends nothing.
-fn write_data(out: &mut Vec<u8>, value: &impl Serialize) {
-    let mark = out.len();
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, value).is_ok() {
-        out.extend_from_slice(b"\n\n");
-    } else {
-        out.truncate(mark);
-    }
 }
 
 #[derive(Serialize)]

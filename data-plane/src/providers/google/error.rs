@@ -1,6 +1,7 @@
 //! Gemini error responses → OpenAI error bodies.
 
-use serde::{Deserialize, Serialize};
+pub(crate) use crate::providers::openai::{OpenAiError, OpenAiErrorBody, openai_error_body};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Gemini error (HTTP status, body) → (status for the app, OpenAI error body).
@@ -78,25 +79,6 @@ fn kind_for_status(status: u16) -> &'static str {
     }
 }
 
-/// `{"error":{"message","type","param","code"}}`.
-pub(crate) fn openai_error_body(
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Vec<u8> {
-    let body = OpenAiErrorBody {
-        error: OpenAiError {
-            message,
-            kind,
-            param,
-            code,
-        },
-    };
-    // Serializing borrowed strings into a Vec cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
-}
-
 /// Google's error object; every field optional so any JSON object parses.
 #[derive(Deserialize, Default)]
 pub(crate) struct ErrorDetail {
@@ -104,18 +86,4 @@ pub(crate) struct ErrorDetail {
     pub(crate) status: Option<String>,
     #[serde(default)]
     details: Vec<Value>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct OpenAiErrorBody<'a> {
-    pub(crate) error: OpenAiError<'a>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct OpenAiError<'a> {
-    pub(crate) message: &'a str,
-    #[serde(rename = "type")]
-    pub(crate) kind: &'a str,
-    pub(crate) param: Option<&'a str>,
-    pub(crate) code: Option<&'a str>,
 }

@@ -1,5 +1,6 @@
 //! Gemini `streamGenerateContent?alt=sse` → OpenAI `chat.completion.chunk` SSE, sans-IO.
 
+use crate::providers::openai::write_data;
 use serde::Serialize;
 
 use super::error::{OpenAiError, OpenAiErrorBody};
@@ -308,17 +309,6 @@ impl StreamTranslator {
             usage,
         };
         write_data(out, &chunk);
-    }
-}
-
-/// Appends `data: <json>\n\n`; on the (impossible) serialization failure appends nothing.
-fn write_data(out: &mut Vec<u8>, value: &impl Serialize) {
-    let mark = out.len();
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, value).is_ok() {
-        out.extend_from_slice(b"\n\n");
-    } else {
-        out.truncate(mark);
     }
 }
 
