@@ -18,6 +18,8 @@ pub mod etcd;
 pub mod http;
 #[path = "harness/mock_bedrock.rs"]
 pub mod mock_bedrock;
+#[path = "harness/mock_embeddings.rs"]
+pub mod mock_embeddings;
 #[path = "harness/mock_provider.rs"]
 pub mod mock_provider;
 #[path = "harness/tls.rs"]

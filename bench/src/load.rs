@@ -56,9 +56,15 @@ pub async fn run(o: Options) -> Result<Value> {
     let ng_port = free_port()?;
     let nginx = nginx::start(dir, ng_port, up_port).await?;
     let cp = tollgate::start_control_plane(o.bin_dir.as_deref(), dir).await?;
-    let dp =
-        tollgate::start_data_plane(o.bin_dir.as_deref(), dir, "data-plane", &cp.sync_url, true)
-            .await?;
+    let dp = tollgate::start_data_plane(
+        o.bin_dir.as_deref(),
+        dir,
+        "data-plane",
+        &cp.sync_url,
+        &cp.sync_token_file,
+        true,
+    )
+    .await?;
     let key = tollgate::configure(&cp.admin_url, up_port).await?;
     // The key reaches the data plane through sync: wait until it is accepted.
     let body = wrk::chat_body(tollgate::MODEL);

@@ -32,6 +32,7 @@ pub async fn run(
                 dir,
                 &format!("data-plane-{i}"),
                 &cp.sync_url,
+                &cp.sync_token_file,
                 true,
             )
             .await?,

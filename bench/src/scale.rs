@@ -135,12 +135,21 @@ pub async fn run(
     };
     let port = free_port()?;
     let listener = tokio::net::TcpListener::bind(crate::procs::loopback(port)).await?;
+    // Plays the control plane down to its sync token check, so the data plane sends the
+    // token like it does to a real one.
+    let (token, token_file) = tollgate::write_sync_token(tmp.path())?;
+    let expected = format!("Bearer {token}");
+    let check = move |req: Request<()>| match req.metadata().get("authorization") {
+        Some(v) if v.as_bytes() == expected.as_bytes() => Ok(req),
+        _ => Err(Status::unauthenticated("missing or wrong sync token")),
+    };
     let server = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(
+            .add_service(tonic::service::interceptor::InterceptedService::new(
                 pb::sync_service_server::SyncServiceServer::new(fake)
                     .max_encoding_message_size(usize::MAX),
-            )
+                check,
+            ))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     let dp = tollgate::start_data_plane(
@@ -148,6 +157,7 @@ pub async fn run(
         tmp.path(),
         "data-plane",
         &format!("http://127.0.0.1:{port}"),
+        &token_file,
         false,
     )
     .await?;

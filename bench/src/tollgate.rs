@@ -1,6 +1,7 @@
 //! The gateway under test: `tollgate-control-plane serve` on the embedded store and separate
-//! `tollgate-data-plane` processes synced over plaintext loopback, configured through the
-//! admin API (tollgate-sdk) like an operator would.
+//! `tollgate-data-plane` processes synced over plaintext loopback (with the sync token that
+//! plaintext sync requires), configured through the admin API (tollgate-sdk) like an
+//! operator would.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +22,29 @@ pub struct ControlPlane {
     pub proc: Proc,
     pub admin_url: String,
     pub sync_url: String,
+    /// The sync token data planes send (`--sync-token-file`).
+    pub sync_token_file: PathBuf,
+}
+
+/// Writes a new random sync token to `dir/sync-token` (mode 0600); returns the token and
+/// the file.
+pub fn write_sync_token(dir: &Path) -> Result<(String, PathBuf)> {
+    use std::io::Write as _;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = format!(
+        "tgsync_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let file = dir.join("sync-token");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(&file)
+        .and_then(|mut f| f.write_all(token.as_bytes()))
+        .with_context(|| format!("write {}", file.display()))?;
+    Ok((token, file))
 }
 
 /// Starts the control plane on an embedded store under `dir`.
@@ -32,6 +56,7 @@ pub async fn start_control_plane(bin_dir: Option<&Path>, dir: &Path) -> Result<C
         &key_file,
         base64::engine::general_purpose::STANDARD.encode(key),
     )?;
+    let (_, sync_token_file) = write_sync_token(dir)?;
     let (admin, sync) = (free_port()?, free_port()?);
     let mut cmd = Command::new(bin(bin_dir, "tollgate-control-plane")?);
     cmd.arg("serve")
@@ -43,6 +68,8 @@ pub async fn start_control_plane(bin_dir: Option<&Path>, dir: &Path) -> Result<C
         .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
         .args(["--sync-listen", &format!("127.0.0.1:{sync}")])
         .arg("--sync-insecure")
+        .arg("--sync-token-file")
+        .arg(&sync_token_file)
         .env("TOLLGATE_LOG", "warn");
     let mut proc = Proc::spawn("control plane", cmd, &dir.join("control-plane.log"))?;
     wait_until(&mut proc, Duration::from_secs(30), || port_open(admin)).await?;
@@ -51,6 +78,7 @@ pub async fn start_control_plane(bin_dir: Option<&Path>, dir: &Path) -> Result<C
         proc,
         admin_url: format!("http://127.0.0.1:{admin}"),
         sync_url: format!("http://127.0.0.1:{sync}"),
+        sync_token_file,
     })
 }
 
@@ -60,18 +88,21 @@ pub struct DataPlane {
     pub admin_port: u16,
 }
 
-/// Starts a data plane synced from `sync_url`; returns once `/readyz` says it holds a
-/// snapshot (`wait_ready`) or once its admin port is open.
+/// Starts a data plane synced from `sync_url` with the token in `sync_token_file`; returns
+/// once `/readyz` says it holds a snapshot (`wait_ready`) or once its admin port is open.
 pub async fn start_data_plane(
     bin_dir: Option<&Path>,
     dir: &Path,
     name: &str,
     sync_url: &str,
+    sync_token_file: &Path,
     wait_ready: bool,
 ) -> Result<DataPlane> {
     let (port, admin_port) = (free_port()?, free_port()?);
     let mut cmd = Command::new(bin(bin_dir, "tollgate-data-plane")?);
     cmd.args(["--control-plane", sync_url])
+        .arg("--sync-token-file")
+        .arg(sync_token_file)
         .args(["--environment", "production"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])

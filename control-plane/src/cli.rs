@@ -10,12 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
+use tollgate_data_plane::sync::token as sync_token;
 
 use crate::api::Ctx;
 use crate::bootstrap;
 use crate::crypto::Keyring;
 use crate::store::{self, EmbeddedStore, Store};
-use crate::sync::SyncTransport;
+use crate::sync::{SyncTransport, TokenCheck};
 use crate::validate::Validator;
 
 #[derive(Parser, Debug)]
@@ -140,9 +141,15 @@ pub struct SyncArgs {
     /// PEM CA that signs data-plane client certificates; a data plane without one is refused.
     #[arg(long, env = "TOLLGATE_SYNC_CLIENT_CA")]
     pub sync_client_ca: Option<PathBuf>,
-    /// Serve the sync API in plaintext; accepted only on a loopback --sync-listen.
+    /// Serve the sync API in plaintext; accepted only on a loopback --sync-listen, and only
+    /// with a sync token.
     #[arg(long, env = "TOLLGATE_SYNC_INSECURE")]
     pub sync_insecure: bool,
+    /// File holding the sync token data planes must send (their --sync-token-file);
+    /// without it, TOLLGATE_SYNC_TOKEN holds the token. Required with --sync-insecure;
+    /// with mTLS optional, and checked too when set.
+    #[arg(long, env = "TOLLGATE_SYNC_TOKEN_FILE")]
+    pub sync_token_file: Option<PathBuf>,
 }
 
 impl SyncArgs {
@@ -153,6 +160,15 @@ impl SyncArgs {
             self.sync_tls_key.clone(),
             self.sync_client_ca.clone(),
             self.sync_insecure,
+        )
+    }
+
+    /// The token check for `transport` (a token is required when it is plaintext).
+    fn token_check(&self, transport: &SyncTransport) -> anyhow::Result<TokenCheck> {
+        TokenCheck::from_flags(
+            transport,
+            self.sync_token_file.as_deref(),
+            sync_token::from_env(),
         )
     }
 }
@@ -218,6 +234,11 @@ pub struct DevArgs {
     /// Owner token; else one is generated on first start, printed once and saved (0600).
     #[arg(long, env = "TOLLGATE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+    /// File holding the sync token of the sync API (extra data planes pass the same with
+    /// their --sync-token-file); without it and TOLLGATE_SYNC_TOKEN, <data dir>/sync-token,
+    /// generated on the first start (0600).
+    #[arg(long, env = "TOLLGATE_SYNC_TOKEN_FILE")]
+    pub sync_token_file: Option<PathBuf>,
     #[command(flatten)]
     pub validation: ValidationArgs,
     #[command(flatten)]
@@ -337,6 +358,7 @@ async fn run_servers(
     admin_tls: Option<tonic::transport::ServerTlsConfig>,
     sync: TcpListener,
     transport: SyncTransport,
+    token: TokenCheck,
     gateway: Option<tollgate_data_plane::Gateway>,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -344,7 +366,7 @@ async fn run_servers(
         let _ = rx.wait_for(|s| *s).await;
     };
     tracing::info!(addr = %sync.local_addr()?, tls = matches!(transport, SyncTransport::Tls { .. }),
-        "sync API listening");
+        token = token.is_enabled(), "sync API listening");
     let admin = crate::server::serve_admin(
         ctx.clone(),
         admin,
@@ -360,7 +382,7 @@ async fn run_servers(
             }
         }
     };
-    let sync = crate::sync::serve(ctx, sync, transport, until_stopped(stopped));
+    let sync = crate::sync::serve(ctx, sync, transport, token, until_stopped(stopped));
     let signal = async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -374,6 +396,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     // Flag mistakes first, before touching the store.
     let transport = a.sync.transport()?;
     transport.check()?;
+    let token = a.sync.token_check(&transport)?;
     let keyring = load_keyring(a.store.master_key_file.as_deref())?;
     let store = a.store.open().await?;
     let (ctx, generated, listener) = start(
@@ -395,7 +418,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     if admin_tls.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "the admin API is plaintext on a non-loopback address: admin tokens and provider secrets cross the network in clear; pass --admin-tls-cert/--admin-tls-key unless a mesh encrypts it");
     }
-    run_servers(ctx, listener, admin_tls, sync, transport, None).await
+    run_servers(ctx, listener, admin_tls, sync, transport, token, None).await
 }
 
 fn admin_tls(a: &ServeArgs) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
@@ -460,7 +483,9 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
     let admin = listener.local_addr()?;
     let sync = bind_sync(a.sync_listen).await?;
     let sync_addr = sync.local_addr()?;
+    let (token, token_source) = dev_sync_token(&a)?;
     let mut gw = tollgate_data_plane::Config::new(format!("http://{sync_addr}"));
+    gw.sync_token = Some(token.clone());
     gw.listen = a.gateway_listen;
     gw.admin_listen = a.gateway_admin_listen;
     let gateway = tollgate_data_plane::Gateway::bind(gw).await?;
@@ -480,7 +505,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
   admin API:      http://{admin}   (tollgatectl)
   gateway:        http://{gateway_addr}/v1   (OpenAI-compatible)
   gateway admin:  http://{gateway_admin}/metrics
-  sync API:       http://{sync_addr}   (data planes; plaintext on loopback)
+  sync API:       http://{sync_addr}   (data planes; plaintext on loopback, token {token_source})
   admin token:    {token_line}
 
 Try it:
@@ -495,7 +520,38 @@ Try it:
       -d '{{\"model\":\"openai/gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
         data_dir = a.data_dir.display(),
     );
-    run_servers(ctx, listener, None, sync, transport, Some(gateway)).await
+    run_servers(
+        ctx,
+        listener,
+        None,
+        sync,
+        transport,
+        TokenCheck::new(&token),
+        Some(gateway),
+    )
+    .await
+}
+
+/// `dev`'s sync token: the one given (--sync-token-file, TOLLGATE_SYNC_TOKEN), else
+/// `<data dir>/sync-token`, generated on the first start; and where it is, for the banner.
+fn dev_sync_token(a: &DevArgs) -> anyhow::Result<(tollgate_data_plane::secret::Secret, String)> {
+    let given = sync_token::load(a.sync_token_file.as_deref(), sync_token::from_env())
+        .map_err(anyhow::Error::msg)?;
+    Ok(match (given, &a.sync_token_file) {
+        (Some(t), Some(file)) => (t, format!("in {}", file.display())),
+        (Some(t), None) => (t, format!("from {}", sync_token::SYNC_TOKEN_ENV)),
+        (None, _) => {
+            let file = a.data_dir.join("sync-token");
+            if !file.exists() {
+                let token = crate::auth::new_secret("tgsync_");
+                write_private(&file, &format!("{token}\n"))?;
+            }
+            let token = sync_token::load(Some(&file), None)
+                .map_err(anyhow::Error::msg)?
+                .ok_or_else(|| anyhow::anyhow!("{} holds no sync token", file.display()))?;
+            (token, format!("in {}", file.display()))
+        }
+    })
 }
 
 async fn reencrypt(a: StoreArgs) -> anyhow::Result<()> {

@@ -58,9 +58,15 @@ impl Harness {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(sync::serve(ctx.clone(), listener, transport, async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(sync::serve(
+            ctx.clone(),
+            listener,
+            transport,
+            sync::TokenCheck::disabled(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Harness {
             _dir: dir,
             ctx,

@@ -15,6 +15,8 @@ pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 300_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
 /// Default cap on concurrent app connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default first wait before a retry to a provider already tried.
+pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 500;
 
 /// Configuration of one data plane process.
 #[derive(Debug, Clone, Parser)]
@@ -36,6 +38,15 @@ pub struct Config {
     /// The private key (PEM) of --client-cert.
     #[arg(long, env = "TOLLGATE_CLIENT_KEY")]
     pub client_key: Option<PathBuf>,
+    /// File holding the sync token the control plane requires (the same as its own
+    /// --sync-token-file); else the token itself may come from TOLLGATE_SYNC_TOKEN. Needed
+    /// with a plaintext (http://) control plane, optional with mTLS.
+    #[arg(long, env = "TOLLGATE_SYNC_TOKEN_FILE")]
+    pub sync_token_file: Option<PathBuf>,
+    /// The sync token, set by embedders (the control plane's `dev`); wins over
+    /// --sync-token-file and TOLLGATE_SYNC_TOKEN.
+    #[arg(skip)]
+    pub sync_token: Option<crate::secret::Secret>,
     /// The environment whose connections this data plane serves.
     #[arg(long, env = "TOLLGATE_ENVIRONMENT", default_value = "production")]
     pub environment: String,
@@ -76,6 +87,11 @@ pub struct Config {
         default_value_t = 60_000
     )]
     pub upstream_idle_timeout_ms: u64,
+    /// First wait before retrying a provider already tried for a request (429, 5xx,
+    /// unreachable); it doubles at each retry, up to 16 times this. Retries per request:
+    /// the route's `retries`, else 2.
+    #[arg(long, env = "TOLLGATE_RETRY_BACKOFF_MS", default_value_t = DEFAULT_RETRY_BACKOFF_MS)]
+    pub retry_backoff_ms: u64,
     /// Let providers be reached at link-local and cloud metadata addresses (169.254.0.0/16,
     /// fe80::/10, fd00:ec2::254, 100.100.100.200), by IP or by a name resolving there.
     #[arg(
@@ -110,6 +126,8 @@ impl Config {
             control_plane_ca: None,
             client_cert: None,
             client_key: None,
+            sync_token_file: None,
+            sync_token: None,
             environment: "production".into(),
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
@@ -119,6 +137,7 @@ impl Config {
             upstream_connect_timeout_ms: 10_000,
             upstream_first_byte_timeout_ms: DEFAULT_FIRST_BYTE_TIMEOUT_MS,
             upstream_idle_timeout_ms: 60_000,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
             allow_link_local_upstreams: false,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -146,6 +165,9 @@ impl Config {
                 }
             }
             Ok(Scheme::HttpLoopback) => {}
+        }
+        if let Err(p) = self.load_sync_token() {
+            problems.push(p);
         }
         if self.environment.trim().is_empty() {
             problems.push("--environment must not be empty".into());
@@ -185,6 +207,9 @@ impl Config {
         if self.max_connections == 0 {
             problems.push("--max-connections must be above 0".into());
         }
+        if !(1..=60_000).contains(&self.retry_backoff_ms) {
+            problems.push("--retry-backoff-ms must be between 1 and 60000".into());
+        }
         if self.instance_id.trim().is_empty() {
             problems.push("--instance-id must not be empty".into());
         }
@@ -210,11 +235,28 @@ impl Config {
         Duration::from_millis(self.upstream_first_byte_timeout_ms)
     }
 
+    /// First wait before retrying a provider already tried.
+    pub fn retry_backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms)
+    }
+
     /// Limits of the app-facing listener.
     pub fn server_limits(&self) -> crate::server::Limits {
         crate::server::Limits {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             max_connections: self.max_connections,
+        }
+    }
+
+    /// The sync token sent to the control plane: the embedder's, else the one of
+    /// --sync-token-file or TOLLGATE_SYNC_TOKEN (`None`: none configured).
+    pub fn load_sync_token(&self) -> Result<Option<crate::secret::Secret>, String> {
+        match &self.sync_token {
+            Some(token) => Ok(Some(token.clone())),
+            None => crate::sync::token::load(
+                self.sync_token_file.as_deref(),
+                crate::sync::token::from_env(),
+            ),
         }
     }
 
@@ -288,6 +330,7 @@ mod tests {
         assert_eq!(c.upstream_first_byte_timeout_ms, 300_000);
         assert_eq!(c.header_read_timeout_ms, 30_000);
         assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.retry_backoff_ms, 500);
         assert!(!c.allow_link_local_upstreams);
         c.validate().expect("valid");
         let n = Config::new("http://127.0.0.1:7071");
@@ -323,7 +366,8 @@ mod tests {
         z.max_connections = 0;
         z.header_read_timeout_ms = 0;
         z.upstream_first_byte_timeout_ms = 0;
-        assert_eq!(z.validate().expect_err("zeros").problems.len(), 3);
+        z.retry_backoff_ms = 0;
+        assert_eq!(z.validate().expect_err("zeros").problems.len(), 4);
     }
 
     #[test]

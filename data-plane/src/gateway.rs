@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tollgate_proto::sync::sync_service_client::SyncServiceClient;
-use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -34,7 +33,7 @@ pub struct Gateway {
     app: TcpListener,
     admin: TcpListener,
     tls: Option<TlsAcceptor>,
-    channel: Channel,
+    channel: sync::SyncChannel,
     shared: Arc<Shared>,
 }
 
@@ -70,6 +69,7 @@ impl Gateway {
             max_body_bytes: config.max_body_bytes,
             first_byte_timeout: config.first_byte_timeout(),
             idle_timeout: config.idle_timeout(),
+            retry_backoff: config.retry_backoff(),
         });
         Ok(Self {
             config,

@@ -11,9 +11,9 @@ Uses Helm's own library (the Helm v4 Go SDK, through the `helm_python` bindings 
 3. values schema: good values pass, bad values fail with the expected message;
 4. flags: every --flag and TOLLGATE_* variable the templates give a Tollgate binary is in
    that binary's --help (target/debug/*, built by `cargo build --workspace --bins`);
-5. mTLS smoke test: the chart's generated master key, bootstrap token and sync
-   certificates start the real control plane (file store) and a data plane that syncs
-   over mTLS and becomes ready.
+5. mTLS smoke test: the chart's generated master key, bootstrap token, sync certificates
+   and sync token start the real control plane (file store) and a data plane that syncs
+   over mTLS with the token and becomes ready.
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
             values.get("sync", {}).get("tls", {}).get("existingSecret", {}).get("dataPlane"),
             values.get("etcd", {}).get("external", {}).get("tls", {}).get("existingSecret"),
             values.get("dataPlane", {}).get("tls", {}).get("existingSecret"),
+            values.get("sync", {}).get("token", {}).get("existingSecret"),
         } - {None, ""}
         certs = {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
         refs = {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
@@ -236,6 +237,27 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
         check(tls_flags <= set(cp_args) if tls else not (tls_flags & set(cp_args)),
               f"{name}: etcd TLS flags iff etcd.external.tls.enabled")
 
+    # The sync token: on both sides or on neither, from one Secret.
+    token = values.get("sync", {}).get("token", {})
+    for c, spec, who in ((cpc, cp["spec"]["template"]["spec"], "control plane"),
+                         (dpc, dp["spec"]["template"]["spec"], "data plane")):
+        flag = [a for a in c["args"] if a.startswith("--sync-token-file=")]
+        mounted = [m for m in c.get("volumeMounts", []) if m["name"] == "sync-token"]
+        vol = [v for v in spec.get("volumes", []) if v["name"] == "sync-token"]
+        check(bool(flag) == bool(mounted) == bool(vol) == bool(token.get("enabled")),
+              f"{name}: {who} gets the sync token iff sync.token.enabled")
+        if flag:
+            key = token.get("key", "token")
+            check(flag[0] == f"--sync-token-file={mounted[0]['mountPath']}/{key}"
+                  and vol[0]["secret"]["items"] == [{"key": key, "path": key}],
+                  f"{name}: {who} reads the sync token from the mounted Secret")
+            want = token.get("existingSecret") or f"{RELEASE}-tollgate-sync-token"
+            check(vol[0]["secret"]["secretName"] == want,
+                  f"{name}: {who} mounts the sync token Secret {want}")
+    generated = [d for d in by_kind(docs, "Secret") if d["metadata"]["name"].endswith("-sync-token")]
+    check(bool(generated) == bool(token.get("enabled") and not token.get("existingSecret")),
+          f"{name}: a sync token Secret is generated iff enabled without existingSecret")
+
     mode = values.get("sync", {}).get("tls", {}).get("mode", "generate")
     check(("Certificate" in kinds) == (mode == "certManager"), f"{name}: Certificates iff cert-manager")
     tls_secrets = [d for d in by_kind(docs, "Secret") if d.get("type") == "kubernetes.io/tls"]
@@ -272,6 +294,8 @@ BAD = [
     ({"sync": {"tls": {"mode": "none"}}}, "'/sync/tls/mode': value must be one of 'generate', 'certManager', 'existingSecret'"),
     ({"sync": {"tls": {"mode": "existingSecret"}}}, "'/sync/tls/existingSecret/controlPlane': minLength"),
     ({"sync": {"tls": {"certManager": {"duration": "90 days"}}}}, "'/sync/tls/certManager/duration'"),
+    ({"sync": {"token": {"enabled": "yes"}}}, "'/sync/token/enabled': got string, want boolean"),
+    ({"sync": {"token": {"key": "a/b"}}}, "'/sync/token/key'"),
     ({"dataPlane": {"controlPlaneUrl": "http://cp:7071"}}, "'/dataPlane/controlPlaneUrl'"),
     ({"dataPlane": {"autoscaling": {"minReplicas": 0}}}, "'/dataPlane/autoscaling/minReplicas': minimum"),
     ({"dataPlane": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}},
@@ -388,7 +412,7 @@ def free_port() -> int:
 
 def smoke_test() -> None:
     """The chart's generated secrets and certificates work with the real binaries."""
-    docs = render({"sync": {"tls": {"extraDnsNames": ["localhost"]}}})
+    docs = render({"sync": {"tls": {"extraDnsNames": ["localhost"]}, "token": {"enabled": True}}})
     secrets = {d["metadata"]["name"]: {k: base64.b64decode(v) for k, v in d["data"].items()}
                for d in by_kind(docs, "Secret")}
     prefix = f"{RELEASE}-tollgate"
@@ -403,6 +427,7 @@ def smoke_test() -> None:
                 os.chmod(d / k, 0o600)
         token = secrets[f"{prefix}-secrets"]["bootstrap-token"].decode()
         check(len(token) >= 16 and " " not in token, "generated bootstrap token is valid")
+        sync_token = tmp / f"{prefix}-sync-token" / "token"
         admin, sync, gw, gw_admin = (free_port() for _ in range(4))
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
         cp_tls = tmp / f"{prefix}-control-plane-sync-tls"
@@ -413,13 +438,14 @@ def smoke_test() -> None:
              f"--master-key-file={tmp}/{prefix}-secrets/master.key",
              f"--admin-listen=127.0.0.1:{admin}", f"--sync-listen=127.0.0.1:{sync}",
              f"--sync-tls-cert={cp_tls}/tls.crt", f"--sync-tls-key={cp_tls}/tls.key",
-             f"--sync-client-ca={cp_tls}/ca.crt"],
+             f"--sync-client-ca={cp_tls}/ca.crt", f"--sync-token-file={sync_token}"],
             env={**env, "TOLLGATE_BOOTSTRAP_TOKEN": token}, stdout=cp_log, stderr=subprocess.STDOUT))
         dp_log = open(tmp / "dp.log", "w")
         procs.append(subprocess.Popen(
             [str(BIN / "tollgate-data-plane"), f"--control-plane=https://localhost:{sync}",
              f"--control-plane-ca={dp_tls}/ca.crt", f"--client-cert={dp_tls}/tls.crt",
-             f"--client-key={dp_tls}/tls.key", f"--listen=127.0.0.1:{gw}",
+             f"--client-key={dp_tls}/tls.key", f"--sync-token-file={sync_token}",
+             f"--listen=127.0.0.1:{gw}",
              f"--admin-listen=127.0.0.1:{gw_admin}"],
             env=env, stdout=dp_log, stderr=subprocess.STDOUT))
         ready = False
@@ -430,7 +456,8 @@ def smoke_test() -> None:
                     ready = r.status == 200
             except OSError:
                 time.sleep(0.3)
-        check(ready, "data plane syncs over mTLS with the chart's certificates and becomes ready")
+        check(ready, "data plane syncs over mTLS with the chart's certificates and sync token "
+                     "and becomes ready")
         ctl = subprocess.run([str(BIN / "tollgatectl"), "-o", "json", "workspace", "list"],
                              env={**env, "TOLLGATE_ADDR": f"http://127.0.0.1:{admin}",
                                   "TOLLGATE_TOKEN": token},

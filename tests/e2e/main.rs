@@ -4,11 +4,15 @@
 
 mod admin;
 mod apply;
+mod azure;
 mod bedrock;
 mod dev;
+mod embeddings;
 mod gateway;
 mod google;
 mod permissions;
 mod restart;
+mod routes;
 mod secrets;
+mod sync_auth;
 mod transport;

@@ -584,6 +584,8 @@ async fn etcd_over_mutual_tls() {
     tollgate_control_plane::crypto::Keyring::generate_file(&key_file).expect("key");
     let ca_file = ca.cert_file.to_string_lossy().to_string();
     let key_path = key_file.to_string_lossy().to_string();
+    let sync_token = dir.path().join("sync-token");
+    std::fs::write(&sync_token, "tgsync_etcd-tls-test-0123456789").expect("sync token");
     let out = bins::run_to_exit(
         "tollgate-control-plane",
         &[
@@ -599,6 +601,8 @@ async fn etcd_over_mutual_tls() {
             "--sync-listen",
             "127.0.0.1:0",
             "--sync-insecure",
+            "--sync-token-file",
+            &sync_token.display().to_string(),
         ],
         20,
     )

@@ -25,6 +25,8 @@ pub struct ControlPlane {
     log_file: PathBuf,
     extra_args: Vec<String>,
     sync_tls: Option<SyncTls>,
+    /// `--sync-token-file`: always with plaintext sync (required), with mTLS on request.
+    sync_token_file: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
@@ -41,23 +43,42 @@ pub struct SyncTls {
 pub struct ControlPlaneBuilder {
     backend: Backend,
     sync_tls: Option<SyncTls>,
-    shared: Option<(String, PathBuf)>,
+    sync_token: bool,
+    shared: Option<Shared>,
     etcd: Option<Etcd>,
     extra_args: Vec<String>,
 }
 
+/// What replicas share: the store, the master key file and the sync token file.
+struct Shared {
+    store_url: String,
+    key_file: PathBuf,
+    sync_token_file: Option<PathBuf>,
+}
+
 impl ControlPlaneBuilder {
-    /// mTLS on the sync port instead of `--sync-insecure`.
+    /// mTLS on the sync port instead of `--sync-insecure` (without a sync token, unless
+    /// [`Self::sync_token`] asks for one).
     pub fn sync_tls(mut self, tls: SyncTls) -> Self {
         self.sync_tls = Some(tls);
         self
     }
 
-    /// Another replica: same store (etcd) and same master key file as `other`, which keeps
-    /// owning the etcd process.
+    /// A sync token even with mTLS (plaintext sync always has one).
+    pub fn sync_token(mut self) -> Self {
+        self.sync_token = true;
+        self
+    }
+
+    /// Another replica: same store (etcd), master key file and sync token as `other`,
+    /// which keeps owning the etcd process.
     pub fn replica_of(mut self, other: &ControlPlane) -> Self {
         self.backend = other.backend;
-        self.shared = Some((other.store_url.clone(), other.key_file.clone()));
+        self.shared = Some(Shared {
+            store_url: other.store_url.clone(),
+            key_file: other.key_file.clone(),
+            sync_token_file: other.sync_token_file.clone(),
+        });
         self
     }
 
@@ -77,8 +98,13 @@ impl ControlPlaneBuilder {
     /// Starts the process and waits until its admin API answers.
     pub async fn start(self) -> ControlPlane {
         let dir = tempfile::tempdir().expect("tempdir");
+        let shared_token = self.shared.as_ref().map(|s| s.sync_token_file.clone());
         let (etcd, store_url, key_file) = match self.shared {
-            Some((url, key)) => (None, url, key),
+            Some(Shared {
+                store_url,
+                key_file,
+                ..
+            }) => (None, store_url, key_file),
             None => {
                 let key_file = dir.path().join("master.key");
                 tollgate_control_plane::crypto::Keyring::generate_file(&key_file)
@@ -101,6 +127,15 @@ impl ControlPlaneBuilder {
             }
         };
         let port = crate::free_port();
+        let sync_token_file = match shared_token {
+            Some(file) => file,
+            None if self.sync_tls.is_none() || self.sync_token => {
+                let file = dir.path().join("sync-token");
+                write_private(&file, &format!("tgsync_e2e-sync-token-{port}-0123456789\n"));
+                Some(file)
+            }
+            None => None,
+        };
         let mut cp = ControlPlane {
             child: None,
             backend: self.backend,
@@ -113,6 +148,7 @@ impl ControlPlaneBuilder {
             key_file,
             extra_args: self.extra_args,
             sync_tls: self.sync_tls,
+            sync_token_file,
             dir,
         };
         cp.spawn().await;
@@ -122,6 +158,18 @@ impl ControlPlaneBuilder {
 
 /// A bootstrap token that tests recognise in logs and files.
 pub const BOOTSTRAP_TOKEN: &str = "tgadm_e2e-bootstrap-token-0123456789";
+
+/// Writes `contents` to a new file of mode 0600.
+pub fn write_private(path: &std::path::Path, contents: &str) {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
 
 impl ControlPlane {
     pub async fn start(backend: Backend) -> ControlPlane {
@@ -138,6 +186,7 @@ impl ControlPlane {
         ControlPlaneBuilder {
             backend,
             sync_tls: None,
+            sync_token: false,
             shared: None,
             etcd: None,
             extra_args: Vec::new(),
@@ -158,6 +207,21 @@ impl ControlPlane {
     /// The mTLS files of the sync port, when it runs mTLS.
     pub fn sync_tls(&self) -> Option<&SyncTls> {
         self.sync_tls.as_ref()
+    }
+
+    /// The file of the sync token data planes must send, when the control plane has one.
+    pub fn sync_token_file(&self) -> Option<&std::path::Path> {
+        self.sync_token_file.as_deref()
+    }
+
+    /// The sync token itself (tests check that it never shows up in output).
+    pub fn sync_token(&self) -> Option<String> {
+        self.sync_token_file.as_ref().map(|f| {
+            std::fs::read_to_string(f)
+                .expect("sync token file")
+                .trim()
+                .to_string()
+        })
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -227,10 +291,15 @@ impl ControlPlane {
                 .arg(&tls.client_ca),
             None => cmd.arg("--sync-insecure"),
         };
+        if let Some(file) = &self.sync_token_file {
+            cmd.arg("--sync-token-file").arg(file);
+        }
         let child = cmd
             .args(&self.extra_args)
             .env("TOLLGATE_LOG", "debug")
             .env_remove("TOLLGATE_MASTER_KEY")
+            .env_remove("TOLLGATE_SYNC_TOKEN")
+            .env_remove("TOLLGATE_SYNC_TOKEN_FILE")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -1,6 +1,6 @@
 //! The real `tollgate-data-plane` binary, fed by a control plane's sync API.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::{Child, Command};
@@ -25,6 +25,10 @@ pub struct DataPlaneBuilder {
     control_plane: String,
     environment: String,
     args: Vec<String>,
+    /// `--sync-token-file`: the control plane's by default.
+    sync_token_file: Option<PathBuf>,
+    /// A token to write to a file of the data plane's own (see [`Self::sync_token`]).
+    own_token: Option<String>,
     app_tls: bool,
     wait_ready: bool,
 }
@@ -59,6 +63,13 @@ impl DataPlaneBuilder {
         self
     }
 
+    /// Sync with `token` instead of the control plane's (`None`: no token at all).
+    pub fn sync_token(mut self, token: Option<&str>) -> Self {
+        self.sync_token_file = None;
+        self.own_token = token.map(str::to_string);
+        self
+    }
+
     /// Extra flags.
     pub fn args(mut self, extra: &[&str]) -> Self {
         self.args.extend(extra.iter().map(|s| s.to_string()));
@@ -85,6 +96,15 @@ impl DataPlaneBuilder {
             "--admin-listen".into(),
             format!("127.0.0.1:{admin_port}"),
         ];
+        let own_token = self.own_token.map(|t| {
+            let file = dir.path().join("sync-token");
+            crate::control_plane::write_private(&file, &format!("{t}\n"));
+            file
+        });
+        if let Some(file) = own_token.or(self.sync_token_file) {
+            args.push("--sync-token-file".into());
+            args.push(file.display().to_string());
+        }
         args.extend(self.args);
         let scheme = if self.app_tls { "https" } else { "http" };
         let mut dp = DataPlane {
@@ -118,6 +138,8 @@ impl DataPlane {
             control_plane: cp.sync_url(),
             environment: environment.into(),
             args: Vec::new(),
+            sync_token_file: cp.sync_token_file().map(Path::to_path_buf),
+            own_token: None,
             app_tls: false,
             wait_ready: true,
         }
@@ -146,6 +168,8 @@ impl DataPlane {
         let child = Command::new(crate::bins::path("tollgate-data-plane"))
             .args(&self.args)
             .env("TOLLGATE_LOG", "debug")
+            .env_remove("TOLLGATE_SYNC_TOKEN")
+            .env_remove("TOLLGATE_SYNC_TOKEN_FILE")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

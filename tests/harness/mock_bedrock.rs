@@ -28,7 +28,7 @@ pub const BEDROCK_USAGE: (u64, u64) = (19, 8);
 pub const REQUEST_ID: &str = "7f0c2b1e-3d4a-4b5c-9e8f-a1b2c3d4e5f6";
 
 /// A Bedrock error: `{"message"}` with the exception in `x-amzn-ErrorType`.
-fn error(status: u16, exception: &str, message: &str) -> hyper::Response<Body> {
+pub(crate) fn error(status: u16, exception: &str, message: &str) -> hyper::Response<Body> {
     let mut r = json_response(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         json!({ "message": message }),
@@ -77,7 +77,7 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
 
 /// Checks the request's SigV4 signature; `Err` is the exception and message of the 403
 /// Bedrock would answer.
-fn verify_signature(seen: &Seen, secret: &str) -> Result<(), (&'static str, String)> {
+pub(crate) fn verify_signature(seen: &Seen, secret: &str) -> Result<(), (&'static str, String)> {
     let deny = |exception: &'static str, message: &str| Err((exception, message.to_owned()));
     let Some(authorization) = seen.header("authorization") else {
         return deny(

@@ -49,6 +49,67 @@ pub struct Behavior {
     pub fail_status: Option<u16>,
     /// Pause between streamed events.
     pub chunk_gap: Duration,
+    /// With `fail_status`: only the next this many chat calls (POSTs) fail, the later ones
+    /// are answered normally. `None`: every call fails.
+    pub fail_times: Option<usize>,
+    /// Headers added to the failed answers (e.g. `retry-after`).
+    pub fail_headers: Vec<(String, String)>,
+    /// Streamed answers send this many events, then the connection breaks: the response
+    /// declares a length it never reaches, so the client sees the body cut short.
+    pub break_stream_after: Option<usize>,
+}
+
+impl Behavior {
+    /// The behavior of one request, counting down `fail_times` for chat calls.
+    fn take(&mut self, chat: bool) -> Behavior {
+        let mut now = self.clone();
+        if chat && self.fail_status.is_some() {
+            match self.fail_times.as_mut() {
+                Some(0) => now.fail_status = None,
+                Some(n) => *n -= 1,
+                None => {}
+            }
+        }
+        now
+    }
+
+    /// `resp` with the failure headers (on a failed chat call) and the broken stream.
+    fn shape(&self, resp: Response<Body>, chat: bool) -> Response<Body> {
+        let (mut parts, body) = resp.into_parts();
+        if chat && self.fail_status.is_some_and(|s| s == parts.status.as_u16()) {
+            for (k, v) in &self.fail_headers {
+                if let (Ok(k), Ok(v)) = (
+                    hyper::header::HeaderName::try_from(k.as_str()),
+                    hyper::header::HeaderValue::try_from(v.as_str()),
+                ) {
+                    parts.headers.insert(k, v);
+                }
+            }
+        }
+        let streamed = parts
+            .headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        match self.break_stream_after {
+            Some(events) if streamed => {
+                parts.headers.insert(
+                    "content-length",
+                    hyper::header::HeaderValue::from_static("1000000"),
+                );
+                // A pause first, so what was sent is flushed before the connection breaks.
+                let pause = futures::StreamExt::filter_map(
+                    futures::stream::once(tokio::time::sleep(Duration::from_millis(100))),
+                    |()| async { None::<Result<Frame<Bytes>, Infallible>> },
+                );
+                let cut = futures::StreamExt::chain(
+                    futures::StreamExt::take(http_body_util::BodyStream::new(body), events),
+                    pause,
+                );
+                Response::from_parts(parts, BodyExt::boxed(StreamBody::new(cut)))
+            }
+            _ => Response::from_parts(parts, body),
+        }
+    }
 }
 
 pub struct MockProvider {
@@ -572,8 +633,13 @@ impl MockProvider {
                             if let Ok(mut s) = seen.lock() {
                                 s.push(record.clone());
                             }
-                            let b = behavior.lock().map(|b| b.clone()).unwrap_or_default();
-                            Ok::<_, Infallible>(answer(record, &secret, b).await)
+                            let chat = record.method == "POST";
+                            let b = behavior
+                                .lock()
+                                .map(|mut b| b.take(chat))
+                                .unwrap_or_default();
+                            let resp = answer(record, &secret, b.clone()).await;
+                            Ok::<_, Infallible>(b.shape(resp, chat))
                         }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())

@@ -88,7 +88,7 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
         ai_type.default_endpoint().to_string()
     } else {
         let uri = validator
-            .check_endpoint(spec.endpoint.trim())
+            .check_endpoint(ai_type, spec.endpoint.trim())
             .map_err(|e| ApiError::invalid("endpoint", e.to_string()))?;
         validate::endpoint_to_string(&uri)
     };

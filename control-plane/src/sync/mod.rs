@@ -6,6 +6,7 @@
 //! - `subscribe`: one data plane's stream (snapshot or resume, then deltas).
 //! - `usage`: `ReportUsage`, one compare-and-swap transaction per report.
 //! - `tls`: mTLS, or plaintext on loopback only.
+//! - `auth`: the sync token, checked on every call (required when the port is plaintext).
 //!
 //! Invariant: only this module sends decrypted secrets anywhere, and only over this server.
 
@@ -16,9 +17,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tollgate_proto::sync::sync_service_server::SyncServiceServer;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::api::Ctx;
 
+mod auth;
 mod delta;
 mod resource;
 mod service;
@@ -27,15 +30,19 @@ mod subscribe;
 pub mod tls;
 mod usage;
 
+pub use auth::TokenCheck;
 pub use service::SyncService;
 pub use tls::{SyncTransport, transport_from_flags};
 
 /// Serves the sync API on `listener` until `shutdown` resolves; open subscriptions then end
 /// with UNAVAILABLE so that data planes reconnect (to another replica, or after a restart).
+/// Every sync call passes `token` first (the command line makes it required on a plaintext
+/// transport, see [`TokenCheck::from_flags`]); gRPC health does not.
 pub async fn serve(
     ctx: Arc<Ctx>,
     listener: TcpListener,
     transport: SyncTransport,
+    token: TokenCheck,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -55,7 +62,10 @@ pub async fn serve(
     let mut server = transport.apply(server)?;
     server
         .add_service(health)
-        .add_service(SyncServiceServer::new(SyncService::new(ctx, stop_rx)))
+        .add_service(InterceptedService::new(
+            SyncServiceServer::new(SyncService::new(ctx, stop_rx)),
+            token,
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
         .await?;
     Ok(())

@@ -151,7 +151,7 @@ fn repository(r: &Repository) -> pb::Repository {
                         timeout_ms: t.timeout_ms,
                     })
                     .collect(),
-                retries: route.retries.unwrap_or(0),
+                retries: route.retries,
             })
             .collect(),
     }

@@ -2,6 +2,9 @@
 
 use http::Uri;
 use tollgate_data_plane::net::{host_literal, is_forbidden};
+use tollgate_data_plane::snapshot::endpoint::AZURE_DEPLOYMENTS_SEGMENT;
+
+use crate::model::AiType;
 
 /// Longest endpoint accepted, in bytes.
 pub const MAX_ENDPOINT_LEN: usize = 2048;
@@ -15,8 +18,22 @@ pub enum EndpointError {
     TooLong(usize),
     #[error("endpoint must start with https:// or http://, got {0:?}")]
     Scheme(String),
-    #[error("endpoint must not contain a query (?...); give only the base URL")]
-    Query,
+    #[error(
+        "endpoint must not contain a query (?...) for {0}; give only the base URL \
+         (only OPENAI and OTHER endpoints take a query, such as Azure's ?api-version=)"
+    )]
+    Query(&'static str),
+    #[error(
+        "endpoint query parameter {0:?} looks like a credential; put credentials in the \
+         secret (sent in a header), never in the URL"
+    )]
+    CredentialInQuery(String),
+    #[error(
+        "an Azure OpenAI deployments endpoint needs its API version: add \
+         ?api-version=2024-10-21 (or the version you use), or use the v1 API \
+         https://<resource>.openai.azure.com/openai/v1"
+    )]
+    AzureApiVersion,
     #[error("endpoint must not contain a fragment (#...); give only the base URL")]
     Fragment,
     #[error(
@@ -37,17 +54,25 @@ pub enum EndpointError {
     Forbidden(String),
 }
 
-/// Checks an endpoint given at create/update time, refusing link-local and metadata hosts.
+/// Checks an endpoint of `ai_type` given at create/update time, refusing link-local and
+/// metadata hosts.
 ///
-/// Accepts an absolute `http`/`https` URL with a host and no userinfo, query or fragment,
-/// at most [`MAX_ENDPOINT_LEN`] bytes; surrounding whitespace and trailing slashes are
-/// trimmed. Host names are checked again when they are resolved (see `Validator`).
-pub fn check_endpoint(url: &str) -> Result<Uri, EndpointError> {
-    check_endpoint_allowing(url, false)
+/// Accepts an absolute `http`/`https` URL with a host and no userinfo or fragment, at most
+/// [`MAX_ENDPOINT_LEN`] bytes; surrounding whitespace and trailing slashes of the path are
+/// trimmed. OPENAI and OTHER endpoints may carry a query, which the gateway keeps on every
+/// call (Azure OpenAI's `?api-version=`), without credentials in it; an Azure
+/// `/openai/deployments/` endpoint must have its `api-version`. Host names are checked again
+/// when they are resolved (see `Validator`).
+pub fn check_endpoint(ai_type: AiType, url: &str) -> Result<Uri, EndpointError> {
+    check_endpoint_allowing(ai_type, url, false)
 }
 
 /// [`check_endpoint`], with link-local and metadata hosts allowed when `allow_link_local`.
-pub fn check_endpoint_allowing(url: &str, allow_link_local: bool) -> Result<Uri, EndpointError> {
+pub fn check_endpoint_allowing(
+    ai_type: AiType,
+    url: &str,
+    allow_link_local: bool,
+) -> Result<Uri, EndpointError> {
     let url = url.trim();
     if url.is_empty() {
         return Err(EndpointError::Empty);
@@ -66,8 +91,9 @@ pub fn check_endpoint_allowing(url: &str, allow_link_local: bool) -> Result<Uri,
     if url.contains('#') {
         return Err(EndpointError::Fragment);
     }
-    if url.contains('?') {
-        return Err(EndpointError::Query);
+    let takes_query = matches!(ai_type, AiType::Openai | AiType::Other);
+    if url.contains('?') && !takes_query {
+        return Err(EndpointError::Query(ai_type.as_str()));
     }
     let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
         // Only the parser's reason: the input itself may hold a password.
@@ -92,18 +118,70 @@ pub fn check_endpoint_allowing(url: &str, allow_link_local: bool) -> Result<Uri,
     if !allow_link_local && host_literal(host).is_some_and(is_forbidden) {
         return Err(EndpointError::Forbidden(host.to_owned()));
     }
-    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+    let query = uri.query().unwrap_or_default();
+    check_query(query)?;
     let path = uri.path().trim_end_matches('/');
-    format!("{scheme}://{authority}{path}")
+    if takes_query
+        && format!("{path}/").contains(AZURE_DEPLOYMENTS_SEGMENT)
+        && !query_names(query).any(|n| n.eq_ignore_ascii_case("api-version"))
+    {
+        return Err(EndpointError::AzureApiVersion);
+    }
+    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{scheme}://{authority}{path}{query}")
         .parse()
         .map_err(|e: http::uri::InvalidUri| EndpointError::Invalid(e.to_string()))
 }
 
-/// The endpoint as text without a trailing slash (what to store and show).
+/// The parameter names of a query string.
+fn query_names(query: &str) -> impl Iterator<Item = &str> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or(p, |(name, _)| name))
+}
+
+/// Refuses parameters that look like credentials: the endpoint is stored and shown in clear,
+/// and URLs end up in logs.
+fn check_query(query: &str) -> Result<(), EndpointError> {
+    for name in query_names(query) {
+        let plain: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let credential = ["key", "token", "secret", "password", "auth"]
+            .iter()
+            .any(|w| plain.contains(w))
+            || matches!(plain.as_str(), "sig" | "signature" | "code");
+        if credential {
+            return Err(EndpointError::CredentialInQuery(
+                name.chars().take(40).collect(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The endpoint as text without a trailing slash on its path, with its query if any (what
+/// to store and show).
 pub fn endpoint_to_string(uri: &Uri) -> String {
     let scheme = uri.scheme_str().unwrap_or("https");
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-    format!("{scheme}://{authority}{}", uri.path().trim_end_matches('/'))
+    let query = uri
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    format!(
+        "{scheme}://{authority}{}{query}",
+        uri.path().trim_end_matches('/')
+    )
 }
 
 /// The input shortened for an error message, with any `user:pass@` cut out.
@@ -129,9 +207,14 @@ fn for_message(url: &str) -> String {
 mod tests {
     use super::*;
 
-    /// `expected`: Ok(normalized) or Err(substring of the message).
+    /// `expected`: Ok(normalized) or Err(substring of the message), for an ANTHROPIC
+    /// endpoint (no query allowed).
     fn check(url: &str, expected: Result<&str, &str>) {
-        let got = check_endpoint(url);
+        check_typed(AiType::Anthropic, url, expected);
+    }
+
+    fn check_typed(ai_type: AiType, url: &str, expected: Result<&str, &str>) {
+        let got = check_endpoint(ai_type, url);
         match (&got, expected) {
             (Ok(uri), Ok(norm)) => assert_eq!(endpoint_to_string(uri), norm, "{url:?}"),
             (Err(e), Err(msg)) => {
@@ -182,7 +265,7 @@ mod tests {
         check("https:///v1", Err("endpoint has no host"));
         check(
             "https://example.com/v1?x=1",
-            Err("must not contain a query"),
+            Err("must not contain a query (?...) for ANTHROPIC"),
         );
         check(
             "https://example.com/v1#frag",
@@ -234,11 +317,11 @@ mod tests {
 
     #[test]
     fn error_messages_hide_credentials() {
-        let e = check_endpoint("ftp://user:hunter2@example.com/x").unwrap_err();
+        let e = check_endpoint(AiType::Other, "ftp://user:hunter2@example.com/x").unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let e = check_endpoint("https://user:hunter2@example.com/x").unwrap_err();
+        let e = check_endpoint(AiType::Other, "https://user:hunter2@example.com/x").unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let e = check_endpoint("https://user:hunter2@exa mple.com/x").unwrap_err();
+        let e = check_endpoint(AiType::Other, "https://user:hunter2@exa mple.com/x").unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
@@ -249,8 +332,75 @@ mod tests {
             "http://[fd00:ec2::254]/",
             "http://[fe80::1]:8080/v1",
         ] {
-            assert!(check_endpoint(url).is_err(), "{url}");
-            assert!(check_endpoint_allowing(url, true).is_ok(), "{url}");
+            assert!(check_endpoint(AiType::Other, url).is_err(), "{url}");
+            assert!(
+                check_endpoint_allowing(AiType::Other, url, true).is_ok(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn openai_format_endpoints_keep_their_query() {
+        let azure = "https://res.openai.azure.com/openai/deployments/gpt-4o";
+        for ai_type in [AiType::Openai, AiType::Other] {
+            check_typed(
+                ai_type,
+                &format!("{azure}?api-version=2024-10-21"),
+                Ok(&format!("{azure}?api-version=2024-10-21")),
+            );
+            check_typed(
+                ai_type,
+                &format!(" {azure}/?api-version=2024-10-21&x=y "),
+                Ok(&format!("{azure}?api-version=2024-10-21&x=y")),
+            );
+            check_typed(
+                ai_type,
+                "https://res.openai.azure.com/openai/v1/",
+                Ok("https://res.openai.azure.com/openai/v1"),
+            );
+            check_typed(ai_type, "http://h:8000/v1?", Ok("http://h:8000/v1"));
+            check_typed(
+                ai_type,
+                "https://openrouter.ai/api/v1",
+                Ok("https://openrouter.ai/api/v1"),
+            );
+            check_typed(
+                ai_type,
+                "http://localhost:11434/v1",
+                Ok("http://localhost:11434/v1"),
+            );
+            check_typed(ai_type, azure, Err("needs its API version"));
+            check_typed(
+                ai_type,
+                "https://apim.example/x/openai/deployments/d?version=1",
+                Err("add ?api-version=2024-10-21"),
+            );
+            for leaky in [
+                "https://h/v1?api-key=abc",
+                "https://h/v1?api-version=1&key=abc",
+                "https://h/v1?access_token=abc",
+                "https://h/v1?X-Auth=abc",
+                "https://h/v1?sig=abc",
+                "https://h/v1?code=abc",
+                "https://h/v1?client_secret=abc",
+            ] {
+                let e = check_endpoint(ai_type, leaky).expect_err(leaky).to_string();
+                assert!(e.contains("looks like a credential"), "{leaky}: {e}");
+                assert!(!e.contains("abc"), "{leaky}: the value is echoed: {e}");
+            }
+            check_typed(
+                ai_type,
+                "https://h/v1?x=1#f",
+                Err("must not contain a fragment"),
+            );
+        }
+        for ai_type in [AiType::Anthropic, AiType::Google, AiType::Aws] {
+            check_typed(
+                ai_type,
+                "https://h/v1?api-version=1",
+                Err("only OPENAI and OTHER endpoints take a query"),
+            );
         }
     }
 }

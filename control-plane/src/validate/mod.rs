@@ -34,7 +34,7 @@ pub use endpoint::{
 pub use tollgate_data_plane::net::is_forbidden;
 
 use crate::model::AiType;
-use provider::{MAX_PROVIDER_TEXT, scrub, truncate};
+use provider::{Listing, MAX_PROVIDER_TEXT, scrub, truncate};
 use tollgate_data_plane::net::{FilteringResolver, ResolveRefused};
 
 /// Largest provider answer read, in bytes.
@@ -172,9 +172,9 @@ impl Validator {
         }
     }
 
-    /// [`check_endpoint`] with this validator's link-local policy.
-    pub fn check_endpoint(&self, url: &str) -> Result<Uri, EndpointError> {
-        check_endpoint_allowing(url, self.allow_link_local)
+    /// [`check_endpoint`] of an `ai_type` endpoint, with this validator's link-local policy.
+    pub fn check_endpoint(&self, ai_type: AiType, url: &str) -> Result<Uri, EndpointError> {
+        check_endpoint_allowing(ai_type, url, self.allow_link_local)
     }
 
     /// Calls the provider's model listing with the credentials and reports what happened.
@@ -188,7 +188,7 @@ impl Validator {
             "" => req.ai_type.default_endpoint(),
             e => e,
         };
-        let base = match self.check_endpoint(endpoint) {
+        let base = match self.check_endpoint(req.ai_type, endpoint) {
             Ok(uri) => uri,
             Err(e) => return ValidationOutcome::fail(e.to_string()),
         };
@@ -198,12 +198,11 @@ impl Validator {
                 vec![],
             );
         }
-        let call = match provider::list_call(req.ai_type, req.key, req.secret) {
+        let call = match provider::list_call(req.ai_type, &base, req.key, req.secret) {
             Ok(call) => call,
             Err(message) => return ValidationOutcome::fail(message),
         };
-        let url = format!("{}{}", endpoint_to_string(&base), call.path_and_query);
-        let mut builder = Request::get(url);
+        let mut builder = Request::get(call.url.as_str());
         for (name, value) in call.headers {
             builder = builder.header(name, value);
         }
@@ -213,7 +212,7 @@ impl Validator {
         };
         // Authority has no userinfo (checked), so it is safe to show.
         let host = base.authority().map(|a| a.to_string()).unwrap_or_default();
-        match tokio::time::timeout(self.timeout, self.call(req.ai_type, &host, request)).await {
+        match tokio::time::timeout(self.timeout, self.call(&call.listing, &host, request)).await {
             Ok(outcome) => outcome,
             Err(_) => ValidationOutcome::fail(format!(
                 "provider did not answer within {}s",
@@ -224,7 +223,7 @@ impl Validator {
 
     async fn call(
         &self,
-        ai_type: AiType,
+        listing: &Listing,
         host: &str,
         request: Request<Empty<Bytes>>,
     ) -> ValidationOutcome {
@@ -274,6 +273,10 @@ impl Validator {
         if !status.is_success() {
             return ValidationOutcome::fail(status_message(status, provider::error_message(&body)));
         }
+        let ai_type = match listing {
+            Listing::Models(ai_type) => *ai_type,
+            Listing::AzureKeyCheck { deployment } => return azure_outcome(host, deployment),
+        };
         match provider::parse_models(ai_type, &body) {
             Ok(models) => {
                 let message = match models.len() {
@@ -285,6 +288,29 @@ impl Validator {
             }
             Err(message) => ValidationOutcome::fail(message),
         }
+    }
+}
+
+/// A successful Azure key check: the key works; the models are the endpoint's deployment,
+/// since an API key cannot list deployments.
+fn azure_outcome(host: &str, deployment: &Option<String>) -> ValidationOutcome {
+    match deployment {
+        Some(d) => ValidationOutcome::ok(
+            format!(
+                "connected to {host}; the API key works. This endpoint serves the Azure \
+                 deployment {d}, so it is the connection's model (Azure does not list \
+                 deployments to an API key)"
+            ),
+            vec![d.clone()],
+        ),
+        None => ValidationOutcome::ok(
+            format!(
+                "connected to {host}; the API key works, but Azure OpenAI does not list \
+                 deployments to an API key: set the connection's models to your deployment \
+                 names (they are the model names requests use)"
+            ),
+            Vec::new(),
+        ),
     }
 }
 

@@ -1,9 +1,15 @@
 //! What each provider's model listing looks like: the request to send and how to read the
 //! answer (model list or error message).
 
+use http::Uri;
 use http::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
 use serde_json::Value;
+use tollgate_data_plane::snapshot::AuthHeader;
+use tollgate_data_plane::snapshot::endpoint::{
+    AZURE_DEPLOYMENTS_SEGMENT, is_azure_openai, join_endpoint,
+};
 
+use super::endpoint_to_string;
 use crate::model::AiType;
 
 /// Longest provider-supplied text quoted in a message, in characters.
@@ -11,16 +17,32 @@ pub(super) const MAX_PROVIDER_TEXT: usize = 300;
 
 const USER_AGENT_VALUE: &str = concat!("tollgate/", env!("CARGO_PKG_VERSION"));
 
-/// The model-listing call for a provider type: path and query after the endpoint, headers.
-pub(super) struct ListCall {
-    pub(super) path_and_query: &'static str,
-    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
+/// The Azure OpenAI API version of the key check: the GA version of "Models - List".
+pub(super) const AZURE_CHECK_API_VERSION: &str = "2024-10-21";
+
+/// What a successful answer to a [`ListCall`] means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Listing {
+    /// A model list in the format of this provider type.
+    Models(AiType),
+    /// Azure OpenAI: an API key cannot list deployments (only the management API can), so
+    /// the call only proves that the key works. `deployment`: the one the endpoint names
+    /// (`/openai/deployments/{name}`), which is then the connection's model.
+    AzureKeyCheck { deployment: Option<String> },
 }
 
-/// Builds the call; errors (already user-facing) when a credential cannot go in a header.
-/// Not for AWS, which has no listing call here.
+/// The model-listing call for a connection: full URL, headers, and how to read the answer.
+pub(super) struct ListCall {
+    pub(super) url: String,
+    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(super) listing: Listing,
+}
+
+/// Builds the call for `endpoint` (checked, normalized); errors (already user-facing) when
+/// a credential cannot go in a header. Not for AWS, which has no listing call here.
 pub(super) fn list_call(
     ai_type: AiType,
+    endpoint: &Uri,
     key: Option<&str>,
     secret: Option<&str>,
 ) -> Result<ListCall, String> {
@@ -39,7 +61,25 @@ pub(super) fn list_call(
         headers.push((name, value));
         Ok(())
     };
-    let path_and_query = match ai_type {
+    let base = endpoint_to_string(endpoint);
+    let (url, listing) = match ai_type {
+        AiType::Openai | AiType::Other if is_azure_openai(endpoint) => {
+            // The same header as the data plane's calls.
+            let auth = AuthHeader::api_key();
+            if let Some(secret) = secret {
+                add(auth.name, format!("{}{secret}", auth.prefix), "secret")?;
+            }
+            let deployment = endpoint
+                .path()
+                .split_once(AZURE_DEPLOYMENTS_SEGMENT)
+                .and_then(|(_, rest)| rest.split('/').next())
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned);
+            (
+                azure_models_url(endpoint),
+                Listing::AzureKeyCheck { deployment },
+            )
+        }
         AiType::Openai | AiType::Other | AiType::Aws => {
             if let Some(secret) = secret {
                 add(AUTHORIZATION, format!("Bearer {secret}"), "secret")?;
@@ -51,7 +91,7 @@ pub(super) fn list_call(
                     "key",
                 )?;
             }
-            "/models"
+            (join_endpoint(&base, "/models"), Listing::Models(ai_type))
         }
         AiType::Anthropic => {
             if let Some(secret) = secret {
@@ -66,7 +106,10 @@ pub(super) fn list_call(
                 HeaderValue::from_static("2023-06-01"),
             ));
             // The listing is paged (20 by default); one large page is enough here.
-            "/v1/models?limit=1000"
+            (
+                format!("{base}/v1/models?limit=1000"),
+                Listing::Models(ai_type),
+            )
         }
         AiType::Google => {
             if let Some(secret) = secret {
@@ -76,13 +119,29 @@ pub(super) fn list_call(
                     "secret",
                 )?;
             }
-            "/v1beta/models?pageSize=1000"
+            (
+                format!("{base}/v1beta/models?pageSize=1000"),
+                Listing::Models(ai_type),
+            )
         }
     };
     Ok(ListCall {
-        path_and_query,
+        url,
         headers,
+        listing,
     })
+}
+
+/// Azure's model listing, `{origin}{prefix}/openai/models?api-version=...`: `prefix` is the
+/// path before the endpoint's `/openai/` segment (a gateway's base path), if any.
+fn azure_models_url(endpoint: &Uri) -> String {
+    let scheme = endpoint.scheme_str().unwrap_or("https");
+    let authority = endpoint.authority().map(|a| a.as_str()).unwrap_or_default();
+    let path = endpoint.path();
+    let prefix = format!("{path}/")
+        .find("/openai/")
+        .map_or("", |i| &path[..i]);
+    format!("{scheme}://{authority}{prefix}/openai/models?api-version={AZURE_CHECK_API_VERSION}")
 }
 
 /// Model names from a successful listing, in the provider's order, without duplicates.
@@ -244,20 +303,121 @@ mod tests {
         assert_eq!(truncate("ééé", 2), "éé…");
     }
 
+    fn uri(s: &str) -> Uri {
+        s.parse().expect("uri")
+    }
+
+    #[test]
+    fn listing_urls_and_headers() {
+        let check = |ai_type: AiType, endpoint: &str, url: &str, header: &str, listing: Listing| {
+            let call = list_call(ai_type, &uri(endpoint), Some("org"), Some("sk-1")).expect("call");
+            assert_eq!(call.url, url, "{endpoint}");
+            assert_eq!(call.listing, listing, "{endpoint}");
+            let auth = call
+                .headers
+                .iter()
+                .find(|(n, _)| n == header)
+                .unwrap_or_else(|| panic!("{endpoint}: no {header}"));
+            assert!(auth.1.is_sensitive());
+            let names: Vec<&str> = call.headers.iter().map(|(n, _)| n.as_str()).collect();
+            for other in ["authorization", "api-key", "x-api-key", "x-goog-api-key"] {
+                if other != header {
+                    assert!(!names.contains(&other), "{endpoint}: also sends {other}");
+                }
+            }
+        };
+        let models = Listing::Models;
+        check(
+            AiType::Openai,
+            "https://api.openai.com/v1",
+            "https://api.openai.com/v1/models",
+            "authorization",
+            models(AiType::Openai),
+        );
+        check(
+            AiType::Other,
+            "http://vllm:8000/v1?tenant=a",
+            "http://vllm:8000/v1/models?tenant=a",
+            "authorization",
+            models(AiType::Other),
+        );
+        check(
+            AiType::Other,
+            "https://openrouter.ai/api/v1",
+            "https://openrouter.ai/api/v1/models",
+            "authorization",
+            models(AiType::Other),
+        );
+        check(
+            AiType::Other,
+            "https://res.openai.azure.com/openai/deployments/gpt-4o?api-version=2024-06-01",
+            "https://res.openai.azure.com/openai/models?api-version=2024-10-21",
+            "api-key",
+            Listing::AzureKeyCheck {
+                deployment: Some("gpt-4o".into()),
+            },
+        );
+        check(
+            AiType::Openai,
+            "https://res.cognitiveservices.azure.com/openai/v1",
+            "https://res.cognitiveservices.azure.com/openai/models?api-version=2024-10-21",
+            "api-key",
+            Listing::AzureKeyCheck { deployment: None },
+        );
+        check(
+            AiType::Other,
+            "https://apim.example/team/openai/deployments/d1?api-version=2024-10-21",
+            "https://apim.example/team/openai/models?api-version=2024-10-21",
+            "api-key",
+            Listing::AzureKeyCheck {
+                deployment: Some("d1".into()),
+            },
+        );
+        check(
+            AiType::Anthropic,
+            "https://api.anthropic.com",
+            "https://api.anthropic.com/v1/models?limit=1000",
+            "x-api-key",
+            models(AiType::Anthropic),
+        );
+        check(
+            AiType::Google,
+            "https://generativelanguage.googleapis.com",
+            "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1000",
+            "x-goog-api-key",
+            models(AiType::Google),
+        );
+        // No OpenAI organization header for Azure.
+        let call = list_call(
+            AiType::Openai,
+            &uri("https://r.openai.azure.com/openai/v1"),
+            Some("org"),
+            Some("k"),
+        )
+        .expect("call");
+        assert!(!call.headers.iter().any(|(n, _)| n == "openai-organization"));
+    }
+
     #[test]
     fn credentials_that_cannot_be_headers() {
-        let err = list_call(AiType::Openai, None, Some("sk\nevil"))
+        let endpoint = uri("https://api.openai.com/v1");
+        let err = list_call(AiType::Openai, &endpoint, None, Some("sk\nevil"))
             .err()
             .unwrap();
         assert!(err.contains("the secret contains characters"), "{err}");
         assert!(!err.contains("evil"));
-        let err = list_call(AiType::Openai, Some("org\r\n"), Some("sk"))
+        let err = list_call(AiType::Openai, &endpoint, Some("org\r\n"), Some("sk"))
             .err()
             .unwrap();
         assert!(err.contains("the key contains characters"), "{err}");
-        let call = list_call(AiType::Anthropic, None, Some("sk-ant"))
-            .ok()
-            .unwrap();
+        let call = list_call(
+            AiType::Anthropic,
+            &uri("https://api.anthropic.com"),
+            None,
+            Some("sk-ant"),
+        )
+        .ok()
+        .unwrap();
         assert!(
             call.headers
                 .iter()

@@ -24,6 +24,7 @@ const OPENAI_ORG: &str = "org-test-abcdef";
 const OTHER_SECRET: &str = "local-secret-token";
 const ANTHROPIC_SECRET: &str = "sk-ant-test-0123456789";
 const GOOGLE_SECRET: &str = "AIza-test-0123456789";
+const AZURE_SECRET: &str = "azure-key-0123456789abcdef";
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -156,6 +157,34 @@ async fn handle(
                 ]}),
             )
         }
+        "/azure/openai/models" => {
+            // Azure OpenAI: the key in `api-key`, never Authorization; api-version required.
+            if header(h, "api-key") != Some(AZURE_SECRET)
+                || h.contains_key("authorization")
+                || h.contains_key("openai-organization")
+            {
+                return json_response(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint."}}),
+                );
+            }
+            if query != "api-version=2024-10-21" {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": {"code": "404", "message": "Resource not found"}}),
+                );
+            }
+            json_response(
+                StatusCode::OK,
+                json!({"object": "list", "data": [{"id": "gpt-4o-2024-08-06", "object": "model"}]}),
+            )
+        }
+        "/query/v1/models" => {
+            if query != "tenant=a" || bearer(h) != OTHER_SECRET {
+                return unauthorized("the query or the token is wrong");
+            }
+            json_response(StatusCode::OK, json!({"data": [{"id": "qwen3"}]}))
+        }
         "/redirect/models" => Response::builder()
             .status(StatusCode::FOUND)
             .header("location", format!("http://{addr}/openai/v1/models"))
@@ -285,6 +314,66 @@ async fn success_per_provider_type() {
             outcome.message
         );
     }
+}
+
+#[tokio::test]
+async fn azure_key_check_and_endpoint_query() {
+    let mock = Mock::start().await;
+    let v = validator();
+    // A deployments endpoint (any host with Azure's path): the key goes in `api-key`, the
+    // deployment becomes the model.
+    let deployment = mock.endpoint("/azure/openai/deployments/gpt4o-prod?api-version=2024-06-01");
+    let outcome = v
+        .validate(request(
+            AiType::Other,
+            &deployment,
+            Some("org-ignored"),
+            Some(AZURE_SECRET),
+        ))
+        .await;
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(outcome.models, ["gpt4o-prod"]);
+    assert!(
+        outcome.message.contains("deployment gpt4o-prod"),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(mock.hits("/azure/openai/models"), 1);
+
+    let outcome = v
+        .validate(request(
+            AiType::Openai,
+            &deployment,
+            None,
+            Some("wrong-azure-key-000"),
+        ))
+        .await;
+    assert_failure(
+        &outcome,
+        "provider rejected the credentials (401 Unauthorized): Access denied due to invalid subscription key",
+    );
+
+    // A non-Azure endpoint with a query keeps it after the path.
+    let query = mock.endpoint("/query/v1?tenant=a");
+    let outcome = v
+        .validate(request(AiType::Other, &query, None, Some(OTHER_SECRET)))
+        .await;
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(outcome.models, ["qwen3"]);
+}
+
+#[test]
+fn azure_without_a_deployment_says_to_set_models() {
+    let outcome = azure_outcome("res.openai.azure.com", &None);
+    assert!(outcome.success);
+    assert!(outcome.models.is_empty());
+    assert!(
+        outcome
+            .message
+            .contains("set the connection's models to your deployment names"),
+        "{}",
+        outcome.message
+    );
 }
 
 #[tokio::test]
@@ -486,9 +575,20 @@ async fn metadata_endpoints_are_refused_without_connecting() {
         );
     }
     let lenient = Validator::new(Duration::from_secs(30), true);
-    assert!(lenient.check_endpoint("http://169.254.169.254/").is_ok());
-    assert!(lenient.check_endpoint("http://[fd00:ec2::254]/").is_ok());
-    assert!(v.check_endpoint("http://169.254.169.254/").is_err());
+    assert!(
+        lenient
+            .check_endpoint(AiType::Other, "http://169.254.169.254/")
+            .is_ok()
+    );
+    assert!(
+        lenient
+            .check_endpoint(AiType::Other, "http://[fd00:ec2::254]/")
+            .is_ok()
+    );
+    assert!(
+        v.check_endpoint(AiType::Other, "http://169.254.169.254/")
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod embeddings;
 pub mod google;
 pub(crate) mod openai;
 pub(crate) mod sse;

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
+use super::adapter::with_retry_hints;
 use super::openai::stream_response;
 use super::sse::count_text_deltas;
 use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
@@ -79,7 +80,12 @@ pub(super) async fn call(
         value.set_sensitive(name != "x-amz-date");
         req.headers_mut().insert(name, value);
     }
-    let resp = send(&shared.client, req, shared.first_byte_timeout).await?;
+    let resp = send(
+        &shared.client,
+        req,
+        target.first_byte_timeout(shared.first_byte_timeout),
+    )
+    .await?;
     let (parts, upstream_body) = resp.into_parts();
     if !parts.status.is_success() {
         let bytes =
@@ -87,7 +93,10 @@ pub(super) async fn call(
         let error_type = header(&parts.headers, "x-amzn-errortype");
         let (status, body) = translate::translate_error(parts.status.as_u16(), error_type, &bytes);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-        return Ok(crate::body::json_response(status, body));
+        return Ok(with_retry_hints(
+            crate::body::json_response(status, body),
+            &parts.headers,
+        ));
     }
     meter.succeed();
     let request_id = header(&parts.headers, "x-amzn-requestid");

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use super::adapter::secret_header;
+use super::adapter::{secret_header, with_retry_hints};
 use super::openai::stream_response;
 use super::sse::count_text_deltas;
 use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
@@ -36,14 +36,22 @@ pub(super) async fn call(
         .header("x-goog-api-key", secret_header("", credential)?)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let resp = send(&shared.client, req, shared.first_byte_timeout).await?;
+    let resp = send(
+        &shared.client,
+        req,
+        target.first_byte_timeout(shared.first_byte_timeout),
+    )
+    .await?;
     let (parts, upstream_body) = resp.into_parts();
     if !parts.status.is_success() {
         let bytes =
             collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
         let (status, body) = translate::translate_error(parts.status.as_u16(), &bytes);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-        return Ok(crate::body::json_response(status, body));
+        return Ok(with_retry_hints(
+            crate::body::json_response(status, body),
+            &parts.headers,
+        ));
     }
     meter.succeed();
     let out = http::Response::builder().status(http::StatusCode::OK);

@@ -8,12 +8,20 @@
 //!     └ Router ─ GET /v1/models → models list
 //!              └ POST /v1/chat/completions:
 //!                 ResolveModel (body ≤ limit, model → targets) → Policy (hook) → Provider
+//!              └ POST /v1/completions, POST /v1/embeddings: the same ResolveModel → Policy,
+//!                 then their own provider service (`completions.rs`, `embeddings.rs`)
 //! ```
+//!
+//! Provider services try the request's targets with retries and fallbacks
+//! (`adapter::attempt_targets`, the rule is in `adapter`) and name the target that answered
+//! in the `x-tollgate-target` response header.
 
 mod adapter;
 mod anthropic;
 mod auth;
 mod bedrock;
+mod completions;
+mod embeddings;
 mod google;
 mod openai;
 mod policy;
@@ -38,7 +46,7 @@ use crate::body::RespBody;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
-use crate::snapshot::{KeyEntry, RepositoryView, SnapshotCell, Target};
+use crate::snapshot::{KeyEntry, RepositoryView, SnapshotCell, Target, Targets};
 use crate::usage::Aggregator;
 
 pub use auth::AuthenticateLayer;
@@ -67,6 +75,8 @@ pub struct Shared {
     pub first_byte_timeout: Duration,
     /// Longest silence from a provider once its answer has started.
     pub idle_timeout: Duration,
+    /// First wait before retrying a target already tried (doubles per retry).
+    pub retry_backoff: Duration,
 }
 
 /// The authenticated caller, as a request extension.
@@ -86,8 +96,8 @@ pub struct ChatCall {
     pub accept: Option<http::HeaderValue>,
     pub body: Bytes,
     pub fields: ChatFields,
-    /// Candidates, best first.
-    pub targets: Vec<Target>,
+    /// Candidates in the order they are tried, and the retry budget.
+    pub targets: Targets,
     pub caller: Caller,
 }
 
@@ -136,7 +146,7 @@ pub fn build_service(
             .layer(PolicyLayer)
             .service(adapter::ProviderService::new(shared.clone())),
     );
-    let router = route::Router::new(chat, shared.max_body_bytes);
+    let router = route::Router::new(chat, &shared);
     BoxCloneSyncService::new(
         ServiceBuilder::new()
             .layer(RespondLayer::new(shared.metrics.clone()))

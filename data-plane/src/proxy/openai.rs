@@ -15,9 +15,14 @@ use crate::secret::Secret;
 use crate::snapshot::Target;
 use crate::usage::Meter;
 
-/// Headers of a provider answer worth passing to the client. Not `openai-organization`: it
-/// echoes the connection's stored key field.
-const PASSED_HEADERS: [&str; 2] = ["x-request-id", "openai-processing-ms"];
+/// Headers of a provider answer worth passing to the client (the retry hints are also read
+/// by the retry loop). Not `openai-organization`: it echoes the connection's stored key field.
+const PASSED_HEADERS: [&str; 4] = [
+    "x-request-id",
+    "openai-processing-ms",
+    "retry-after",
+    "retry-after-ms",
+];
 
 pub(super) async fn call(
     shared: &Shared,
@@ -31,8 +36,8 @@ pub(super) async fn call(
     let mut req = http::Request::post(target.connection.chat_url.clone())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(
-            http::header::AUTHORIZATION,
-            secret_header("Bearer ", credential)?,
+            &target.connection.auth.name,
+            secret_header(target.connection.auth.prefix, credential)?,
         );
     if let Some(org) = &target.connection.key {
         req = req.header("openai-organization", secret_header("", org)?);
@@ -43,7 +48,12 @@ pub(super) async fn call(
     let req = req
         .body(Full::new(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let resp = send(&shared.client, req, shared.first_byte_timeout).await?;
+    let resp = send(
+        &shared.client,
+        req,
+        target.first_byte_timeout(shared.first_byte_timeout),
+    )
+    .await?;
     let (parts, upstream_body) = resp.into_parts();
     let mut out = http::Response::builder().status(parts.status);
     for name in PASSED_HEADERS {

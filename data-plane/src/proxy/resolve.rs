@@ -1,6 +1,6 @@
 //! `ResolveModel`: reads the body (bounded: 413 above the limit), takes only what routing
 //! needs from it (`model`, `stream`, `stream_options.include_usage`) and resolves the model
-//! in the caller's repository (404 naming it).
+//! in the caller's repository (404 naming it) to its candidates and retry budget.
 
 use std::task::{Context, Poll};
 
@@ -15,7 +15,7 @@ use super::respond::ModelLabel;
 use super::{Caller, ChatCall, HttpResponse};
 use crate::body::BoxError;
 use crate::error::ProxyError;
-use crate::snapshot::{Target, Unroutable};
+use crate::snapshot::{Targets, Unroutable};
 
 /// Layer of [`ResolveModelService`].
 #[derive(Debug, Clone, Copy)]
@@ -90,8 +90,9 @@ where
     }
 }
 
-/// The targets of `model` for this caller (its repository, its credential mode).
-fn resolve_targets(caller: &Caller, model: &str) -> Result<Vec<Target>, ProxyError> {
+/// The targets of `model` for this caller (its repository, its credential mode), in the
+/// order they are tried, with the retry budget. Never empty.
+pub(super) fn resolve_targets(caller: &Caller, model: &str) -> Result<Targets, ProxyError> {
     let repository = caller
         .repository
         .as_ref()

@@ -1,14 +1,19 @@
 //! `Route`: method and path → endpoint (404 unknown route, 405 wrong method), and the
 //! `Router` at the bottom of the outer stack that sends each endpoint to its handler.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::{BoxFuture, FutureExt};
 use http_body::Body;
-use tower::{Layer, Service, ServiceExt};
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
-use super::resolve::ResolveModelLayer;
-use super::{Caller, ChatService, HttpResponse};
+use super::completions::CompletionsService;
+use super::embeddings::EmbeddingsService;
+use super::policy::PolicyLayer;
+use super::resolve::{ResolveModelLayer, ResolveModelService};
+use super::{Caller, ChatCall, ChatService, HttpResponse, Shared};
 use crate::body::{BoxError, json_response};
 use crate::error::ProxyError;
 
@@ -16,6 +21,9 @@ use crate::error::ProxyError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     ChatCompletions,
+    /// Legacy completions (OPENAI / OTHER connections only).
+    Completions,
+    Embeddings,
     Models,
 }
 
@@ -23,6 +31,8 @@ fn classify(method: &http::Method, path: &str) -> Result<Endpoint, ProxyError> {
     let path_trimmed = path.strip_suffix('/').unwrap_or(path);
     let (endpoint, allowed) = match path_trimmed {
         "/v1/chat/completions" => (Endpoint::ChatCompletions, http::Method::POST),
+        "/v1/completions" => (Endpoint::Completions, http::Method::POST),
+        "/v1/embeddings" => (Endpoint::Embeddings, http::Method::POST),
         "/v1/models" => (Endpoint::Models, http::Method::GET),
         _ => {
             return Err(ProxyError::UnknownRoute {
@@ -85,19 +95,40 @@ where
     }
 }
 
-/// Sends each endpoint to its handler.
+/// Sends each endpoint to its handler. Chat completions, completions and embeddings all go
+/// through `ResolveModel` (body limit, model resolution) and `Policy`, then their own
+/// provider service.
 #[derive(Clone)]
 pub struct Router {
-    chat: super::resolve::ResolveModelService<ChatService>,
+    chat: ResolveModelService<ChatService>,
+    completions: ResolveModelService<ChatService>,
+    embeddings: ResolveModelService<ChatService>,
 }
 
 impl Router {
-    /// `chat` handles routed chat completions; bodies are read up to `max_body_bytes`.
-    pub fn new(chat: ChatService, max_body_bytes: usize) -> Self {
+    /// `chat` handles routed chat completions; completions and embeddings call providers
+    /// with `shared`'s client; bodies are read up to `shared.max_body_bytes`.
+    pub fn new(chat: ChatService, shared: &Arc<Shared>) -> Self {
+        let resolve = ResolveModelLayer::new(shared.max_body_bytes);
         Self {
-            chat: ResolveModelLayer::new(max_body_bytes).layer(chat),
+            chat: resolve.layer(chat),
+            completions: resolve.layer(with_policy(CompletionsService::new(shared.clone()))),
+            embeddings: resolve.layer(with_policy(EmbeddingsService::new(shared.clone()))),
         }
     }
+}
+
+/// `Policy → svc`, boxed.
+fn with_policy<S>(svc: S) -> ChatService
+where
+    S: Service<ChatCall, Response = HttpResponse, Error = ProxyError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    BoxCloneSyncService::new(ServiceBuilder::new().layer(PolicyLayer).service(svc))
 }
 
 impl<B> Service<http::Request<B>> for Router
@@ -127,7 +158,9 @@ where
                     });
                 futures::future::ready(Ok(json_response(http::StatusCode::OK, body))).boxed()
             }
-            _ => self.chat.clone().oneshot(req).boxed(),
+            Some(Endpoint::Completions) => self.completions.clone().oneshot(req).boxed(),
+            Some(Endpoint::Embeddings) => self.embeddings.clone().oneshot(req).boxed(),
+            Some(Endpoint::ChatCompletions) | None => self.chat.clone().oneshot(req).boxed(),
         }
     }
 }
@@ -153,6 +186,12 @@ mod tests {
         check("GET", "/v1/chat/completions", "405");
         check("POST", "/v1/models", "405");
         check("GET", "/", "404");
-        check("POST", "/v1/embeddings", "404");
+        check("POST", "/v1/embeddings", "Embeddings");
+        check("POST", "/v1/embeddings/", "Embeddings");
+        check("POST", "/v1/completions", "Completions");
+        check("GET", "/v1/embeddings", "405");
+        check("GET", "/v1/completions", "405");
+        check("POST", "/v1/embedding", "404");
+        check("POST", "/v2/embeddings", "404");
     }
 }

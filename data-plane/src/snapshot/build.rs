@@ -202,7 +202,7 @@ pub(crate) mod tests {
                     timeout_ms: 0,
                 })
                 .collect(),
-            retries: 0,
+            retries: None,
         }
     }
 
@@ -306,7 +306,9 @@ pub(crate) mod tests {
             .map(|_| {
                 snap.repository("r1")
                     .and_then(|r| r.models.resolve("gpt-4o", false).ok())
-                    .expect("routable")[0]
+                    .expect("routable")
+                    .first()
+                    .expect("a target")
                     .connection
                     .id
                     .clone()

@@ -3,7 +3,8 @@
 
 use tollgate_proto::sync as pb;
 
-use super::{Connection, KeyEntry, Provider};
+use super::endpoint::join_endpoint;
+use super::{AuthHeader, Connection, KeyEntry, Provider};
 use crate::secret::Secret;
 
 /// A resource the data plane refused, and why; reported in the ACK of its version.
@@ -44,8 +45,19 @@ pub enum Strategy {
 pub struct RouteDef {
     pub name: String,
     pub strategy: Strategy,
-    /// (target model name, weight)
-    pub targets: Vec<(String, u32)>,
+    pub targets: Vec<RouteTargetDef>,
+    /// Extra attempts after the first; `None`: the default.
+    pub retries: Option<u32>,
+}
+
+/// One target of a route.
+#[derive(Debug, Clone)]
+pub struct RouteTargetDef {
+    /// A model name the repository routes (`<routing_id>/<model>`, or a bare name).
+    pub target: String,
+    pub weight: u32,
+    /// Wait for this target's response head, in ms; 0: the data plane's default.
+    pub timeout_ms: u32,
 }
 
 /// A repository as the control plane describes it.
@@ -89,14 +101,21 @@ impl TryFrom<pb::Connection> for Connection {
             }
             _ => c.endpoint.as_str(),
         };
-        let base = endpoint.trim().trim_end_matches('/');
         let path = match provider {
             Provider::OpenAi => "/chat/completions",
             Provider::Anthropic => "/v1/messages",
             Provider::Google => "/v1beta/models",
             Provider::Bedrock => "",
         };
-        let chat_url: http::Uri = format!("{base}{path}")
+        // Only OpenAI-format URLs end with the endpoint's query; the other providers append
+        // more path per request.
+        if provider != Provider::OpenAi && endpoint.contains('?') {
+            return Err(reject(format!(
+                "endpoint {:?} has a query, which only OPENAI/OTHER endpoints may have",
+                c.endpoint
+            )));
+        }
+        let chat_url: http::Uri = join_endpoint(endpoint, path)
             .parse()
             .map_err(|e| reject(format!("endpoint {:?} is not a URL: {e}", c.endpoint)))?;
         if !matches!(chat_url.scheme_str(), Some("http" | "https")) || chat_url.host().is_none() {
@@ -105,6 +124,10 @@ impl TryFrom<pb::Connection> for Connection {
                 c.endpoint
             )));
         }
+        let auth = match provider {
+            Provider::OpenAi => AuthHeader::for_openai_endpoint(&chat_url),
+            _ => AuthHeader::bearer(),
+        };
         if !c.passthrough && c.secret.is_empty() {
             return Err(reject("managed connection without a secret".into()));
         }
@@ -124,6 +147,7 @@ impl TryFrom<pb::Connection> for Connection {
             name: c.name,
             provider,
             chat_url,
+            auth,
             key: (!key.is_empty()).then(|| Secret::new(key)),
             region,
             secret,
@@ -202,8 +226,13 @@ impl TryFrom<pb::Repository> for RepositoryDef {
                 targets: route
                     .targets
                     .into_iter()
-                    .map(|t| (t.target, t.weight))
+                    .map(|t| RouteTargetDef {
+                        target: t.target,
+                        weight: t.weight,
+                        timeout_ms: t.timeout_ms,
+                    })
                     .collect(),
+                retries: route.retries,
             })
             .collect();
         Ok(RepositoryDef {
@@ -229,6 +258,95 @@ mod tests {
             routing_id: "bedrock".into(),
             ..Default::default()
         }
+    }
+
+    fn openai(ai_type: i32, endpoint: &str) -> pb::Connection {
+        pb::Connection {
+            id: "c".into(),
+            ai_type,
+            endpoint: endpoint.into(),
+            secret: "sk".into(),
+            routing_id: "r".into(),
+            ..Default::default()
+        }
+    }
+
+    /// `expected`: the chat URL and the credential header, or the rejection's text.
+    fn check_openai(ai_type: i32, endpoint: &str, expected: Result<(&str, &str), &str>) {
+        let got = Connection::try_from(openai(ai_type, endpoint));
+        match (got, expected) {
+            (Ok(c), Ok((url, header))) => {
+                assert_eq!(c.provider, Provider::OpenAi);
+                assert_eq!(c.chat_url.to_string(), url, "{endpoint}");
+                assert_eq!(c.auth.name.as_str(), header, "{endpoint}");
+            }
+            (Err(e), Err(text)) => assert!(e.reason.contains(text), "{endpoint}: {}", e.reason),
+            (got, want) => panic!("{endpoint}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn openai_format_urls_and_headers() {
+        // OpenAI-compatible servers: vLLM, Ollama, OpenRouter, LM Studio, OpenAI itself.
+        for (endpoint, url) in [
+            (
+                "https://api.openai.com/v1",
+                "https://api.openai.com/v1/chat/completions",
+            ),
+            (
+                "http://gpu-box:8000/v1",
+                "http://gpu-box:8000/v1/chat/completions",
+            ),
+            (
+                "http://localhost:11434/v1/",
+                "http://localhost:11434/v1/chat/completions",
+            ),
+            (
+                "https://openrouter.ai/api/v1",
+                "https://openrouter.ai/api/v1/chat/completions",
+            ),
+        ] {
+            check_openai(AI_OTHER, endpoint, Ok((url, "authorization")));
+        }
+        let c = Connection::try_from(openai(AI_OTHER, "http://h:8000/v1")).expect("ok");
+        assert_eq!(c.auth.prefix, "Bearer ");
+        // Azure OpenAI: the query stays after the path, the key goes in `api-key`.
+        check_openai(
+            AI_OTHER,
+            "https://res.openai.azure.com/openai/deployments/gpt-4o?api-version=2024-10-21",
+            Ok((
+                "https://res.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+                "api-key",
+            )),
+        );
+        check_openai(
+            AI_OPENAI,
+            "https://res.openai.azure.com/openai/v1/",
+            Ok((
+                "https://res.openai.azure.com/openai/v1/chat/completions",
+                "api-key",
+            )),
+        );
+        check_openai(
+            AI_OTHER,
+            "http://127.0.0.1:9/openai/deployments/d?api-version=2024-10-21",
+            Ok((
+                "http://127.0.0.1:9/openai/deployments/d/chat/completions?api-version=2024-10-21",
+                "api-key",
+            )),
+        );
+        let c = Connection::try_from(openai(AI_OTHER, "https://r.openai.azure.com/openai/v1"))
+            .expect("ok");
+        assert_eq!(c.auth.prefix, "");
+        // Only OpenAI-format endpoints may carry a query.
+        for (ai_type, endpoint) in [
+            (AI_ANTHROPIC, "https://api.anthropic.com?x=1"),
+            (AI_GOOGLE, "https://generativelanguage.googleapis.com?key=1"),
+        ] {
+            let e = Connection::try_from(openai(ai_type, endpoint)).expect_err("rejected");
+            assert!(e.reason.contains("only OPENAI/OTHER"), "{}", e.reason);
+        }
+        check_openai(AI_OTHER, "ftp://h/v1", Err("must be an http(s) URL"));
     }
 
     #[test]

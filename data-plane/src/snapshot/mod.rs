@@ -3,6 +3,7 @@
 
 pub(crate) mod build;
 mod convert;
+pub mod endpoint;
 mod model_index;
 
 use std::collections::HashMap;
@@ -15,7 +16,8 @@ use crate::secret::Secret;
 
 pub use build::{ResourceSet, build_snapshot};
 pub use convert::Rejected;
-pub use model_index::{ModelIndex, Target, Unroutable};
+pub use endpoint::AuthHeader;
+pub use model_index::{DEFAULT_RETRIES, ModelIndex, Target, Targets, Unroutable};
 
 /// Published snapshot holder: `None` until the first snapshot arrives.
 pub type SnapshotCell = arc_swap::ArcSwapOption<Snapshot>;
@@ -39,10 +41,14 @@ pub struct Connection {
     pub id: String,
     pub name: String,
     pub provider: Provider,
-    /// Upstream URL of chat completions, computed once from the endpoint. For GOOGLE, the
-    /// model collection (`{endpoint}/v1beta/models`): the model and method are appended
+    /// Upstream URL of chat completions, computed once from the endpoint (an OPENAI/OTHER
+    /// endpoint's query, such as Azure's `?api-version=`, stays after the path). For GOOGLE,
+    /// the model collection (`{endpoint}/v1beta/models`): the model and method are appended
     /// per request. For AWS, the endpoint itself (`/model/{id}/converse` is appended).
     pub chat_url: http::Uri,
+    /// OPENAI/OTHER: the header carrying the credential (`api-key` for Azure OpenAI, else
+    /// `Authorization: Bearer`). Other providers set their own headers.
+    pub auth: AuthHeader,
     /// The extra access key (OpenAI organization, AWS access key id), if any.
     pub key: Option<Secret>,
     /// AWS: the region requests are signed for; empty for other providers.

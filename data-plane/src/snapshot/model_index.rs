@@ -1,5 +1,6 @@
 //! Model name → upstream targets, per repository. Built once per snapshot, so a request does
-//! one or two hash lookups.
+//! one or two hash lookups and gets its candidates as a shared list plus a starting point
+//! ([`Targets`]): no allocation, no per-request sorting or filtering.
 //!
 //! A bare name or a route spreads only over targets of the request's credential mode: with
 //! a provider key (passthrough) only passthrough connections, without one only managed
@@ -7,40 +8,226 @@
 //! endpoint origin (scheme, host, port), so it never reaches a host the caller did not pick;
 //! otherwise the caller must name the connection (`<routing_id>/<model>`). Qualified names
 //! are an explicit choice and are not filtered.
+//!
+//! Candidates are tried in order, wrapping around (the retry rule is in `proxy::adapter`):
+//! - qualified name: its one connection;
+//! - bare name: every connection exposing it, starting at the next one in turn (spread);
+//! - route `direct`: the candidates of its first target (spread when that target is a bare
+//!   name exposed several times);
+//! - route `fallback`: every target in route order;
+//! - route `weighted`: a target picked by weight first, then the following ones in route
+//!   order.
+//!
+//! Every request may retry [`DEFAULT_RETRIES`] times unless its route sets `retries`; a
+//! route target's `timeout_ms` bounds the wait for that target's response head.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use super::Connection;
 use super::convert::{RouteDef, Strategy};
+
+/// Extra attempts a request may make when its route does not say (bare and qualified names
+/// included).
+pub const DEFAULT_RETRIES: u32 = 2;
 
 /// One place a model name can go: a connection and the model name it knows.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub connection: Arc<Connection>,
     pub upstream_model: Arc<str>,
+    /// The route's bound on the wait for this target's response head; `None`: the data
+    /// plane's first-byte timeout.
+    pub timeout: Option<Duration>,
+    /// `<routing_id>/<upstream model>`, the `x-tollgate-target` header of its answers
+    /// (rendered once per snapshot).
+    pub label: http::HeaderValue,
+}
+
+impl Target {
+    fn new(connection: Arc<Connection>, model: &str, qualified: &str) -> Self {
+        Self {
+            connection,
+            upstream_model: Arc::from(model),
+            timeout: None,
+            label: header_label(qualified),
+        }
+    }
+
+    /// The wait for this target's response head: the route's timeout, else `default`.
+    pub fn first_byte_timeout(&self, default: Duration) -> Duration {
+        self.timeout.unwrap_or(default)
+    }
+}
+
+/// `s` as a header value apps can read as text: unless it is all printable ASCII, the bytes
+/// outside it (and `%`) are percent-encoded.
+fn header_label(s: &str) -> http::HeaderValue {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && let Ok(v) = http::HeaderValue::from_str(s)
+    {
+        return v;
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if (0x21..0x7f).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    http::HeaderValue::from_str(&out).unwrap_or(http::HeaderValue::from_static("unknown"))
+}
+
+/// The candidates of one request in the order they are tried (wrapping around), and how
+/// many extra attempts it may make. Cheap to clone: the list is the snapshot's, only the
+/// starting point is per request.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    list: Arc<[Target]>,
+    start: usize,
+    retries: u32,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self {
+            list: Arc::from([]),
+            start: 0,
+            retries: DEFAULT_RETRIES,
+        }
+    }
+}
+
+impl Targets {
+    /// `list` tried from its first element, with `retries` extra attempts.
+    pub fn new(list: Arc<[Target]>, retries: u32) -> Self {
+        Self {
+            list,
+            start: 0,
+            retries,
+        }
+    }
+
+    /// Number of distinct candidates.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The `i`-th candidate in trial order, wrapping around; `None` only when empty.
+    pub fn get(&self, i: usize) -> Option<&Target> {
+        match self.list.len() {
+            0 => None,
+            n => self.list.get((self.start + i % n) % n),
+        }
+    }
+
+    /// The first candidate.
+    pub fn first(&self) -> Option<&Target> {
+        self.get(0)
+    }
+
+    /// Every candidate once, in trial order.
+    pub fn iter(&self) -> impl Iterator<Item = &Target> {
+        (0..self.list.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Extra attempts allowed after the first (across all candidates).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Only the candidates at the first one's endpoint origin (a provider key goes to one
+    /// host). Allocates: only for passthrough routes spanning several origins.
+    fn same_origin_as_first(&self) -> Targets {
+        let Some(first) = self.first() else {
+            return self.clone();
+        };
+        let kept: Vec<Target> = self
+            .iter()
+            .filter(|t| same_origin(first, t))
+            .cloned()
+            .collect();
+        Targets::new(kept.into(), self.retries)
+    }
 }
 
 #[derive(Debug)]
 struct Route {
     strategy: Strategy,
-    /// Each target's candidates, with its weight.
-    targets: Vec<(Vec<Target>, u32)>,
+    retries: u32,
+    managed: RouteTargets,
+    passthrough: RouteTargets,
+}
+
+/// A route's candidates of one credential mode.
+#[derive(Debug)]
+struct RouteTargets {
+    /// Route target by route target, in route order (`direct`: the first target's only).
+    list: Arc<[Target]>,
+    /// Each route target with candidates here: (offset in `list`, weight ≥ 1).
+    groups: Vec<(usize, u64)>,
+    total_weight: u64,
+    /// Whether all of `list` shares one endpoint origin.
+    one_origin: bool,
+}
+
+impl RouteTargets {
+    fn new(groups: &[(Vec<Target>, u32)], passthrough: bool) -> Self {
+        let mut list = Vec::new();
+        let mut offsets = Vec::new();
+        for (candidates, weight) in groups {
+            let start = list.len();
+            list.extend(
+                candidates
+                    .iter()
+                    .filter(|t| t.connection.passthrough == passthrough)
+                    .cloned(),
+            );
+            if list.len() > start {
+                offsets.push((start, u64::from((*weight).max(1))));
+            }
+        }
+        let one_origin = list.windows(2).all(|w| same_origin(&w[0], &w[1]));
+        Self {
+            list: list.into(),
+            total_weight: offsets.iter().map(|(_, w)| w).sum(),
+            groups: offsets,
+            one_origin,
+        }
+    }
+
+    /// The offset of the route target that `ticket` picks by weight.
+    fn pick(&self, ticket: usize) -> usize {
+        let mut ticket = (ticket as u64) % self.total_weight.max(1);
+        for (offset, weight) in &self.groups {
+            if ticket < *weight {
+                return *offset;
+            }
+            ticket -= weight;
+        }
+        0
+    }
 }
 
 /// The connections exposing one bare model name, in connection id order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Bare {
-    managed: Vec<Target>,
-    passthrough: Vec<Target>,
+    managed: Arc<[Target]>,
+    passthrough: Arc<[Target]>,
     /// Whether all passthrough targets share one endpoint origin.
     passthrough_one_origin: bool,
 }
 
 impl Bare {
     fn all(&self) -> impl Iterator<Item = &Target> {
-        self.managed.iter().chain(&self.passthrough)
+        self.managed.iter().chain(self.passthrough.iter())
     }
 }
 
@@ -61,7 +248,7 @@ pub enum Unroutable {
 #[derive(Debug, Default)]
 pub struct ModelIndex {
     /// `<routing_id>/<model>` → the one connection and model.
-    qualified: HashMap<String, Target>,
+    qualified: HashMap<String, Arc<[Target]>>,
     /// `<model>` → every connection exposing it, by credential mode.
     bare: HashMap<String, Bare>,
     /// Route aliases.
@@ -74,49 +261,71 @@ impl ModelIndex {
     /// Indexes the models `connections` expose and the repository's `routes`. Returns the
     /// problems found (a route target nothing exposes), which leave the rest usable.
     pub fn build(connections: &[Arc<Connection>], routes: &[RouteDef]) -> (Self, Vec<String>) {
-        let mut index = ModelIndex::default();
-        let mut problems = Vec::new();
+        let mut qualified: HashMap<String, Arc<[Target]>> = HashMap::new();
+        let mut bare: HashMap<String, (Vec<Target>, Vec<Target>)> = HashMap::new();
         for conn in connections {
             for model in &conn.models {
-                let target = Target {
-                    connection: conn.clone(),
-                    upstream_model: Arc::from(model.as_str()),
-                };
-                index
-                    .qualified
-                    .entry(format!("{}/{}", conn.routing_id, model))
-                    .or_insert_with(|| target.clone());
-                let bare = index.bare.entry(model.clone()).or_default();
+                let name = format!("{}/{}", conn.routing_id, model);
+                let target = Target::new(conn.clone(), model, &name);
+                let (managed, passthrough) = bare.entry(model.clone()).or_default();
                 if conn.passthrough {
-                    bare.passthrough.push(target);
+                    passthrough.push(target.clone());
                 } else {
-                    bare.managed.push(target);
+                    managed.push(target.clone());
                 }
+                qualified.entry(name).or_insert_with(|| Arc::from([target]));
             }
         }
-        for bare in index.bare.values_mut() {
-            bare.passthrough_one_origin = bare
-                .passthrough
-                .windows(2)
-                .all(|w| same_origin(&w[0], &w[1]));
-        }
+        let bare = bare
+            .into_iter()
+            .map(|(name, (managed, passthrough))| {
+                let passthrough_one_origin =
+                    passthrough.windows(2).all(|w| same_origin(&w[0], &w[1]));
+                (
+                    name,
+                    Bare {
+                        managed: managed.into(),
+                        passthrough: passthrough.into(),
+                        passthrough_one_origin,
+                    },
+                )
+            })
+            .collect();
+        let mut index = ModelIndex {
+            qualified,
+            bare,
+            ..Default::default()
+        };
+        let mut problems = Vec::new();
         for def in routes {
-            let mut targets = Vec::new();
-            for (name, weight) in &def.targets {
-                match index.lookup_model(name) {
-                    Some(candidates) => targets.push((candidates, *weight)),
+            let mut groups = Vec::new();
+            for t in &def.targets {
+                match index.lookup_model(&t.target) {
+                    Some(mut candidates) => {
+                        let timeout = (t.timeout_ms > 0)
+                            .then(|| Duration::from_millis(u64::from(t.timeout_ms)));
+                        for c in &mut candidates {
+                            c.timeout = timeout;
+                        }
+                        groups.push((candidates, t.weight));
+                    }
                     None => problems.push(format!(
-                        "route {:?}: target {name:?} is not exposed by any attached connection",
-                        def.name
+                        "route {:?}: target {:?} is not exposed by any attached connection",
+                        def.name, t.target
                     )),
                 }
             }
-            if !targets.is_empty() {
+            if def.strategy == Strategy::Direct {
+                groups.truncate(1);
+            }
+            if !groups.is_empty() {
                 index.routes.insert(
                     def.name.clone(),
                     Route {
                         strategy: def.strategy,
-                        targets,
+                        retries: def.retries.unwrap_or(DEFAULT_RETRIES),
+                        managed: RouteTargets::new(&groups, false),
+                        passthrough: RouteTargets::new(&groups, true),
                     },
                 );
             }
@@ -127,19 +336,19 @@ impl ModelIndex {
     fn lookup_model(&self, name: &str) -> Option<Vec<Target>> {
         // Qualified first: a bare model name may itself contain a slash ("meta-llama/x").
         if let Some(t) = self.qualified.get(name) {
-            return Some(vec![t.clone()]);
+            return Some(t.to_vec());
         }
         self.bare.get(name).map(|b| b.all().cloned().collect())
     }
 
-    /// The targets to try for `model`, best first (later ones are fallbacks for connect
-    /// failures). `passthrough`: the request carries its own provider key.
-    pub fn resolve(&self, model: &str, passthrough: bool) -> Result<Vec<Target>, Unroutable> {
+    /// The candidates for `model`, in the order they are tried, with the retry budget.
+    /// `passthrough`: the request carries its own provider key.
+    pub fn resolve(&self, model: &str, passthrough: bool) -> Result<Targets, Unroutable> {
         if let Some(route) = self.routes.get(model) {
-            return for_mode(self.resolve_route(route), passthrough);
+            return self.resolve_route(route, passthrough);
         }
         if let Some(t) = self.qualified.get(model) {
-            return Ok(vec![t.clone()]);
+            return Ok(Targets::new(t.clone(), DEFAULT_RETRIES));
         }
         let bare = self.bare.get(model).ok_or(Unroutable::Unknown)?;
         let choices = || {
@@ -170,55 +379,52 @@ impl ModelIndex {
                 choices: choices(),
             });
         }
-        Ok(self.rotated(candidates))
+        Ok(Targets {
+            list: candidates.clone(),
+            start: self.spread(candidates.len()),
+            retries: DEFAULT_RETRIES,
+        })
     }
 
-    fn rotated(&self, all: &[Target]) -> Vec<Target> {
-        if all.len() <= 1 {
-            return all.to_vec();
+    /// A starting point in `0..len`, taking turns.
+    fn spread(&self, len: usize) -> usize {
+        if len <= 1 {
+            0
+        } else {
+            self.next.fetch_add(1, Ordering::Relaxed) % len
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % all.len();
-        all[start..].iter().chain(&all[..start]).cloned().collect()
     }
 
-    fn resolve_route(&self, route: &Route) -> Vec<Target> {
-        match route.strategy {
-            Strategy::Direct => route
-                .targets
-                .first()
-                .map(|(c, _)| self.rotated(c))
-                .unwrap_or_default(),
-            Strategy::Fallback => route
-                .targets
-                .iter()
-                .flat_map(|(c, _)| c.iter().cloned())
-                .collect(),
-            Strategy::Weighted => {
-                let total: u64 = route
-                    .targets
-                    .iter()
-                    .map(|(_, w)| u64::from((*w).max(1)))
-                    .sum();
-                let mut ticket = (self.next.fetch_add(1, Ordering::Relaxed) as u64) % total.max(1);
-                let mut first = 0;
-                for (i, (_, w)) in route.targets.iter().enumerate() {
-                    let w = u64::from((*w).max(1));
-                    if ticket < w {
-                        first = i;
-                        break;
-                    }
-                    ticket -= w;
-                }
-                // The picked target first, the others as fallbacks.
-                let mut out: Vec<Target> = route.targets[first].0.clone();
-                for (i, (c, _)) in route.targets.iter().enumerate() {
-                    if i != first {
-                        out.extend(c.iter().cloned());
-                    }
-                }
-                out
-            }
+    fn resolve_route(&self, route: &Route, passthrough: bool) -> Result<Targets, Unroutable> {
+        let candidates = if passthrough {
+            &route.passthrough
+        } else {
+            &route.managed
+        };
+        if candidates.list.is_empty() {
+            return Err(Unroutable::Ambiguous {
+                reason: if passthrough {
+                    "is a route without passthrough targets (requests with a provider key use only those): send it without a provider key"
+                } else {
+                    "is a route with only passthrough targets: send the provider key as `Authorization` and the gateway key as `X-Tollgate-Key`"
+                },
+                choices: Vec::new(),
+            });
         }
+        let start = match route.strategy {
+            Strategy::Direct => self.spread(candidates.list.len()),
+            Strategy::Fallback => 0,
+            Strategy::Weighted => candidates.pick(self.next.fetch_add(1, Ordering::Relaxed)),
+        };
+        let targets = Targets {
+            list: candidates.list.clone(),
+            start,
+            retries: route.retries,
+        };
+        if passthrough && !candidates.one_origin {
+            return Ok(targets.same_origin_as_first());
+        }
+        Ok(targets)
     }
 
     /// Every routable name with the owner shown in `/v1/models`, sorted.
@@ -226,7 +432,7 @@ impl ModelIndex {
         let mut out: Vec<(String, String)> = self
             .qualified
             .iter()
-            .map(|(n, t)| (n.clone(), t.connection.routing_id.clone()))
+            .filter_map(|(n, t)| Some((n.clone(), t.first()?.connection.routing_id.clone())))
             .chain(self.bare.keys().map(|n| (n.clone(), "tollgate".to_owned())))
             .chain(
                 self.routes
@@ -238,38 +444,6 @@ impl ModelIndex {
         out.dedup_by(|a, b| a.0 == b.0);
         out
     }
-}
-
-/// A route's targets for the request's mode: managed ones without a provider key;
-/// passthrough ones sharing the first one's origin with a provider key.
-fn for_mode(targets: Vec<Target>, passthrough: bool) -> Result<Vec<Target>, Unroutable> {
-    let mut first: Option<Target> = None;
-    let kept: Vec<Target> = targets
-        .into_iter()
-        .filter(|t| {
-            if t.connection.passthrough != passthrough {
-                return false;
-            }
-            match &first {
-                None => {
-                    first = Some(t.clone());
-                    true
-                }
-                Some(f) => !passthrough || same_origin(f, t),
-            }
-        })
-        .collect();
-    if kept.is_empty() {
-        return Err(Unroutable::Ambiguous {
-            reason: if passthrough {
-                "is a route without passthrough targets (requests with a provider key use only those): send it without a provider key"
-            } else {
-                "is a route with only passthrough targets: send the provider key as `Authorization` and the gateway key as `X-Tollgate-Key`"
-            },
-            choices: Vec::new(),
-        });
-    }
-    Ok(kept)
 }
 
 /// Same scheme, host and port (default ports made explicit).
@@ -367,5 +541,91 @@ mod tests {
         assert_eq!(firsts(&snap, "byok2/gpt", true, 1), "p2");
         assert_eq!(firsts(&snap, "man1/gpt", true, 1), "m1");
         assert_eq!(firsts(&snap, "nope", true, 1), "404");
+    }
+
+    fn route(
+        name: &str,
+        strategy: i32,
+        targets: &[(&str, u32, u32)],
+        retries: Option<u32>,
+    ) -> pb::Route {
+        pb::Route {
+            name: name.into(),
+            strategy,
+            targets: targets
+                .iter()
+                .map(|(t, weight, timeout_ms)| pb::RouteTarget {
+                    target: t.to_string(),
+                    weight: *weight,
+                    timeout_ms: *timeout_ms,
+                })
+                .collect(),
+            retries,
+        }
+    }
+
+    /// `label[:timeout ms]` of each candidate in trial order, then `r<retries>`.
+    fn plan(snap: &Snapshot, model: &str, passthrough: bool) -> String {
+        let ts = snap
+            .repository("r")
+            .expect("repo")
+            .models
+            .resolve(model, passthrough)
+            .expect("routable");
+        let mut out: Vec<String> = ts
+            .iter()
+            .map(|t| {
+                let label = t.label.to_str().expect("ascii");
+                match t.timeout {
+                    Some(d) => format!("{label}:{}", d.as_millis()),
+                    None => label.to_owned(),
+                }
+            })
+            .collect();
+        out.push(format!("r{}", ts.retries()));
+        out.join(" ")
+    }
+
+    #[test]
+    fn routes_carry_order_retries_and_timeouts() {
+        let snap = snapshot(vec![
+            conn("a", 1, "a", &["m", "modèle"], "https://a.example/v1"),
+            conn("b", 1, "b", &["m"], "https://b.example/v1"),
+            conn("c", 1, "c", &["m"], "https://c.example/v1"),
+            passthrough(conn("p1", 1, "p1", &["m"], "https://one.example/v1")),
+            passthrough(conn("p2", 1, "p2", &["m"], "https://two.example/v1")),
+            repo(
+                "r",
+                &["a", "b", "c", "p1", "p2"],
+                vec![
+                    route("direct", 1, &[("b/m", 1, 250), ("c/m", 1, 0)], None),
+                    route(
+                        "fallback",
+                        3,
+                        &[("c/m", 1, 0), ("a/m", 1, 1500), ("p1/m", 1, 0)],
+                        Some(0),
+                    ),
+                    route("weighted", 2, &[("a/m", 3, 0), ("b/m", 1, 0)], Some(5)),
+                    route("byok", 3, &[("p2/m", 1, 0), ("p1/m", 1, 0)], None),
+                ],
+            ),
+        ]);
+        // Names without a route: the default budget, no timeout.
+        assert_eq!(plan(&snap, "a/m", false), "a/m r2");
+        assert_eq!(plan(&snap, "b/m", true), "b/m r2");
+        // A label a header cannot hold is percent-encoded.
+        assert_eq!(plan(&snap, "a/modèle", false), "a/mod%C3%A8le r2");
+        // Direct: only the first target; its timeout is the route's, not the connection's.
+        assert_eq!(plan(&snap, "direct", false), "b/m:250 r2");
+        // Fallback: route order, within the request's credential mode; explicit 0 retries.
+        assert_eq!(plan(&snap, "fallback", false), "c/m a/m:1500 r0");
+        assert_eq!(plan(&snap, "fallback", true), "p1/m r0");
+        // Weighted: 3 to 1, the picked target first, then the next ones wrapping around.
+        let picks: Vec<String> = (0..8).map(|_| plan(&snap, "weighted", false)).collect();
+        let a_first = picks.iter().filter(|p| *p == "a/m b/m r5").count();
+        let b_first = picks.iter().filter(|p| *p == "b/m a/m r5").count();
+        assert_eq!((a_first, b_first), (6, 2), "{picks:?}");
+        // A provider key goes to one origin only: the first target's.
+        assert_eq!(plan(&snap, "byok", true), "p2/m r2");
     }
 }

@@ -4,6 +4,7 @@
 //! version it holds; while disconnected the last snapshot keeps serving (static stability).
 
 mod channel;
+pub mod token;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,12 +14,11 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tollgate_proto::sync as pb;
 use tollgate_proto::sync::sync_service_client::SyncServiceClient;
-use tonic::transport::Channel;
 
 use crate::backoff::Backoff;
 use crate::snapshot::{Rejected, ResourceSet, Snapshot, SnapshotCell, build_snapshot};
 
-pub use channel::connect_lazy;
+pub use channel::{SyncAuth, SyncChannel, connect_lazy};
 
 /// A full snapshot is one message; the control plane asks clients to accept at least this.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -32,7 +32,7 @@ pub struct Identity {
 
 /// Runs the subscription until `shutdown`, publishing snapshots into `cell`.
 pub async fn run_sync(
-    channel: Channel,
+    channel: SyncChannel,
     identity: Identity,
     cell: Arc<SnapshotCell>,
     shutdown: impl Future<Output = ()>,
@@ -47,6 +47,10 @@ pub async fn run_sync(
             _ = &mut shutdown => return,
             end = session(&mut client, &identity, &mut set, &cell, &mut progressed) => match end {
                 Ok(()) => tracing::info!("control plane closed the config stream; reconnecting"),
+                Err(e) if e.code() == tonic::Code::Unauthenticated => tracing::error!(
+                    error = %e.message(),
+                    "the control plane refused the sync call: sync token missing or wrong; set --sync-token-file or TOLLGATE_SYNC_TOKEN to the control plane's token (retrying)"
+                ),
                 Err(e) => tracing::warn!(error = %e, version = set.version, "config stream to the control plane failed; serving the last snapshot and reconnecting"),
             },
         }
@@ -62,7 +66,7 @@ pub async fn run_sync(
 
 /// One stream: Hello, then apply + ACK each update until the stream ends.
 async fn session(
-    client: &mut SyncServiceClient<Channel>,
+    client: &mut SyncServiceClient<SyncChannel>,
     identity: &Identity,
     set: &mut ResourceSet,
     cell: &SnapshotCell,

@@ -213,7 +213,7 @@ fn chat_call_debug_shows_no_credential() {
         accept: None,
         fields: parse_chat(&body).expect("parse"),
         body,
-        targets: Vec::new(),
+        targets: Default::default(),
         caller: Caller {
             key: Arc::new(KeyEntry {
                 id: "k1".into(),

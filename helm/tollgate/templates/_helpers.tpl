@@ -95,6 +95,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The Secret holding the sync token (key .Values.sync.token.key). */}}
+{{- define "tollgate.syncTokenSecret" -}}
+{{- default (printf "%s-sync-token" (include "tollgate.fullname" .)) .Values.sync.token.existingSecret }}
+{{- end }}
+
+{{/* The sync token as the binaries read it: a file of the mounted Secret. */}}
+{{- define "tollgate.syncTokenFile" -}}
+/etc/tollgate/sync-token/{{ .Values.sync.token.key }}
+{{- end }}
+
 {{/* DNS names the control plane's sync certificate must carry. */}}
 {{- define "tollgate.syncDnsNames" -}}
 {{- $svc := include "tollgate.syncServiceName" . }}

@@ -15,6 +15,7 @@
 //! | error    | [`translate_error`]: Bedrock status + `x-amzn-ErrorType` + body → status + OpenAI error body |
 //! | stream   | [`StreamTranslator`]: ConverseStream `application/vnd.amazon.eventstream` bytes → OpenAI `chat.completion.chunk` SSE |
 //! | signing  | [`sign_request`]: SigV4 headers (`authorization`, `x-amz-date`, `x-amz-security-token`) |
+//! | embeddings | [`translate_embed_request`] → [`EmbedPlan`] (`InvokeModel` calls for Titan / Cohere Embed), [`EmbedPlan::translate_response`] → OpenAI embeddings (see `embed.rs`) |
 //!
 //! # Mappings where the formats differ
 //!
@@ -78,6 +79,7 @@
 //!   `guardContent` blocks, `trace`, `metrics`, `performanceConfig` and
 //!   `additionalModelResponseFields` are dropped.
 
+mod embed;
 mod error;
 mod request;
 mod response;
@@ -89,6 +91,7 @@ mod tests;
 
 use super::unix_now;
 pub use super::{TranslateError, Usage};
+pub use embed::{COHERE_MAX_TEXTS, EmbedPlan, InvokeAnswer, invoke_path, translate_embed_request};
 pub use error::translate_error;
 pub use request::translate_request;
 pub use response::{translate_response, translate_response_at};

@@ -11,6 +11,7 @@
 //! | response | [`translate_response`]: `GenerateContentResponse` → OpenAI `chat.completion` + [`Usage`] |
 //! | error    | [`translate_error`]: Gemini status + error body → status + OpenAI error body |
 //! | stream   | [`StreamTranslator`]: Gemini SSE (one `GenerateContentResponse` per `data:`) → OpenAI `chat.completion.chunk` SSE |
+//! | embeddings | [`translate_embed_request`] → [`EmbedPlan`] (`embedContent` / `batchEmbedContents` calls), [`EmbedPlan::translate_response`] → OpenAI embeddings (see `embed.rs`) |
 //!
 //! # Mappings where the formats differ
 //!
@@ -73,6 +74,7 @@
 //!   `safetyRatings`, `citationMetadata`, `groundingMetadata` and `logprobsResult` are
 //!   dropped; `finishMessage` is dropped.
 
+mod embed;
 mod error;
 mod request;
 mod response;
@@ -83,6 +85,7 @@ mod tests;
 
 use super::unix_now;
 pub use super::{TranslateError, Usage};
+pub use embed::{EmbedPlan, MAX_BATCH, translate_embed_request};
 pub use error::translate_error;
 pub use request::translate_request;
 pub use response::{translate_response, translate_response_at};

@@ -6,6 +6,7 @@
 //! `{"exception:<type>": payload}`), encoded here into event-stream frames with
 //! `aws-smithy-eventstream`'s own writer, as Bedrock frames them.
 
+mod embed;
 mod errors;
 mod fuzz;
 mod request;

@@ -2,6 +2,7 @@
 //! output as `insta` snapshots in `snapshots/` (review changes with `cargo insta review`, or
 //! run with `INSTA_UPDATE=always` and read the diff).
 
+mod embed;
 mod errors;
 mod fuzz;
 mod request;

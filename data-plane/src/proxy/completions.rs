@@ -1,0 +1,365 @@
+//! `POST /v1/completions` (legacy completions), served by OPENAI / OTHER connections only:
+//! the body goes to `{endpoint}/completions` as received with only `model` rewritten (and,
+//! for streams, `stream_options.include_usage` turned on, the usage chunk hidden again when
+//! the client did not ask for it), exactly as chat completions. Other provider types have no
+//! legacy completions API: a 400 pointing to chat completions.
+//!
+//! [`forward`] is the OpenAI-format pass-through of any endpoint, shared with embeddings.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Full};
+use tower::Service;
+
+use super::adapter::{RetryPolicy, attempt_targets, credential, secret_header};
+use super::embeddings::{meter, provider_name, record_upstream, serving};
+use super::openai::stream_response;
+use super::request_body::rewrite;
+use super::sse::{OpenAiUsageTap, response_tokens};
+use super::stream::{MeteredBody, StreamProcessor};
+use super::upstream::{collect_answer, collect_error, send};
+use super::{ChatCall, HttpResponse, Shared};
+use crate::body::full;
+use crate::error::ProxyError;
+use crate::secret::Secret;
+use crate::snapshot::{Provider, Target};
+use crate::usage::{Meter, Tokens};
+
+/// Headers of a provider answer worth passing to the client, as for chat (the retry hints
+/// are also read by the retry loop). Not `openai-organization`: it echoes the connection's
+/// stored key field.
+const PASSED_HEADERS: [&str; 4] = [
+    "x-request-id",
+    "openai-processing-ms",
+    "retry-after",
+    "retry-after-ms",
+];
+
+/// The innermost service of `POST /v1/completions`.
+#[derive(Debug, Clone)]
+pub struct CompletionsService {
+    shared: Arc<Shared>,
+}
+
+impl CompletionsService {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl Service<ChatCall> for CompletionsService {
+    type Response = HttpResponse;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut call: ChatCall) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            // Only OpenAI-format targets can serve it; a route mixing provider types uses
+            // the ones that can.
+            call.targets = serving(std::mem::take(&mut call.targets), |p| p == Provider::OpenAi)
+                .map_err(|p| unsupported(&call.fields.model, p))?;
+            let policy = RetryPolicy::new(call.targets.retries(), shared.retry_backoff);
+            attempt_targets(&call.targets, policy, |target| {
+                call_target(&shared, &call, target)
+            })
+            .await
+        })
+    }
+}
+
+/// The 400 of a legacy completion routed to a provider without that API.
+fn unsupported(model: &str, provider: Provider) -> ProxyError {
+    ProxyError::InvalidRequest {
+        message: format!(
+            "legacy completions (POST /v1/completions) are served only by OPENAI and OTHER \
+             connections; the model `{model}` is served by a {} connection: use POST \
+             /v1/chat/completions",
+            provider_name(provider)
+        ),
+        param: Some("model".into()),
+    }
+}
+
+/// One legacy completion to one target: the per-target call of the route loop.
+pub(super) async fn call_target(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+) -> Result<HttpResponse, ProxyError> {
+    let provider = target.connection.provider;
+    if provider != Provider::OpenAi {
+        return Err(unsupported(&call.fields.model, provider));
+    }
+    let credential = credential(call, target)?;
+    let url = openai_url(&target.connection.chat_url, "/completions")?;
+    let started = Instant::now();
+    let meter = meter(shared, call, target);
+    let result = forward(
+        shared,
+        call,
+        target,
+        credential,
+        meter,
+        url,
+        call.fields.stream,
+    )
+    .await;
+    record_upstream(shared, started, &result);
+    result
+}
+
+/// `{endpoint}{path}` for an OPENAI / OTHER connection, whose `chat_url` is
+/// `{endpoint}/chat/completions`, followed by the endpoint's query if it has one (Azure's
+/// `?api-version=`).
+pub(super) fn openai_url(chat_url: &http::Uri, path: &str) -> Result<http::Uri, ProxyError> {
+    let chat = chat_url.to_string();
+    let (before_query, query) = match chat.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (chat.as_str(), None),
+    };
+    let base = before_query
+        .strip_suffix("/chat/completions")
+        .ok_or_else(|| {
+            ProxyError::BadUpstream(format!("unexpected OpenAI connection URL {chat}"))
+        })?;
+    let url = match query {
+        Some(query) => format!("{base}{path}?{query}"),
+        None => format!("{base}{path}"),
+    };
+    url.parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))
+}
+
+/// Sends the app's body to an OpenAI-format `url` with only `model` rewritten; `stream`
+/// answers are forwarded chunk by chunk with the usage tap, others read whole for `usage`.
+/// Provider errors pass through (OpenAI error bodies already), credentials removed.
+pub(super) async fn forward(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    mut meter: Meter,
+    url: http::Uri,
+    stream: bool,
+) -> Result<HttpResponse, ProxyError> {
+    let inject = stream && !call.fields.client_wants_usage;
+    let body = rewrite(&call.body, &call.fields, &target.upstream_model, inject);
+    let mut req = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            &target.connection.auth.name,
+            secret_header(target.connection.auth.prefix, credential)?,
+        );
+    if let Some(org) = &target.connection.key {
+        req = req.header("openai-organization", secret_header("", org)?);
+    }
+    if let Some(accept) = &call.accept {
+        req = req.header(http::header::ACCEPT, accept.clone());
+    }
+    let req = req
+        .body(Full::new(body))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
+    let resp = send(&shared.client, req, first_byte).await?;
+    let (parts, upstream_body) = resp.into_parts();
+    let mut out = http::Response::builder().status(parts.status);
+    for name in PASSED_HEADERS {
+        if let Some(v) = parts.headers.get(name) {
+            out = out.header(name, v.clone());
+        }
+    }
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+    let json = || http::HeaderValue::from_static("application/json");
+    if !parts.status.is_success() {
+        let bytes =
+            collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
+        return out
+            .header(
+                http::header::CONTENT_TYPE,
+                content_type.unwrap_or_else(json),
+            )
+            .body(full(bytes))
+            .map_err(|e| ProxyError::BadUpstream(e.to_string()));
+    }
+    meter.succeed();
+    if stream {
+        let tap = CompletionsTap {
+            tap: OpenAiUsageTap::new(inject),
+            deltas: 0,
+        };
+        let body = MeteredBody::new(upstream_body, tap, meter, shared.idle_timeout);
+        return stream_response(out, body.boxed_unsync(), content_type);
+    }
+    let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
+    if let Some(t) = response_tokens(&bytes) {
+        meter.set_tokens(t);
+    }
+    out.header(
+        http::header::CONTENT_TYPE,
+        content_type.unwrap_or_else(json),
+    )
+    .body(full(bytes))
+    .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// The chat usage tap (the usage chunk of completions streams has the same shape), and the
+/// count of `text` deltas: until the usage chunk (the last one) comes, a stream cut short
+/// counts one output token per delta sent.
+struct CompletionsTap {
+    tap: OpenAiUsageTap,
+    deltas: u64,
+}
+
+impl StreamProcessor for CompletionsTap {
+    fn feed(&mut self, chunk: Bytes) -> Result<Bytes, String> {
+        let out = self.tap.feed(chunk)?;
+        self.deltas += count_text_values(&out);
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Bytes {
+        let out = self.tap.finish();
+        self.deltas += count_text_values(&out);
+        out
+    }
+
+    fn tokens(&self) -> Option<Tokens> {
+        // The tap's own estimate counts chat `content` deltas, never present here: what it
+        // returns is the provider's usage chunk, which is final.
+        self.tap.tokens().or_else(|| {
+            (self.deltas > 0).then_some(Tokens {
+                input: 0,
+                output: self.deltas,
+            })
+        })
+    }
+}
+
+/// How many `"text"` keys in `events` have a non-empty string value: a cheap byte scan, no
+/// JSON parsing (each completions chunk carries its text in `choices[].text`).
+fn count_text_values(events: &[u8]) -> u64 {
+    const KEY: &[u8] = b"\"text\"";
+    let mut count = 0;
+    let mut from = 0;
+    while let Some(at) = events
+        .get(from..)
+        .and_then(|rest| rest.windows(KEY.len()).position(|w| w == KEY))
+    {
+        let at = from + at;
+        from = at + KEY.len();
+        // `\"text\"` inside a string value is text, not a key.
+        if at > 0 && events.get(at - 1) == Some(&b'\\') {
+            continue;
+        }
+        let rest = events.get(from..).unwrap_or_default().trim_ascii_start();
+        let Some(value) = rest.strip_prefix(b":").map(<[u8]>::trim_ascii_start) else {
+            continue;
+        };
+        if value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.first())
+            .is_some_and(|b| *b != b'"')
+        {
+            count += 1;
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(text: &str) -> String {
+        format!(
+            "data: {{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"choices\":[{{\"text\":{},\"index\":0,\"logprobs\":null,\"finish_reason\":null}}],\"model\":\"m\"}}\n\n",
+            serde_json::to_string(text).expect("json")
+        )
+    }
+
+    #[test]
+    fn counts_text_deltas() {
+        assert_eq!(count_text_values(chunk("Hello").as_bytes()), 1);
+        assert_eq!(count_text_values(chunk("").as_bytes()), 0);
+        assert_eq!(
+            count_text_values(chunk("say \"text\": \"x\"").as_bytes()),
+            1
+        );
+        assert_eq!(
+            count_text_values(format!("{}{}", chunk("a"), chunk("b")).as_bytes()),
+            2
+        );
+        assert_eq!(count_text_values(b"data: [DONE]\n\n"), 0);
+        assert_eq!(count_text_values(b"\"text\""), 0);
+    }
+
+    #[test]
+    fn usage_chunk_wins_and_is_hidden() {
+        let usage = "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":4,\"total_tokens\":9}}\n\n";
+        let mut tap = CompletionsTap {
+            tap: OpenAiUsageTap::new(true),
+            deltas: 0,
+        };
+        let mut out = Vec::new();
+        for piece in [chunk("Hi"), chunk(" there"), chunk("!")] {
+            out.extend_from_slice(&tap.feed(Bytes::from(piece)).expect("feed"));
+        }
+        // Cut short here: one token per delta.
+        assert_eq!(
+            tap.tokens(),
+            Some(Tokens {
+                input: 0,
+                output: 3
+            })
+        );
+        out.extend_from_slice(&tap.feed(Bytes::from(usage)).expect("feed"));
+        out.extend_from_slice(
+            &tap.feed(Bytes::from_static(b"data: [DONE]\n\n"))
+                .expect("feed"),
+        );
+        out.extend_from_slice(&tap.finish());
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(!text.contains("\"usage\""), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"));
+        assert_eq!(
+            tap.tokens(),
+            Some(Tokens {
+                input: 5,
+                output: 4
+            })
+        );
+    }
+
+    #[test]
+    fn openai_urls() {
+        let chat: http::Uri = "https://api.openai.com/v1/chat/completions"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            openai_url(&chat, "/completions").expect("url").to_string(),
+            "https://api.openai.com/v1/completions"
+        );
+        let local: http::Uri = "http://127.0.0.1:9/chat/completions".parse().expect("uri");
+        assert_eq!(
+            openai_url(&local, "/embeddings").expect("url").to_string(),
+            "http://127.0.0.1:9/embeddings"
+        );
+        let azure: http::Uri =
+            "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"
+                .parse()
+                .expect("uri");
+        assert_eq!(
+            openai_url(&azure, "/embeddings").expect("url").to_string(),
+            "https://r.openai.azure.com/openai/deployments/d/embeddings?api-version=2024-10-21"
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! `POST /v1/embeddings`, per provider type:
+//!
+//! * OPENAI / OTHER: the body goes to `{endpoint}/embeddings` as received with only `model`
+//!   rewritten; `usage.prompt_tokens` is metered.
+//! * GOOGLE: translated to Gemini `embedContent` (one input) or `batchEmbedContents` (several;
+//!   batches of at most 100), translation in `crate::providers::google`.
+//! * AWS: Bedrock `InvokeModel` (`/model/{id}/invoke`, SigV4-signed per call) for Titan (one
+//!   call per input) and Cohere Embed v3 (batches of 96), translation in
+//!   `crate::providers::bedrock`.
+//! * ANTHROPIC: no embeddings API, a 400.
+//!
+//! Targets are tried with the chat path's retries and fallbacks (`adapter::attempt_targets`).
+//! A translated request may take several upstream calls per attempt: they run at most
+//! [`CONCURRENCY`] at a time, the first failure ends the attempt (its error translated as for
+//! chat, so a 429 or 5xx is retried as a whole), and the attempt is metered once, with the
+//! token counts summed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
+use http_body_util::Full;
+use tower::Service;
+
+use super::adapter::{RetryPolicy, attempt_targets, credential, secret_header, with_retry_hints};
+use super::completions::{forward, openai_url};
+use super::upstream::{collect_answer, collect_error, send};
+use super::{ChatCall, HttpResponse, Shared};
+use crate::body::json_response;
+use crate::error::ProxyError;
+use crate::providers::bedrock::{self, AwsCredentials, InvokeAnswer, sign_request};
+use crate::providers::embeddings::EmbedCall;
+use crate::providers::google;
+use crate::secret::Secret;
+use crate::snapshot::{Provider, Target, Targets};
+use crate::usage::{Meter, Tokens, UsageKey};
+
+/// Upstream calls of one translated request in flight at once.
+const CONCURRENCY: usize = 4;
+
+/// The innermost service of `POST /v1/embeddings`.
+#[derive(Debug, Clone)]
+pub struct EmbeddingsService {
+    shared: Arc<Shared>,
+}
+
+impl EmbeddingsService {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl Service<ChatCall> for EmbeddingsService {
+    type Response = HttpResponse;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut call: ChatCall) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            // A route mixing provider types uses the targets that can embed.
+            call.targets = serving(std::mem::take(&mut call.targets), |p| {
+                p != Provider::Anthropic
+            })
+            .map_err(|p| no_embeddings(&call.fields.model, p))?;
+            let policy = RetryPolicy::new(call.targets.retries(), shared.retry_backoff);
+            attempt_targets(&call.targets, policy, |target| {
+                call_target(&shared, &call, target)
+            })
+            .await
+        })
+    }
+}
+
+/// The 400 of an embeddings request routed to a provider without embeddings.
+fn no_embeddings(model: &str, provider: Provider) -> ProxyError {
+    ProxyError::InvalidRequest {
+        message: format!(
+            "the model `{model}` is served by an {} connection, and Anthropic has no \
+             embeddings API: use an embedding model of an OPENAI, OTHER, GOOGLE or AWS \
+             connection",
+            provider_name(provider)
+        ),
+        param: Some("model".into()),
+    }
+}
+
+/// The connection type as the admin API names it.
+pub(super) fn provider_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::OpenAi => "OPENAI/OTHER",
+        Provider::Anthropic => "ANTHROPIC",
+        Provider::Google => "GOOGLE",
+        Provider::Bedrock => "AWS",
+    }
+}
+
+/// `targets` without those whose provider type does not `serve` the endpoint (no copy when
+/// all do); `Err` with the first target's provider type when none does.
+pub(super) fn serving(
+    targets: Targets,
+    serves: impl Fn(Provider) -> bool,
+) -> Result<Targets, Provider> {
+    if targets.iter().all(|t| serves(t.connection.provider)) {
+        return Ok(targets);
+    }
+    let kept: Vec<Target> = targets
+        .iter()
+        .filter(|t| serves(t.connection.provider))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        let first = targets.first().map(|t| t.connection.provider);
+        return Err(first.unwrap_or(Provider::Anthropic));
+    }
+    Ok(Targets::new(kept.into(), targets.retries()))
+}
+
+/// The meter of one call to `target` (recorded when dropped).
+pub(super) fn meter(shared: &Shared, call: &ChatCall, target: &Target) -> Meter {
+    let key = UsageKey {
+        connection_id: target.connection.id.clone(),
+        repository_id: call.caller.key.repository_id.clone(),
+        key_id: call.caller.key.id.clone(),
+        model: target.upstream_model.to_string(),
+    };
+    Meter::new(shared.aggregator.clone(), shared.metrics.clone(), key)
+}
+
+/// Upstream latency and failure metrics of one call to a target.
+pub(super) fn record_upstream(
+    shared: &Shared,
+    started: Instant,
+    result: &Result<HttpResponse, ProxyError>,
+) {
+    shared.metrics.upstream(started.elapsed().as_secs_f64());
+    if let Err(e) = result {
+        shared.metrics.upstream_error(match e {
+            ProxyError::UpstreamConnect(_) => "connect",
+            ProxyError::UpstreamTimeout => "timeout",
+            _ => "bad_answer",
+        });
+    }
+}
+
+/// One embeddings request to one target: the per-target call of the route loop. Requests a
+/// provider cannot take are refused before anything is sent or metered.
+pub(super) async fn call_target(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+) -> Result<HttpResponse, ProxyError> {
+    let provider = target.connection.provider;
+    if provider == Provider::Anthropic {
+        return Err(no_embeddings(&call.fields.model, provider));
+    }
+    let credential = credential(call, target)?;
+    let started = Instant::now();
+    let result = match provider {
+        Provider::OpenAi => {
+            let url = openai_url(&target.connection.chat_url, "/embeddings")?;
+            let meter = meter(shared, call, target);
+            forward(shared, call, target, credential, meter, url, false).await
+        }
+        Provider::Google => {
+            let plan = google::translate_embed_request(&call.body, &target.upstream_model)?;
+            gemini(shared, call, target, credential, &plan).await
+        }
+        Provider::Bedrock => {
+            let plan = bedrock::translate_embed_request(&call.body, &target.upstream_model)?;
+            invoke(shared, call, target, credential, &plan).await
+        }
+        Provider::Anthropic => Err(no_embeddings(&call.fields.model, provider)),
+    };
+    record_upstream(shared, started, &result);
+    result
+}
+
+/// A successful upstream answer, read whole.
+struct Answer {
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+/// Why an upstream call failed: the provider's error answer (translated by the caller) or
+/// the gateway's own failure (no connection, timeout, unreadable answer).
+enum Failure {
+    Provider {
+        status: http::StatusCode,
+        headers: http::HeaderMap,
+        body: Bytes,
+    },
+    Gateway(ProxyError),
+}
+
+impl From<ProxyError> for Failure {
+    fn from(e: ProxyError) -> Self {
+        Failure::Gateway(e)
+    }
+}
+
+/// Sends `req` and reads the answer (an error answer scrubbed of the call's credentials).
+async fn exchange(
+    shared: &Shared,
+    target: &Target,
+    req: http::Request<Full<Bytes>>,
+    secrets: &[Option<&Secret>],
+) -> Result<Answer, Failure> {
+    let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
+    let resp = send(&shared.client, req, first_byte).await?;
+    let (parts, body) = resp.into_parts();
+    if !parts.status.is_success() {
+        let body = collect_error(body, shared.idle_timeout, secrets).await?;
+        return Err(Failure::Provider {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        });
+    }
+    let body = collect_answer(body, shared.idle_timeout).await?;
+    Ok(Answer {
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// Runs the calls [`CONCURRENCY`] at a time; answers in call order, or the first failure
+/// (the calls still in flight are dropped, which cancels them).
+async fn run_all<Fut>(calls: Vec<Fut>) -> Result<Vec<Answer>, Failure>
+where
+    Fut: Future<Output = Result<Answer, Failure>>,
+{
+    futures::stream::iter(calls)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+fn body_of(call: &EmbedCall) -> Full<Bytes> {
+    Full::new(Bytes::copy_from_slice(&call.body))
+}
+
+fn upstream_url(base: &http::Uri, call: &EmbedCall) -> String {
+    let base = base.to_string();
+    format!("{}{}", base.trim_end_matches('/'), call.path)
+}
+
+/// GOOGLE: the Gemini calls of `plan`, the key in `x-goog-api-key`.
+async fn gemini(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    plan: &google::EmbedPlan,
+) -> Result<HttpResponse, ProxyError> {
+    let mut meter = meter(shared, call, target);
+    // The key goes in a header, never in the query string (URLs end up in logs).
+    let key = secret_header("", credential)?;
+    let secrets = call.secrets(target);
+    // Collected first: the futures, not an iterator adapter, live across the await.
+    let requests: Vec<_> = plan
+        .calls
+        .iter()
+        .map(|c| gemini_call(shared, target, &key, &secrets, c))
+        .collect();
+    let answers = match run_all(requests).await {
+        Ok(answers) => answers,
+        Err(Failure::Gateway(e)) => return Err(e),
+        Err(Failure::Provider {
+            status,
+            headers,
+            body,
+        }) => {
+            let (status, body) = google::translate_error(status.as_u16(), &body);
+            let status =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            return Ok(with_retry_hints(json_response(status, body), &headers));
+        }
+    };
+    let bodies: Vec<&[u8]> = answers.iter().map(|a| &a.body[..]).collect();
+    let (body, usage) = plan.translate_response(&bodies, &call.fields.model)?;
+    meter.succeed();
+    meter.set_tokens(Tokens::from(usage));
+    Ok(json_response(http::StatusCode::OK, body))
+}
+
+/// One Gemini call.
+async fn gemini_call(
+    shared: &Shared,
+    target: &Target,
+    key: &http::HeaderValue,
+    secrets: &[Option<&Secret>],
+    c: &EmbedCall,
+) -> Result<Answer, Failure> {
+    let uri: http::Uri = upstream_url(&target.connection.chat_url, c)
+        .parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
+    let req = http::Request::post(uri)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-goog-api-key", key.clone())
+        .body(body_of(c))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    exchange(shared, target, req, secrets).await
+}
+
+/// A response header as text.
+fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// AWS: the InvokeModel calls of `plan`, each signed right before it is sent.
+async fn invoke(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    plan: &bedrock::EmbedPlan,
+) -> Result<HttpResponse, ProxyError> {
+    let connection = &target.connection;
+    let access_key_id = connection
+        .key
+        .as_ref()
+        .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
+    let credentials = AwsCredentials {
+        access_key_id: access_key_id.expose(),
+        secret_access_key: credential.expose(),
+        session_token: None,
+    };
+    let mut meter = meter(shared, call, target);
+    let secrets = call.secrets(target);
+    // Collected first: the futures, not an iterator adapter, live across the await.
+    let requests: Vec<_> = plan
+        .calls
+        .iter()
+        .map(|c| invoke_call(shared, target, &credentials, &secrets, c))
+        .collect();
+    let answers = match run_all(requests).await {
+        Ok(answers) => answers,
+        Err(Failure::Gateway(e)) => return Err(e),
+        Err(Failure::Provider {
+            status,
+            headers,
+            body,
+        }) => {
+            let error_type = header(&headers, "x-amzn-errortype");
+            let (status, body) = bedrock::translate_error(status.as_u16(), error_type, &body);
+            let status =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            return Ok(with_retry_hints(json_response(status, body), &headers));
+        }
+    };
+    let invoked: Vec<InvokeAnswer<'_>> = answers
+        .iter()
+        .map(|a| InvokeAnswer {
+            body: &a.body,
+            input_token_count: header(&a.headers, "x-amzn-bedrock-input-token-count")
+                .and_then(|v| v.trim().parse().ok()),
+        })
+        .collect();
+    let (body, usage) = plan.translate_response(&invoked, &call.fields.model)?;
+    meter.succeed();
+    meter.set_tokens(Tokens::from(usage));
+    Ok(json_response(http::StatusCode::OK, body))
+}
+
+/// One InvokeModel call, signed right before it is sent.
+async fn invoke_call(
+    shared: &Shared,
+    target: &Target,
+    credentials: &AwsCredentials<'_>,
+    secrets: &[Option<&Secret>],
+    c: &EmbedCall,
+) -> Result<Answer, Failure> {
+    let connection = &target.connection;
+    let url = upstream_url(&connection.chat_url, c);
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
+    let headers = [
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+    ];
+    // Signed last, over the exact URL, headers and body sent: AWS allows 5 minutes of skew.
+    let signature = sign_request(
+        "POST",
+        &url,
+        &headers,
+        &c.body,
+        &connection.region,
+        credentials,
+        SystemTime::now(),
+    )
+    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let mut req = http::Request::post(uri);
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    let mut req = req
+        .body(body_of(c))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    for (name, value) in signature {
+        let mut value = http::HeaderValue::try_from(value)
+            .map_err(|_| ProxyError::BadUpstream("the AWS signature is not a header".into()))?;
+        value.set_sensitive(name != "x-amz-date");
+        req.headers_mut().insert(name, value);
+    }
+    exchange(shared, target, req, secrets).await
+}
