@@ -111,6 +111,10 @@ pub struct Config {
     /// one closes.
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Threads serving app connections, each with its own single-threaded runtime and
+    /// provider connection pool (0: one per available CPU).
+    #[arg(long, env = "TOLLGATE_WORKERS", default_value_t = 0)]
+    pub workers: usize,
     /// Id of this process in usage reports; a fresh one per start by default. Reusing an id
     /// across restarts is safe (report sequences start from the start time in microseconds,
     /// so they keep growing), but two processes running at once must not share one.
@@ -141,6 +145,7 @@ impl Config {
             allow_link_local_upstreams: false,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            workers: 0,
             instance_id: uuid::Uuid::new_v4().to_string(),
         }
     }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::{Shared, build_client, build_service};
 use crate::server::admin::AdminService;
+use crate::server::workers::{WorkerThreads, worker_count};
 use crate::snapshot::SnapshotCell;
 use crate::usage::{Aggregator, run_reporter};
 use crate::{server, sync};
@@ -145,11 +146,33 @@ impl Gateway {
             admin,
             None,
             server::Limits::default(),
-            admin_svc,
+            vec![server::Worker::current(admin_svc)],
             stopped(),
         ));
         let limits = config.server_limits();
-        server::serve(app, tls, limits, build_service(shared), shutdown).await;
+        let threads = WorkerThreads::start(worker_count(config.workers))
+            .context("starting the worker threads")?;
+        let mut workers = Vec::with_capacity(threads.handles().len());
+        for (i, handle) in threads.handles().iter().enumerate() {
+            // Worker 0 takes the gateway's own client; the others get a pool of their own.
+            let own = if i == 0 {
+                shared.clone()
+            } else {
+                Arc::new(Shared {
+                    client: build_client(
+                        config.connect_timeout(),
+                        config.allow_link_local_upstreams,
+                    )?,
+                    ..(*shared).clone()
+                })
+            };
+            workers.push(server::Worker {
+                handle: handle.clone(),
+                service: build_service(own),
+            });
+        }
+        server::serve(app, tls, limits, workers, shutdown).await;
+        threads.stop().await;
         // Requests are drained: every meter has recorded. Now flush usage and stop the rest.
         let _ = stop_tx.send(true);
         let _ = sync_task.await;

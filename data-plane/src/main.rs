@@ -3,6 +3,9 @@
 use clap::Parser;
 use tollgate_data_plane::{Config, run};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // TOLLGATE_LOG, like the control plane; colours only on a terminal.

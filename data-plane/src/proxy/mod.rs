@@ -63,8 +63,9 @@ pub use {auth::authenticate, sse::OpenAiUsageTap, stream::StreamProcessor};
 /// Every response of the stack.
 pub type HttpResponse = http::Response<RespBody>;
 
-/// What the request path shares: read-only config and sinks, no lock on config.
-#[derive(Debug)]
+/// What the request path shares: read-only config and sinks, no lock on config. Each
+/// worker thread has its own copy with its own `client` pool; the rest is shared.
+#[derive(Debug, Clone)]
 pub struct Shared {
     pub snapshots: Arc<SnapshotCell>,
     pub client: HttpsClient,

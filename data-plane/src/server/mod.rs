@@ -6,9 +6,13 @@
 //! stops answering, and at most [`Limits::max_connections`] connections are served at once.
 //! Beyond the cap, new connections are not accepted: they wait in the kernel's listen
 //! backlog until a connection closes (and are refused by the kernel once it is full).
+//!
+//! Accepted connections run on [`Worker`]s: the gateway gives each of its worker threads
+//! (see [`workers`]) its own service, the admin port runs on the current runtime.
 
 pub mod admin;
 pub mod tls;
+pub mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,7 +23,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
@@ -66,13 +71,30 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves `service` on `listener` within `limits` until `shutdown`, then drains open
-/// connections.
+/// A service and the runtime its connections run on.
+#[derive(Debug, Clone)]
+pub struct Worker<S> {
+    pub handle: Handle,
+    pub service: S,
+}
+
+impl<S> Worker<S> {
+    /// `service` on the runtime of the caller.
+    pub fn current(service: S) -> Self {
+        Self {
+            handle: Handle::current(),
+            service,
+        }
+    }
+}
+
+/// Serves `listener` within `limits` until `shutdown`, handing connections to `workers` in
+/// turn (at least one), then drains open connections.
 pub async fn serve<S>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     limits: Limits,
-    service: S,
+    workers: Vec<Worker<S>>,
     shutdown: impl Future<Output = ()>,
 ) where
     S: tower::Service<
@@ -90,6 +112,8 @@ pub async fn serve<S>(
     let slots = Arc::new(Semaphore::new(
         limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
+    assert!(!workers.is_empty(), "serve needs at least one worker");
+    let mut next = 0usize;
     tokio::pin!(shutdown);
     loop {
         // A free slot first: at the cap, connections stay in the backlog, not in memory.
@@ -113,45 +137,36 @@ pub async fn serve<S>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(service.clone());
+        let worker = &workers[next % workers.len()];
+        next = next.wrapping_add(1);
+        // Re-registered on the worker's own reactor, so its readiness events wake that
+        // worker directly.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "could not hand the connection over");
+                continue;
+            }
+        };
+        let svc = TowerToHyperService::new(worker.service.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        match tls.clone() {
-            None => {
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+        let tls = tls.clone();
+        worker.handle.spawn(async move {
+            let _permit = permit;
+            let stream = match TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => return tracing::debug!(%peer, error = %e, "connection lost"),
+            };
+            let Some(acceptor) = tls else {
+                return serve_connection(&builder, stream, svc, watcher, peer).await;
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => serve_connection(&builder, s, svc, watcher, peer).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
-            Some(acceptor) => {
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let stream = match tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            return tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        }
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
+        });
     }
     drop(listener);
     if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
@@ -159,5 +174,32 @@ pub async fn serve<S>(
         .is_err()
     {
         tracing::warn!("connections still open after {DRAIN_DEADLINE:?}; closing them");
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2) until it ends or the drain deadline.
+async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    svc: TowerToHyperService<S>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: std::net::SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            http::Request<Incoming>,
+            Response = http::Response<RespBody>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
