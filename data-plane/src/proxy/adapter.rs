@@ -293,13 +293,7 @@ async fn call_target(
     target: &Target,
 ) -> Result<HttpResponse, ProxyError> {
     let credential = credential(call, target)?;
-    let key = UsageKey {
-        connection_id: target.connection.id.clone(),
-        repository_id: call.caller.key.repository_id.clone(),
-        key_id: call.caller.key.id.clone(),
-        model: target.upstream_model.to_string(),
-    };
-    let meter = Meter::new(shared.aggregator.clone(), shared.metrics.clone(), key);
+    let meter = meter(shared, call, target);
     let started = Instant::now();
     let result = match target.connection.provider {
         Provider::OpenAi => openai::call(shared, call, target, credential, meter).await,
@@ -307,15 +301,35 @@ async fn call_target(
         Provider::Google => google::call(shared, call, target, credential, meter).await,
         Provider::Bedrock => bedrock::call(shared, call, target, credential, meter).await,
     };
+    record_upstream(shared, started, &result);
+    result
+}
+
+/// The meter of one call to `target` (recorded when dropped): shares the snapshot's ids.
+pub(super) fn meter(shared: &Shared, call: &ChatCall, target: &Target) -> Meter {
+    let key = UsageKey {
+        connection_id: target.connection.id.clone(),
+        repository_id: call.caller.key.repository_id.clone(),
+        key_id: call.caller.key.id.clone(),
+        model: target.upstream_model.clone(),
+    };
+    Meter::new(shared.aggregator.clone(), shared.metrics.clone(), key)
+}
+
+/// Upstream latency and failure metrics of one call to a target.
+pub(super) fn record_upstream(
+    shared: &Shared,
+    started: Instant,
+    result: &Result<HttpResponse, ProxyError>,
+) {
     shared.metrics.upstream(started.elapsed().as_secs_f64());
-    if let Err(e) = &result {
+    if let Err(e) = result {
         shared.metrics.upstream_error(match e {
             ProxyError::UpstreamConnect(_) => "connect",
             ProxyError::UpstreamTimeout => "timeout",
             _ => "bad_answer",
         });
     }
-    result
 }
 
 /// A header value for a credential; the value is marked sensitive so hyper's HTTP/2 HPACK

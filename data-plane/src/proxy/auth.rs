@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::future::{BoxFuture, FutureExt};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use super::{Caller, HttpResponse};
 use crate::error::ProxyError;
@@ -97,7 +96,7 @@ where
 {
     type Response = HttpResponse;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+    type Future = super::PassOn<S, http::Request<B>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         Poll::Ready(Ok(()))
@@ -109,10 +108,10 @@ where
             None => Err(ProxyError::NoSnapshot),
         };
         match caller {
-            Err(e) => futures::future::ready(Err(e)).boxed(),
+            Err(e) => super::refuse(e),
             Ok(caller) => {
                 req.extensions_mut().insert(caller);
-                self.inner.clone().oneshot(req).boxed()
+                super::pass_on(&self.inner, req)
             }
         }
     }

@@ -15,8 +15,10 @@ use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use tower::Service;
 
-use super::adapter::{RetryPolicy, attempt_targets, credential, secret_header};
-use super::embeddings::{meter, provider_name, record_upstream, serving};
+use super::adapter::{
+    RetryPolicy, attempt_targets, credential, meter, record_upstream, secret_header,
+};
+use super::embeddings::{provider_name, serving};
 use super::openai::stream_response;
 use super::request_body::rewrite;
 use super::sse::{OpenAiUsageTap, response_tokens};

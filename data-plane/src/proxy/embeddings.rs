@@ -26,7 +26,10 @@ use futures::{StreamExt, TryStreamExt};
 use http_body_util::Full;
 use tower::Service;
 
-use super::adapter::{RetryPolicy, attempt_targets, credential, secret_header, with_retry_hints};
+use super::adapter::{
+    RetryPolicy, attempt_targets, credential, meter, record_upstream, secret_header,
+    with_retry_hints,
+};
 use super::completions::{forward, openai_url};
 use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
@@ -37,7 +40,7 @@ use crate::providers::embeddings::EmbedCall;
 use crate::providers::google;
 use crate::secret::Secret;
 use crate::snapshot::{Provider, Target, Targets};
-use crate::usage::{Meter, Tokens, UsageKey};
+use crate::usage::Tokens;
 
 /// Upstream calls of one translated request in flight at once.
 const CONCURRENCY: usize = 4;
@@ -122,33 +125,6 @@ pub(super) fn serving(
         return Err(first.unwrap_or(Provider::Anthropic));
     }
     Ok(Targets::new(kept.into(), targets.retries()))
-}
-
-/// The meter of one call to `target` (recorded when dropped).
-pub(super) fn meter(shared: &Shared, call: &ChatCall, target: &Target) -> Meter {
-    let key = UsageKey {
-        connection_id: target.connection.id.clone(),
-        repository_id: call.caller.key.repository_id.clone(),
-        key_id: call.caller.key.id.clone(),
-        model: target.upstream_model.to_string(),
-    };
-    Meter::new(shared.aggregator.clone(), shared.metrics.clone(), key)
-}
-
-/// Upstream latency and failure metrics of one call to a target.
-pub(super) fn record_upstream(
-    shared: &Shared,
-    started: Instant,
-    result: &Result<HttpResponse, ProxyError>,
-) {
-    shared.metrics.upstream(started.elapsed().as_secs_f64());
-    if let Err(e) = result {
-        shared.metrics.upstream_error(match e {
-            ProxyError::UpstreamConnect(_) => "connect",
-            ProxyError::UpstreamTimeout => "timeout",
-            _ => "bad_answer",
-        });
-    }
 }
 
 /// One embeddings request to one target: the per-target call of the route loop. Requests a

@@ -113,7 +113,7 @@ impl std::fmt::Debug for ChatCall {
                 &self
                     .targets
                     .iter()
-                    .map(|t| t.connection.id.as_str())
+                    .map(|t| &*t.connection.id)
                     .collect::<Vec<_>>(),
             )
             .field("key_id", &self.caller.key.id)
@@ -132,6 +132,29 @@ impl ChatCall {
             self.caller.provider_key.as_ref(),
         ]
     }
+}
+
+/// The future of a layer that either refuses a request at once or hands it on unchanged:
+/// no allocation, unlike a boxed future.
+pub type PassOn<S, R> = futures::future::Either<
+    futures::future::Ready<Result<HttpResponse, ProxyError>>,
+    tower::util::Oneshot<S, R>,
+>;
+
+/// Refuses with `e` (see [`PassOn`]).
+fn refuse<S, R>(e: ProxyError) -> PassOn<S, R>
+where
+    S: tower::Service<R>,
+{
+    futures::future::Either::Left(futures::future::ready(Err(e)))
+}
+
+/// Hands `req` to a clone of `inner` (see [`PassOn`]).
+fn pass_on<S, R>(inner: &S, req: R) -> PassOn<S, R>
+where
+    S: tower::Service<R> + Clone,
+{
+    futures::future::Either::Right(tower::util::Oneshot::new(inner.clone(), req))
 }
 
 /// The boxed inner chat service.

@@ -78,7 +78,7 @@ where
 {
     type Response = HttpResponse;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+    type Future = super::PassOn<S, http::Request<B>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         Poll::Ready(Ok(()))
@@ -86,10 +86,10 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         match classify(req.method(), req.uri().path()) {
-            Err(e) => futures::future::ready(Err(e)).boxed(),
+            Err(e) => super::refuse(e),
             Ok(endpoint) => {
                 req.extensions_mut().insert(endpoint);
-                self.inner.clone().oneshot(req).boxed()
+                super::pass_on(&self.inner, req)
             }
         }
     }
@@ -98,8 +98,14 @@ where
 /// Sends each endpoint to its handler. Chat completions, completions and embeddings all go
 /// through `ResolveModel` (body limit, model resolution) and `Policy`, then their own
 /// provider service.
+/// Cloned by every layer above it for every request, so its boxed handlers sit behind one
+/// `Arc`: a request clones (allocates) only the handler it uses.
 #[derive(Clone)]
 pub struct Router {
+    handlers: Arc<Handlers>,
+}
+
+struct Handlers {
     chat: ResolveModelService<ChatService>,
     completions: ResolveModelService<ChatService>,
     embeddings: ResolveModelService<ChatService>,
@@ -111,9 +117,11 @@ impl Router {
     pub fn new(chat: ChatService, shared: &Arc<Shared>) -> Self {
         let resolve = ResolveModelLayer::new(shared.max_body_bytes);
         Self {
-            chat: resolve.layer(chat),
-            completions: resolve.layer(with_policy(CompletionsService::new(shared.clone()))),
-            embeddings: resolve.layer(with_policy(EmbeddingsService::new(shared.clone()))),
+            handlers: Arc::new(Handlers {
+                chat: resolve.layer(chat),
+                completions: resolve.layer(with_policy(CompletionsService::new(shared.clone()))),
+                embeddings: resolve.layer(with_policy(EmbeddingsService::new(shared.clone()))),
+            }),
         }
     }
 }
@@ -158,9 +166,11 @@ where
                     });
                 futures::future::ready(Ok(json_response(http::StatusCode::OK, body))).boxed()
             }
-            Some(Endpoint::Completions) => self.completions.clone().oneshot(req).boxed(),
-            Some(Endpoint::Embeddings) => self.embeddings.clone().oneshot(req).boxed(),
-            Some(Endpoint::ChatCompletions) | None => self.chat.clone().oneshot(req).boxed(),
+            Some(Endpoint::Completions) => self.handlers.completions.clone().oneshot(req).boxed(),
+            Some(Endpoint::Embeddings) => self.handlers.embeddings.clone().oneshot(req).boxed(),
+            Some(Endpoint::ChatCompletions) | None => {
+                self.handlers.chat.clone().oneshot(req).boxed()
+            }
         }
     }
 }

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::{BoxFuture, FutureExt};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use super::HttpResponse;
 use crate::error::ProxyError;
@@ -52,7 +51,7 @@ where
 {
     type Response = HttpResponse;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+    type Future = super::PassOn<S, http::Request<B>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         Poll::Ready(Ok(()))
@@ -60,10 +59,10 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         match self.cell.load_full() {
-            None => futures::future::ready(Err(ProxyError::NoSnapshot)).boxed(),
+            None => super::refuse(ProxyError::NoSnapshot),
             Some(snapshot) => {
                 req.extensions_mut().insert(snapshot);
-                self.inner.clone().oneshot(req).boxed()
+                super::pass_on(&self.inner, req)
             }
         }
     }

@@ -311,7 +311,7 @@ pub(crate) mod tests {
                     .expect("a target")
                     .connection
                     .id
-                    .clone()
+                    .to_string()
             })
             .collect();
         assert_ne!(firsts[0], firsts[1]);

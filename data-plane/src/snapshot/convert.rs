@@ -143,7 +143,7 @@ impl TryFrom<pb::Connection> for Connection {
         let secret = Secret::new(std::mem::take(&mut c.secret));
         let key = std::mem::take(&mut c.key);
         Ok(Connection {
-            id: c.id,
+            id: c.id.into(),
             name: c.name,
             provider,
             chat_url,
@@ -194,8 +194,8 @@ impl TryFrom<pb::ApiKey> for KeyEntry {
             ));
         }
         Ok(KeyEntry {
-            id: k.id,
-            repository_id: k.repository_id,
+            id: k.id.into(),
+            repository_id: k.repository_id.into(),
             hash,
             expires_at: (k.expires_at > 0).then_some(k.expires_at),
         })

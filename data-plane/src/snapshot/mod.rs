@@ -38,7 +38,8 @@ pub enum Provider {
 /// One AI LLM configuration, with its secret decrypted.
 #[derive(Debug)]
 pub struct Connection {
-    pub id: String,
+    /// Shared with every usage record of the connection (no copy per request).
+    pub id: Arc<str>,
     pub name: String,
     pub provider: Provider,
     /// Upstream URL of chat completions, computed once from the endpoint (an OPENAI/OTHER
@@ -63,8 +64,8 @@ pub struct Connection {
 /// An API key of a repository, known by the SHA-256 of its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEntry {
-    pub id: String,
-    pub repository_id: String,
+    pub id: Arc<str>,
+    pub repository_id: Arc<str>,
     pub hash: [u8; 32],
     /// Unix seconds; `None` when the key does not expire.
     pub expires_at: Option<i64>,

@@ -485,7 +485,7 @@ mod tests {
             .map(|_| match models.resolve(model, passthrough) {
                 Ok(ts) => ts
                     .iter()
-                    .map(|t| t.connection.id.as_str())
+                    .map(|t| &*t.connection.id)
                     .collect::<Vec<_>>()
                     .join("+"),
                 Err(Unroutable::Unknown) => "404".into(),

@@ -3,17 +3,18 @@
 //! coarser ones (hour, then day), which keeps totals exact instead of dropping anything.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tollgate_proto::sync::UsageRecord;
 
-/// Who and what a usage record is about.
+/// Who and what a usage record is about. The ids are the snapshot's own strings, shared:
+/// metering a request copies no text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UsageKey {
-    pub connection_id: String,
-    pub repository_id: String,
-    pub key_id: String,
-    pub model: String,
+    pub connection_id: Arc<str>,
+    pub repository_id: Arc<str>,
+    pub key_id: Arc<str>,
+    pub model: Arc<str>,
 }
 
 /// Additive counters of one window.
@@ -88,10 +89,10 @@ impl Aggregator {
             .filter_map(|k| map.remove(&k).map(|c| (k, c)))
             .map(|((key, (minute, width)), c)| UsageRecord {
                 minute,
-                ai_llm_id: key.connection_id,
-                repository_id: key.repository_id,
-                api_key_id: key.key_id,
-                model: key.model,
+                ai_llm_id: key.connection_id.to_string(),
+                repository_id: key.repository_id.to_string(),
+                api_key_id: key.key_id.to_string(),
+                model: key.model.to_string(),
                 api_calls: c.api_calls,
                 errors: c.errors,
                 tokens_in: c.tokens_in,

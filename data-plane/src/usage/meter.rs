@@ -78,15 +78,7 @@ impl Drop for Meter {
         };
         self.metrics
             .tokens(&self.key.model, self.tokens.input, self.tokens.output);
-        let key = std::mem::replace(
-            &mut self.key,
-            UsageKey {
-                connection_id: String::new(),
-                repository_id: String::new(),
-                key_id: String::new(),
-                model: String::new(),
-            },
-        );
+        let key = self.key.clone();
         self.aggregator
             .add(key, i64::try_from(minute).unwrap_or(i64::MAX), counters);
     }
