@@ -6,6 +6,8 @@
 pub mod bins;
 #[path = "harness/chat.rs"]
 pub mod chat;
+#[path = "harness/conformance.rs"]
+pub mod conformance;
 #[path = "harness/control_plane.rs"]
 pub mod control_plane;
 #[path = "harness/ctl.rs"]

@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tollgate_sdk::proto;
 use tollgate_tests::chat::{chat, collect_stream};
+use tollgate_tests::conformance::{self, Capability, Provider};
 use tollgate_tests::{Backend, ControlPlane, DataPlane, http};
 
 const AZURE_KEY: &str = "azure-e2e-key-0123456789abcdef";
@@ -428,4 +429,5 @@ async fn azure_openai_through_an_openai_client() {
             );
         }
     }
+    conformance::passed(Provider::Other, &[Capability::Chat, Capability::Stream]);
 }

@@ -8,6 +8,7 @@ use async_openai::types::chat::{
 use serde_json::{Value, json};
 use tollgate_sdk::proto;
 use tollgate_tests::chat::{chat, collect_stream, weather_tool};
+use tollgate_tests::conformance::{self, Capability, Provider};
 use tollgate_tests::mock_bedrock::{AWS_ACCESS_KEY_ID, AWS_REGION, BEDROCK_USAGE, REQUEST_ID};
 use tollgate_tests::mock_provider::Behavior;
 use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http, wait_until};
@@ -244,6 +245,16 @@ async fn bedrock_chat_streaming_and_tools() {
     for text in [s.dp.logs(), s.cp.logs()] {
         assert!(!text.contains(SECRET), "an AWS secret key leaked into logs");
     }
+    conformance::passed(
+        Provider::Aws,
+        &[
+            Capability::Chat,
+            Capability::Stream,
+            Capability::Tools,
+            Capability::StreamedTools,
+            Capability::Usage,
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,4 +368,5 @@ async fn bedrock_errors_bad_signature_and_passthrough() {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("passthrough"), "{text}");
     assert_eq!(s.mock.seen().len(), calls_before, "nothing went upstream");
+    conformance::passed(Provider::Aws, &[Capability::Errors]);
 }

@@ -8,6 +8,7 @@ use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput, En
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tollgate_sdk::proto;
+use tollgate_tests::conformance::{self, Capability, Provider};
 use tollgate_tests::mock_bedrock::{AWS_ACCESS_KEY_ID, AWS_REGION};
 use tollgate_tests::mock_embeddings::{
     COMPLETION_TEXT, COMPLETIONS_USAGE, MockEmbeddings, OPENAI_TOKENS_PER_INPUT, vector, words,
@@ -351,6 +352,13 @@ async fn embeddings_on_every_provider() {
     for text in [s.dp.logs(), s.cp.logs()] {
         assert!(!text.contains(SECRET), "a provider secret leaked into logs");
     }
+    conformance::passed(
+        Provider::Openai,
+        &[Capability::Embeddings, Capability::Usage],
+    );
+    // Gemini reports no tokens for embeddings: the 0 above is not a usage proof.
+    conformance::passed(Provider::Google, &[Capability::Embeddings]);
+    conformance::passed(Provider::Aws, &[Capability::Embeddings, Capability::Usage]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,6 +439,7 @@ async fn legacy_completions() {
 
     let (p, c) = COMPLETIONS_USAGE;
     usage_is(&s.cp, "oa", (4, 4 * p, 4 * c)).await;
+    conformance::passed(Provider::Openai, &[Capability::Completions]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -641,5 +650,22 @@ async fn refusals_and_errors() {
     );
     for text in [s.dp.logs(), staging.logs(), s.cp.logs()] {
         assert!(!text.contains(SECRET), "a provider secret leaked into logs");
+    }
+    // Provider errors of OPENAI, Gemini and Cohere embeddings came back OpenAI-shaped.
+    for provider in [Provider::Openai, Provider::Google, Provider::Aws] {
+        conformance::passed(provider, &[Capability::Errors]);
+    }
+    conformance::refused(
+        Provider::Anthropic,
+        Capability::Embeddings,
+        "Anthropic has no embeddings API",
+    );
+    for provider in [Provider::Anthropic, Provider::Google, Provider::Aws] {
+        conformance::refused(
+            provider,
+            Capability::Completions,
+            "not translated: legacy completions are served by OPENAI and OTHER connections \
+             only; use `/v1/chat/completions`",
+        );
     }
 }

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tollgate_sdk::proto;
 use tollgate_tests::chat::{chat, collect_stream, create_llm, weather_tool};
+use tollgate_tests::conformance::{self, Capability, Provider};
 use tollgate_tests::mock_provider::{ANTHROPIC_USAGE, Behavior, OPENAI_USAGE};
 use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http};
 
@@ -161,6 +162,8 @@ async fn chat_through_openai_client() {
         body.replace("openai/gpt-4o-mini", "gpt-4o-mini"),
         "only the model name is rewritten"
     );
+    conformance::passed(Provider::Openai, &[Capability::Chat, Capability::Usage]);
+    conformance::passed(Provider::Anthropic, &[Capability::Chat, Capability::Usage]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,6 +270,14 @@ async fn streaming_and_tools() {
         ttfb < total / 2,
         "first chunk {ttfb:?} should arrive well before the end {total:?}"
     );
+    let proved = [
+        Capability::Stream,
+        Capability::Tools,
+        Capability::StreamedTools,
+        Capability::Usage,
+    ];
+    conformance::passed(Provider::Openai, &proved);
+    conformance::passed(Provider::Anthropic, &proved);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,6 +364,8 @@ async fn errors_are_openai_shaped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(st, 502);
+    conformance::passed(Provider::Openai, &[Capability::Errors]);
+    conformance::passed(Provider::Anthropic, &[Capability::Errors]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

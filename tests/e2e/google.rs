@@ -10,6 +10,7 @@ use async_openai::types::chat::{
 use serde_json::{Value, json};
 use tollgate_sdk::proto;
 use tollgate_tests::chat::{chat, collect_stream, create_llm, weather_tool};
+use tollgate_tests::conformance::{self, Capability, Provider};
 use tollgate_tests::mock_provider::{Behavior, GOOGLE_USAGE};
 use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http, wait_until};
 
@@ -229,6 +230,16 @@ async fn gemini_chat_streaming_and_tools() {
         stats(cp).await == (served, served * ti, served * to)
     })
     .await;
+    conformance::passed(
+        Provider::Google,
+        &[
+            Capability::Chat,
+            Capability::Stream,
+            Capability::Tools,
+            Capability::StreamedTools,
+            Capability::Usage,
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,4 +332,5 @@ async fn gemini_errors_and_passthrough() {
     for text in [s.dp.logs(), s.cp.logs()] {
         assert!(!text.contains(SECRET), "a Gemini key leaked into logs");
     }
+    conformance::passed(Provider::Google, &[Capability::Errors]);
 }

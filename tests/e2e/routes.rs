@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tollgate_sdk::proto;
 use tollgate_tests::chat::{chat, create_llm};
+use tollgate_tests::conformance::{self, Capability, Provider};
 use tollgate_tests::mock_provider::Behavior;
 use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, free_port};
 
@@ -260,6 +261,7 @@ async fn retries_recover_and_stop_at_the_budget() {
     let before = calls(mock);
     assert_eq!(w.chat(&alpha).await.status, 500);
     assert_eq!(calls(mock) - before, 3);
+    conformance::passed(Provider::Openai, &[Capability::Errors]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::providers::anthropic::translate_error;
+use crate::tests::conformance::{self, Capability, Provider};
 
 /// Every error type from Anthropic's errors page, with the status it comes with.
 #[test]
@@ -48,6 +49,7 @@ fn error_types() {
         );
     }
     insta::assert_snapshot!(table);
+    conformance::passed(Provider::Anthropic, &[Capability::Errors]);
 }
 
 #[test]
@@ -77,4 +79,5 @@ fn error_odd_bodies() {
         );
     }
     insta::assert_snapshot!(table);
+    conformance::passed(Provider::Anthropic, &[Capability::Errors]);
 }

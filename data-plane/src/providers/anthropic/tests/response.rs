@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{fixture, pretty};
 use crate::providers::anthropic::{TranslateError, Usage, translate_response_at};
+use crate::tests::conformance::{self, Capability, Provider};
 
 const CREATED: u64 = 1_700_000_000;
 
@@ -24,6 +25,7 @@ fn response_text() {
             output_tokens: 503
         }
     );
+    conformance::passed(Provider::Anthropic, &[Capability::Chat, Capability::Usage]);
 }
 
 #[test]
@@ -38,6 +40,7 @@ fn response_tool_use() {
             output_tokens: 89
         }
     );
+    conformance::passed(Provider::Anthropic, &[Capability::Tools, Capability::Usage]);
 }
 
 #[test]
@@ -51,6 +54,7 @@ fn response_only_tool_use_has_null_content() {
             output_tokens: 71
         }
     );
+    conformance::passed(Provider::Anthropic, &[Capability::Tools, Capability::Usage]);
 }
 
 #[test]

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::fixture;
 use crate::providers::anthropic::{StreamTranslator, TranslateError, Usage};
+use crate::tests::conformance::{self, Capability, Provider};
 
 const CREATED: u64 = 1_700_000_000;
 
@@ -46,6 +47,10 @@ fn stream_text() {
             input_tokens: 25,
             output_tokens: 15
         }
+    );
+    conformance::passed(
+        Provider::Anthropic,
+        &[Capability::Stream, Capability::Usage],
     );
 }
 
@@ -147,6 +152,10 @@ fn stream_tool_use() {
 
     let pieces: Vec<&[u8]> = input.chunks(5).collect();
     assert_eq!(run(&mut translator(true), &pieces), out);
+    conformance::passed(
+        Provider::Anthropic,
+        &[Capability::StreamedTools, Capability::Usage],
+    );
 }
 
 #[test]
@@ -161,6 +170,7 @@ fn stream_error_event_mid_stream() {
             output_tokens: 1
         }
     );
+    conformance::passed(Provider::Anthropic, &[Capability::Errors]);
 }
 
 #[test]
@@ -273,4 +283,5 @@ fn stream_cache_tokens_and_comments() {
     assert_eq!(usage["total_tokens"], 2112);
     assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 2000);
     assert_eq!(chunks[2]["choices"], serde_json::json!([]));
+    conformance::passed(Provider::Anthropic, &[Capability::Usage]);
 }

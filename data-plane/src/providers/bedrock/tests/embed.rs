@@ -7,6 +7,7 @@ use super::{fixture, pretty};
 use crate::providers::bedrock::{
     COHERE_MAX_TEXTS, EmbedPlan, InvokeAnswer, TranslateError, Usage, translate_embed_request,
 };
+use crate::tests::conformance::{self, Capability, Provider};
 
 const TITAN_V2: &str = "amazon.titan-embed-text-v2:0";
 const TITAN_V1: &str = "amazon.titan-embed-text-v1";
@@ -46,6 +47,7 @@ fn embed_request_titan_v2() {
         serde_json::from_slice(&fixture("openai_embeddings_batch.json")).expect("JSON");
     request["dimensions"] = json!(512);
     insta::assert_snapshot!(render(&plan(request.to_string().as_bytes(), TITAN_V2)));
+    conformance::passed(Provider::Aws, &[Capability::Embeddings]);
 }
 
 #[test]
@@ -54,6 +56,7 @@ fn embed_request_titan_v1() {
         &fixture("openai_embeddings_single.json"),
         TITAN_V1
     )));
+    conformance::passed(Provider::Aws, &[Capability::Embeddings]);
 }
 
 #[test]
@@ -65,6 +68,7 @@ fn embed_request_cohere() {
         .expect("object")
         .remove("dimensions");
     insta::assert_snapshot!(render(&plan(request.to_string().as_bytes(), COHERE)));
+    conformance::passed(Provider::Aws, &[Capability::Embeddings]);
 }
 
 #[test]
@@ -82,6 +86,7 @@ fn embed_response_titan_sums_token_counts() {
             output_tokens: 0
         }
     );
+    conformance::passed(Provider::Aws, &[Capability::Embeddings, Capability::Usage]);
 }
 
 #[test]
@@ -106,6 +111,7 @@ fn embed_response_cohere() {
     let typed = fixture("cohere_embed_by_type.json");
     let (out, _) = answer(&plan, &[body(&typed)]);
     assert_eq!(out["data"][0]["embedding"][0].as_f64(), Some(-0.0116119385));
+    conformance::passed(Provider::Aws, &[Capability::Embeddings, Capability::Usage]);
 }
 
 #[test]

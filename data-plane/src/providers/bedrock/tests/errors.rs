@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::providers::bedrock::translate_error;
+use crate::tests::conformance::{self, Capability, Provider};
 
 /// The errors of the Converse API reference, with the status they come with.
 #[test]
@@ -77,6 +78,7 @@ fn error_types() {
         );
     }
     insta::assert_snapshot!(table);
+    conformance::passed(Provider::Aws, &[Capability::Errors]);
 }
 
 #[test]
@@ -107,4 +109,5 @@ fn error_odd_bodies() {
         );
     }
     insta::assert_snapshot!(table);
+    conformance::passed(Provider::Aws, &[Capability::Errors]);
 }

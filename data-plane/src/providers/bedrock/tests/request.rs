@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::{fixture, pretty};
 use crate::providers::bedrock::{TranslateError, translate_request};
+use crate::tests::conformance::{self, Capability, Provider};
 
 fn golden(name: &str) -> String {
     let out = translate_request(&fixture(name)).expect("translates");
@@ -13,21 +14,25 @@ fn golden(name: &str) -> String {
 #[test]
 fn request_plain_chat() {
     insta::assert_snapshot!(golden("openai_plain_chat.json"));
+    conformance::passed(Provider::Aws, &[Capability::Chat]);
 }
 
 #[test]
 fn request_system_multi_turn() {
     insta::assert_snapshot!(golden("openai_system_multi_turn.json"));
+    conformance::passed(Provider::Aws, &[Capability::Chat]);
 }
 
 #[test]
 fn request_tools() {
     insta::assert_snapshot!(golden("openai_tools.json"));
+    conformance::passed(Provider::Aws, &[Capability::Tools]);
 }
 
 #[test]
 fn request_tool_results_round_trip() {
     insta::assert_snapshot!(golden("openai_tool_results.json"));
+    conformance::passed(Provider::Aws, &[Capability::Tools]);
 }
 
 #[test]

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::{fixture, pretty};
 use crate::providers::bedrock::{TranslateError, Usage, translate_response_at};
+use crate::tests::conformance::{self, Capability, Provider};
 
 const CREATED: u64 = 1_700_000_000;
 const REQUEST_ID: &str = "6a8b2f3e-1c4d-4e5f-8a9b-0c1d2e3f4a5b";
@@ -25,6 +26,7 @@ fn response_text() {
             output_tokens: 60
         }
     );
+    conformance::passed(Provider::Aws, &[Capability::Chat, Capability::Usage]);
 }
 
 #[test]
@@ -39,12 +41,14 @@ fn response_tool_use() {
             output_tokens: 78
         }
     );
+    conformance::passed(Provider::Aws, &[Capability::Tools, Capability::Usage]);
 }
 
 #[test]
 fn response_only_tool_use_has_null_content() {
     let (body, _) = golden("bedrock_only_tool_use.json");
     insta::assert_snapshot!(body);
+    conformance::passed(Provider::Aws, &[Capability::Tools]);
 }
 
 fn translate(body: &Value) -> Value {

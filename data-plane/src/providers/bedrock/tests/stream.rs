@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::{event_stream, frame};
 use crate::providers::bedrock::{StreamTranslator, TranslateError, Usage};
+use crate::tests::conformance::{self, Capability, Provider};
 
 const CREATED: u64 = 1_700_000_000;
 const REQUEST_ID: &str = "6a8b2f3e-1c4d-4e5f-8a9b-0c1d2e3f4a5b";
@@ -48,6 +49,7 @@ fn stream_text() {
             output_tokens: 12
         }
     );
+    conformance::passed(Provider::Aws, &[Capability::Stream, Capability::Usage]);
 }
 
 #[test]
@@ -128,6 +130,10 @@ fn stream_tool_use() {
     }
     let input: Value = serde_json::from_str(&arguments).expect("JSON");
     assert_eq!(input, json!({ "sign": "WZPZ" }));
+    conformance::passed(
+        Provider::Aws,
+        &[Capability::StreamedTools, Capability::Usage],
+    );
 }
 
 #[test]
@@ -137,6 +143,7 @@ fn stream_exception_mid_stream() {
     insta::assert_snapshot!(out);
     assert!(!out.contains("never sent"));
     assert_eq!(t.usage(), Usage::default());
+    conformance::passed(Provider::Aws, &[Capability::Errors]);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use super::{fixture, pretty};
 use crate::providers::google::{
     EmbedPlan, MAX_BATCH, TranslateError, Usage, translate_embed_request,
 };
+use crate::tests::conformance::{self, Capability, Provider};
 
 const MODEL: &str = "gemini-embedding-001";
 
@@ -32,11 +33,13 @@ fn answer(plan: &EmbedPlan, answers: &[&[u8]]) -> (Value, Usage) {
 #[test]
 fn embed_request_single() {
     insta::assert_snapshot!(render(&plan(&fixture("openai_embeddings_single.json"))));
+    conformance::passed(Provider::Google, &[Capability::Embeddings]);
 }
 
 #[test]
 fn embed_request_batch() {
     insta::assert_snapshot!(render(&plan(&fixture("openai_embeddings_batch.json"))));
+    conformance::passed(Provider::Google, &[Capability::Embeddings]);
 }
 
 #[test]
@@ -46,6 +49,7 @@ fn embed_response_single() {
     insta::assert_snapshot!(pretty(body.to_string().as_bytes()));
     // Gemini reports no tokens for embeddings: nothing is invented.
     assert_eq!(usage, Usage::default());
+    conformance::passed(Provider::Google, &[Capability::Embeddings]);
 }
 
 #[test]
@@ -54,6 +58,7 @@ fn embed_response_batch() {
     let (body, usage) = answer(&plan, &[&fixture("gemini_batch_embed_contents.json")]);
     insta::assert_snapshot!(pretty(body.to_string().as_bytes()));
     assert_eq!(usage, Usage::default());
+    conformance::passed(Provider::Google, &[Capability::Embeddings]);
 }
 
 #[test]

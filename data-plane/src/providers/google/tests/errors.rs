@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::providers::google::translate_error;
+use crate::tests::conformance::{self, Capability, Provider};
 
 /// The errors of Gemini's troubleshooting page, with the status they come with.
 #[test]
@@ -63,6 +64,7 @@ fn error_types() {
         );
     }
     insta::assert_snapshot!(table);
+    conformance::passed(Provider::Google, &[Capability::Errors]);
 }
 
 #[test]
@@ -88,4 +90,5 @@ fn error_odd_bodies() {
         );
     }
     insta::assert_snapshot!(table);
+    conformance::passed(Provider::Google, &[Capability::Errors]);
 }

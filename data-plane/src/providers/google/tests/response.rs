@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::{fixture, pretty};
 use crate::providers::google::{TranslateError, Usage, translate_response_at};
+use crate::tests::conformance::{self, Capability, Provider};
 
 const CREATED: u64 = 1_700_000_000;
 
@@ -25,6 +26,7 @@ fn response_text() {
             output_tokens: 9 + 32
         }
     );
+    conformance::passed(Provider::Google, &[Capability::Chat, Capability::Usage]);
 }
 
 #[test]
@@ -38,6 +40,7 @@ fn response_function_calls() {
             output_tokens: 44
         }
     );
+    conformance::passed(Provider::Google, &[Capability::Tools, Capability::Usage]);
 }
 
 #[test]
@@ -52,6 +55,7 @@ fn response_only_function_call_has_null_content() {
             output_tokens: 5
         }
     );
+    conformance::passed(Provider::Google, &[Capability::Tools, Capability::Usage]);
 }
 
 #[test]

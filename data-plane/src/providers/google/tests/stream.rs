@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::fixture;
 use crate::providers::google::{StreamTranslator, TranslateError, Usage};
+use crate::tests::conformance::{self, Capability, Provider};
 
 const CREATED: u64 = 1_700_000_000;
 
@@ -47,6 +48,7 @@ fn stream_text() {
             output_tokens: 12
         }
     );
+    conformance::passed(Provider::Google, &[Capability::Stream, Capability::Usage]);
 }
 
 #[test]
@@ -143,6 +145,10 @@ fn stream_function_calls() {
             json!({ "index": 1, "id": "call_1", "type": "function", "function": { "name": "get_time", "arguments": "{}" } }),
         ]
     );
+    conformance::passed(
+        Provider::Google,
+        &[Capability::StreamedTools, Capability::Usage],
+    );
 }
 
 #[test]
@@ -157,6 +163,7 @@ fn stream_error_event_mid_stream() {
             output_tokens: 2
         }
     );
+    conformance::passed(Provider::Google, &[Capability::Errors]);
 }
 
 #[test]
