@@ -85,7 +85,14 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
         )
     })?;
     let endpoint = if spec.endpoint.trim().is_empty() {
-        ai_type.default_endpoint().to_string()
+        match spec.region.trim() {
+            // The region's own Bedrock endpoint, so requests go where they are signed for.
+            r if ai_type == AiType::Aws && !r.is_empty() => format!(
+                "https://bedrock-runtime.{}.amazonaws.com",
+                input::slug("region", r)?
+            ),
+            _ => ai_type.default_endpoint().to_string(),
+        }
     } else {
         let uri = validator
             .check_endpoint(ai_type, spec.endpoint.trim())
@@ -143,7 +150,16 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
                 )
             })?
         } else {
-            input::slug("region", &region)?
+            let region = input::slug("region", &region)?;
+            if let Some(host_region) = region_from_endpoint(&endpoint).filter(|r| *r != region) {
+                return Err(ApiError::invalid(
+                    "region",
+                    format!(
+                        "the endpoint is AWS's {host_region} endpoint but the region is {region}: requests would be signed for one region and sent to the other; set the region to {host_region}, or the endpoint to https://bedrock-runtime.{region}.amazonaws.com"
+                    ),
+                ));
+            }
+            region
         }
     } else if !region.is_empty() {
         return Err(ApiError::invalid(
@@ -821,6 +837,42 @@ mod tests {
             secret: Some("sk-test-1234567890".into()),
             ..Spec::default()
         }
+    }
+
+    #[test]
+    fn aws_endpoint_follows_the_region() {
+        let aws = |endpoint: &str, region: &str| {
+            check(
+                Spec {
+                    ai_type: Some(AiType::Aws),
+                    key: Some("AKIAEXAMPLE".into()),
+                    endpoint: endpoint.into(),
+                    region: region.into(),
+                    ..spec()
+                },
+                &validator(),
+            )
+            .map(|c| (c.endpoint, c.region))
+        };
+        let (endpoint, region) = aws("", "eu-west-1").expect("region only");
+        assert_eq!(
+            (endpoint.as_str(), region.as_str()),
+            (
+                "https://bedrock-runtime.eu-west-1.amazonaws.com",
+                "eu-west-1"
+            )
+        );
+        let (_, region) = aws("", "").expect("defaults");
+        assert_eq!(region, "us-east-1");
+        match aws(
+            "https://bedrock-runtime.us-east-1.amazonaws.com",
+            "eu-west-1",
+        ) {
+            Err(ApiError::InvalidArgument { field, .. }) => assert_eq!(field, "region"),
+            other => panic!("a region mismatch must be refused: {:?}", other.map(|_| ())),
+        }
+        let (_, region) = aws("https://proxy.internal/bedrock", "eu-west-1").expect("proxy");
+        assert_eq!(region, "eu-west-1");
     }
 
     #[test]
