@@ -1,6 +1,6 @@
 //! Anthropic error responses → OpenAI error bodies.
 
-pub(crate) use crate::providers::openai::{OpenAiError, OpenAiErrorBody, openai_error_body};
+use crate::providers::openai::openai_error_body;
 use serde::Deserialize;
 
 /// Anthropic error (HTTP status, body) → (status for the app, OpenAI error body).

@@ -1,9 +1,12 @@
-//! Anthropic `message` → OpenAI `chat.completion`, plus the OpenAI shapes the stream shares.
+//! Anthropic `message` → OpenAI `chat.completion`, and the Anthropic shapes the stream shares.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{TranslateError, Usage, error::ErrorDetail, unix_now};
+use crate::providers::openai::response::{
+    FinishReason, OpenAiUsage, Reply, compact_json, completion_body,
+};
 
 /// Anthropic response → OpenAI `chat.completion`; `client_model` is the model name echoed back.
 pub fn translate_response(
@@ -28,60 +31,32 @@ pub fn translate_response_at(
             message.kind
         )));
     }
-    let mut text = String::new();
-    let mut tool_calls = Vec::new();
+    let mut reply = Reply::default();
     for block in &message.content {
         match block {
-            Block::Text { text: t } => text.push_str(t),
-            Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
-                index: None,
-                id: Some(id),
-                kind: Some("function"),
-                function: FunctionCall {
-                    name: Some(name),
-                    arguments: compact_json(input),
-                },
-            }),
+            Block::Text { text } => reply.push_text(text),
+            Block::ToolUse { id, name, input } => {
+                reply.push_tool_call(id.as_str(), name, compact_json(input));
+            }
             Block::Other => {}
         }
     }
     let usage = message.usage.unwrap_or_default();
-    let completion = ChatCompletion {
-        id: format!("chatcmpl-{}", message.id),
-        object: "chat.completion",
-        created,
-        model: client_model,
-        choices: [Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant",
-                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-                tool_calls,
-            },
-            logprobs: None,
-            finish_reason: message.stop_reason.as_deref().map(finish_reason),
-        }],
-        usage: OpenAiUsage::from(&usage),
-    };
-    let body = serde_json::to_vec(&completion)
-        .map_err(|e| TranslateError::BadUpstream(format!("response could not be encoded: {e}")))?;
+    let choice = reply.into_choice(0, message.stop_reason.as_deref().map(finish_reason));
+    let id = format!("chatcmpl-{}", message.id);
+    let body = completion_body(&id, created, client_model, &[choice], &usage.to_openai())?;
     Ok((body, usage.to_usage()))
 }
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.
-pub(crate) fn finish_reason(stop_reason: &str) -> &'static str {
+pub(crate) fn finish_reason(stop_reason: &str) -> FinishReason {
     match stop_reason {
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "tool_use" => "tool_calls",
-        "refusal" => "content_filter",
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
         // end_turn, stop_sequence, pause_turn (a server tool paused the turn) and the unknown.
-        _ => "stop",
+        _ => FinishReason::Stop,
     }
-}
-
-/// Compact JSON text of a tool input (serializing a `Value` cannot fail).
-pub(crate) fn compact_json(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[derive(Deserialize)]
@@ -143,80 +118,9 @@ impl AnthropicUsage {
             output_tokens: self.output_tokens.unwrap_or(0),
         }
     }
-}
 
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [Choice<'a>; 1],
-    usage: OpenAiUsage,
-}
-
-#[derive(Serialize)]
-struct Choice<'a> {
-    index: u32,
-    message: ResponseMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct ResponseMessage<'a> {
-    role: &'static str,
-    content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCall<'a>>,
-}
-
-/// An OpenAI tool call, whole (response) or as a stream delta (index set, parts omitted).
-#[derive(Serialize)]
-pub(crate) struct ToolCall<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) index: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub(crate) kind: Option<&'static str>,
-    pub(crate) function: FunctionCall<'a>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct FunctionCall<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) name: Option<&'a str>,
-    pub(crate) arguments: String,
-}
-
-/// OpenAI `usage`, cached prompt tokens reported as `prompt_tokens_details.cached_tokens`.
-#[derive(Serialize)]
-pub(crate) struct OpenAiUsage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-}
-
-#[derive(Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
-}
-
-impl OpenAiUsage {
-    pub(crate) fn new(usage: Usage, cached_tokens: u64) -> Self {
-        Self {
-            prompt_tokens: usage.input_tokens,
-            completion_tokens: usage.output_tokens,
-            total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
-            prompt_tokens_details: PromptTokensDetails { cached_tokens },
-        }
-    }
-}
-
-impl From<&AnthropicUsage> for OpenAiUsage {
-    fn from(u: &AnthropicUsage) -> Self {
-        Self::new(u.to_usage(), u.cache_read_input_tokens.unwrap_or(0))
+    /// OpenAI `usage`, cache reads as `prompt_tokens_details.cached_tokens`.
+    fn to_openai(self) -> OpenAiUsage {
+        OpenAiUsage::new(self.to_usage(), self.cache_read_input_tokens.unwrap_or(0))
     }
 }

@@ -1,6 +1,6 @@
 //! Bedrock error responses (and stream exceptions) → OpenAI error bodies.
 
-pub(crate) use crate::providers::openai::{OpenAiError, OpenAiErrorBody, openai_error_body};
+use crate::providers::openai::openai_error_body;
 use serde::Deserialize;
 
 /// Bedrock error (HTTP status, `x-amzn-ErrorType` header, body) → (status for the app, OpenAI

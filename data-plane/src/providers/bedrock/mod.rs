@@ -97,11 +97,3 @@ pub use request::translate_request;
 pub use response::{translate_response, translate_response_at};
 pub use sign::{AwsCredentials, SignError, model_path, sign_request};
 pub use stream::StreamTranslator;
-
-/// `chatcmpl-<request id>`, or a fixed id when there is none.
-pub(crate) fn completion_id(request_id: Option<&str>) -> String {
-    match request_id.filter(|id| !id.is_empty()) {
-        Some(id) => format!("chatcmpl-{id}"),
-        None => "chatcmpl-bedrock".to_owned(),
-    }
-}

@@ -1,9 +1,12 @@
 //! Bedrock Converse response → OpenAI `chat.completion`, plus the shapes the stream shares.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{TranslateError, Usage, completion_id, unix_now};
+use super::{TranslateError, Usage, unix_now};
+use crate::providers::openai::response::{
+    FinishReason, OpenAiUsage, Reply, arguments_json, completion_body, completion_id,
+};
 
 /// Converse response → OpenAI `chat.completion`; `client_model` is the model name echoed back
 /// and `request_id` the `x-amzn-RequestId` response header (the answer's id).
@@ -28,59 +31,36 @@ pub fn translate_response_at(
         .output
         .and_then(|o| o.message)
         .ok_or_else(|| TranslateError::BadUpstream("the response has no output.message".into()))?;
-    let mut text = String::new();
-    let mut tool_calls = Vec::new();
+    let mut reply = Reply::default();
     for block in &message.content {
         if let Some(t) = block.text.as_deref() {
-            text.push_str(t);
+            reply.push_text(t);
         } else if let Some(call) = &block.tool_use {
-            tool_calls.push(ToolCall {
-                index: None,
-                id: Some(&call.tool_use_id),
-                kind: Some("function"),
-                function: FunctionCall {
-                    name: Some(&call.name),
-                    arguments: call.arguments(),
-                },
-            });
+            let arguments = arguments_json(call.input.as_ref());
+            reply.push_tool_call(call.tool_use_id.as_str(), &call.name, arguments);
         }
     }
+    let has_calls = reply.tool_calls() > 0;
     let finish = response
         .stop_reason
         .as_deref()
-        .map_or("stop", |r| finish_reason(r, !tool_calls.is_empty()));
+        .map_or(FinishReason::Stop, |r| finish_reason(r, has_calls));
     let usage = response.usage.unwrap_or_default();
-    let completion = ChatCompletion {
-        id: completion_id(request_id),
-        object: "chat.completion",
-        created,
-        model: client_model,
-        choices: [Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant",
-                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-                tool_calls,
-            },
-            logprobs: None,
-            finish_reason: finish,
-        }],
-        usage: OpenAiUsage::from(&usage),
-    };
-    let body = serde_json::to_vec(&completion)
-        .map_err(|e| TranslateError::BadUpstream(format!("response could not be encoded: {e}")))?;
+    let choice = reply.into_choice(0, Some(finish));
+    let id = completion_id(request_id, "bedrock");
+    let body = completion_body(&id, created, client_model, &[choice], &usage.to_openai())?;
     Ok((body, usage.to_usage()))
 }
 
 /// Bedrock `stopReason` → OpenAI `finish_reason`; `has_calls`: the answer called tools.
-pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
+pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> FinishReason {
     match reason {
-        "tool_use" => "tool_calls",
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "guardrail_intervened" | "content_filtered" => "content_filter",
-        _ if has_calls => "tool_calls",
+        "tool_use" => FinishReason::ToolCalls,
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "guardrail_intervened" | "content_filtered" => FinishReason::ContentFilter,
+        _ if has_calls => FinishReason::ToolCalls,
         // end_turn, stop_sequence, and reasons this module does not know.
-        _ => "stop",
+        _ => FinishReason::Stop,
     }
 }
 
@@ -120,16 +100,6 @@ struct ToolUse {
     input: Option<Value>,
 }
 
-impl ToolUse {
-    /// Compact JSON of `input` (`{}` when absent; serializing a `Value` cannot fail).
-    fn arguments(&self) -> String {
-        match &self.input {
-            None | Some(Value::Null) => "{}".to_owned(),
-            Some(input) => serde_json::to_string(input).unwrap_or_else(|_| "{}".to_owned()),
-        }
-    }
-}
-
 /// Bedrock `usage` (in a response or a stream's `metadata` event).
 #[derive(Deserialize, Default, Clone, Copy, Debug)]
 #[serde(rename_all = "camelCase")]
@@ -151,77 +121,9 @@ impl TokenUsage {
             output_tokens: self.output_tokens.unwrap_or(0),
         }
     }
-}
 
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [Choice<'a>; 1],
-    usage: OpenAiUsage,
-}
-
-#[derive(Serialize)]
-struct Choice<'a> {
-    index: u32,
-    message: ResponseMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct ResponseMessage<'a> {
-    role: &'static str,
-    content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCall<'a>>,
-}
-
-/// An OpenAI tool call, whole (response, with no index) or as a stream delta.
-#[derive(Serialize)]
-pub(crate) struct ToolCall<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) index: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub(crate) kind: Option<&'static str>,
-    pub(crate) function: FunctionCall<'a>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct FunctionCall<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) name: Option<&'a str>,
-    pub(crate) arguments: String,
-}
-
-/// OpenAI `usage`, with cache reads in `prompt_tokens_details.cached_tokens`.
-#[derive(Serialize)]
-pub(crate) struct OpenAiUsage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-}
-
-#[derive(Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
-}
-
-impl From<&TokenUsage> for OpenAiUsage {
-    fn from(u: &TokenUsage) -> Self {
-        let usage = u.to_usage();
-        Self {
-            prompt_tokens: usage.input_tokens,
-            completion_tokens: usage.output_tokens,
-            total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
-            prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: u.cache_read_input_tokens.unwrap_or(0),
-            },
-        }
+    /// OpenAI `usage`, cache reads as `prompt_tokens_details.cached_tokens`.
+    pub(crate) fn to_openai(self) -> OpenAiUsage {
+        OpenAiUsage::new(self.to_usage(), self.cache_read_input_tokens.unwrap_or(0))
     }
 }

@@ -1,15 +1,16 @@
 //! Bedrock ConverseStream (`application/vnd.amazon.eventstream`) → OpenAI
 //! `chat.completion.chunk` SSE, sans-IO.
 
-use crate::providers::openai::write_data;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::Message;
 use bytes::BytesMut;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::error::{OpenAiError, OpenAiErrorBody, stream_exception};
-use super::response::{FunctionCall, OpenAiUsage, TokenUsage, ToolCall, finish_reason};
-use super::{TranslateError, Usage, completion_id, unix_now};
+use super::error::stream_exception;
+use super::response::{TokenUsage, finish_reason};
+use super::{TranslateError, Usage, unix_now};
+use crate::providers::openai::response::{FinishReason, ToolCallOut, completion_id};
+use crate::providers::openai::stream::ChunkStream;
 
 /// The largest event-stream frame accepted (the format's own limit is 16 MiB).
 const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -32,20 +33,11 @@ const MAX_FRAME: usize = 16 * 1024 * 1024;
 pub struct StreamTranslator {
     decoder: MessageFrameDecoder,
     buffer: BytesMut,
-    id: String,
-    created: u64,
-    model: String,
-    include_usage: bool,
+    out: ChunkStream,
     /// The role chunk was sent.
     started: bool,
     /// The finish_reason chunk was sent (`messageStop` seen).
     finished: bool,
-    /// `[DONE]` was sent (or is in `pending`): nothing more may follow.
-    done: bool,
-    /// Why the stream broke, for the error chunk `finish` sends.
-    broken: Option<String>,
-    /// Bytes translated in a `feed` that then failed, owed to the app by `finish`.
-    pending: Vec<u8>,
     /// Bedrock content block index → OpenAI tool call index, in order of appearance.
     tools: Vec<(u64, u32)>,
     usage: TokenUsage,
@@ -69,15 +61,14 @@ impl StreamTranslator {
         Self {
             decoder: MessageFrameDecoder::new(),
             buffer: BytesMut::new(),
-            id: completion_id(request_id),
-            created,
-            model: client_model.to_owned(),
-            include_usage,
+            out: ChunkStream::new(
+                completion_id(request_id, "bedrock"),
+                client_model,
+                include_usage,
+                created,
+            ),
             started: false,
             finished: false,
-            done: false,
-            broken: None,
-            pending: Vec::new(),
             tools: Vec::new(),
             usage: TokenUsage::default(),
         }
@@ -86,7 +77,7 @@ impl StreamTranslator {
     /// Feeds upstream bytes (any chunking); returns OpenAI SSE bytes to forward immediately.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<u8>, TranslateError> {
         let mut out = Vec::new();
-        if self.done || self.broken.is_some() {
+        if self.out.is_over() {
             return Ok(out);
         }
         self.buffer.extend_from_slice(bytes);
@@ -94,18 +85,19 @@ impl StreamTranslator {
             let message = match self.decoder.decode_frame(&mut self.buffer) {
                 Ok(DecodedFrame::Complete(message)) => message,
                 Ok(DecodedFrame::Incomplete) if self.buffer.len() > MAX_FRAME => {
-                    return Err(self.break_off(out, "an event-stream frame exceeded 16 MiB".into()));
+                    let reason = "an event-stream frame exceeded 16 MiB".to_owned();
+                    return Err(self.out.break_off(out, reason));
                 }
                 Ok(DecodedFrame::Incomplete) => return Ok(out),
                 Err(e) => {
                     let reason = format!("the upstream sent an invalid event-stream frame: {e}");
-                    return Err(self.break_off(out, reason));
+                    return Err(self.out.break_off(out, reason));
                 }
             };
             if let Err(reason) = self.message(&message, &mut out) {
-                return Err(self.break_off(out, reason));
+                return Err(self.out.break_off(out, reason));
             }
-            if self.done {
+            if self.out.is_done() {
                 return Ok(out);
             }
         }
@@ -116,15 +108,10 @@ impl StreamTranslator {
     /// broke, an error chunk comes first so the app can tell a cut-off answer from a complete
     /// one. Idempotent.
     pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = std::mem::take(&mut self.pending);
-        if self.done {
-            return out;
-        }
-        let cut_off = (!self.finished)
-            .then(|| "the upstream stream ended before the message was complete".to_owned());
-        match self.broken.take().or(cut_off) {
-            Some(reason) => self.error_chunk(&mut out, &reason, "upstream_error", None),
-            None => self.end(&mut out),
+        let mut out = self.out.take_pending();
+        if !self.out.is_done() {
+            self.out
+                .close(&mut out, self.finished, self.usage.to_openai());
         }
         out
     }
@@ -135,12 +122,6 @@ impl StreamTranslator {
         self.usage.to_usage()
     }
 
-    fn break_off(&mut self, out: Vec<u8>, reason: String) -> TranslateError {
-        self.pending = out;
-        self.broken = Some(reason.clone());
-        TranslateError::BadUpstream(reason)
-    }
-
     /// Translates one frame into `out`.
     fn message(&mut self, message: &Message, out: &mut Vec<u8>) -> Result<(), String> {
         match header(message, ":message-type").unwrap_or("event") {
@@ -148,7 +129,7 @@ impl StreamTranslator {
             "exception" => {
                 let exception = header(message, ":exception-type").unwrap_or("exception");
                 let (kind, text, code) = stream_exception(exception, message.payload());
-                self.error_chunk(out, &text, kind, code.as_deref());
+                self.out.error(out, &text, kind, code.as_deref());
                 return Ok(());
             }
             "error" => {
@@ -156,7 +137,7 @@ impl StreamTranslator {
                 let text = header(message, ":error-message")
                     .filter(|m| !m.is_empty())
                     .unwrap_or("the upstream stream failed");
-                self.error_chunk(out, text, "api_error", code);
+                self.out.error(out, text, "api_error", code);
                 return Ok(());
             }
             _ => return Ok(()),
@@ -179,16 +160,9 @@ impl StreamTranslator {
                     let index = event.content_block_index.unwrap_or(0);
                     let tool_index = u32::try_from(self.tools.len()).unwrap_or(u32::MAX);
                     self.tools.push((index, tool_index));
-                    let call = ToolCall {
-                        index: Some(tool_index),
-                        id: Some(&tool.tool_use_id),
-                        kind: Some("function"),
-                        function: FunctionCall {
-                            name: Some(&tool.name),
-                            arguments: String::new(),
-                        },
-                    };
-                    self.chunk(out, Delta::tool_call(call), None);
+                    let call =
+                        ToolCallOut::start(tool_index, tool.tool_use_id.as_str(), &tool.name, "");
+                    self.out.tool_call(out, 0, call);
                 }
             }
             "contentBlockDelta" => {
@@ -198,23 +172,15 @@ impl StreamTranslator {
                 };
                 if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
                     self.start(out);
-                    self.chunk(out, Delta::content(text), None);
+                    self.out.content(out, 0, text);
                 } else if let Some(input) = delta.tool_use.and_then(|t| t.input)
                     && !input.is_empty()
                 {
                     let index = event.content_block_index.unwrap_or(0);
                     // Input for a block never announced as a tool is not forwarded.
                     if let Some(&(_, tool_index)) = self.tools.iter().find(|(i, _)| *i == index) {
-                        let call = ToolCall {
-                            index: Some(tool_index),
-                            id: None,
-                            kind: None,
-                            function: FunctionCall {
-                                name: None,
-                                arguments: input,
-                            },
-                        };
-                        self.chunk(out, Delta::tool_call(call), None);
+                        let call = ToolCallOut::arguments(tool_index, input);
+                        self.out.tool_call(out, 0, call);
                     }
                 }
             }
@@ -226,8 +192,10 @@ impl StreamTranslator {
                     let reason = event
                         .stop_reason
                         .as_deref()
-                        .map_or("stop", |r| finish_reason(r, !self.tools.is_empty()));
-                    self.chunk(out, Delta::default(), Some(reason));
+                        .map_or(FinishReason::Stop, |r| {
+                            finish_reason(r, !self.tools.is_empty())
+                        });
+                    self.out.finish_reason(out, 0, reason);
                 }
             }
             "metadata" => {
@@ -236,7 +204,7 @@ impl StreamTranslator {
                     self.usage = usage;
                 }
                 if self.finished {
-                    self.end(out);
+                    self.out.end(out, self.usage.to_openai());
                 }
             }
             // contentBlockStop, and event types this module does not know.
@@ -249,71 +217,8 @@ impl StreamTranslator {
     fn start(&mut self, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
-            let delta = Delta {
-                role: Some("assistant"),
-                content: Some(""),
-                tool_calls: None,
-            };
-            self.chunk(out, delta, None);
+            self.out.role(out, 0);
         }
-    }
-
-    /// The usage chunk (when asked for) and `[DONE]`.
-    fn end(&mut self, out: &mut Vec<u8>) {
-        if self.include_usage {
-            let usage = OpenAiUsage::from(&self.usage);
-            self.write(out, &[], Some(Some(usage)));
-        }
-        out.extend_from_slice(b"data: [DONE]\n\n");
-        self.done = true;
-    }
-
-    /// `data: {"error":{...}}` and `[DONE]`, the way OpenAI reports an error mid-stream.
-    fn error_chunk(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
-        let body = OpenAiErrorBody {
-            error: OpenAiError {
-                message,
-                kind,
-                param: None,
-                code,
-            },
-        };
-        write_data(out, &body);
-        out.extend_from_slice(b"data: [DONE]\n\n");
-        self.done = true;
-    }
-
-    fn chunk(&self, out: &mut Vec<u8>, delta: Delta<'_>, finish_reason: Option<&'static str>) {
-        let choice = ChunkChoice {
-            index: 0,
-            delta,
-            logprobs: None,
-            finish_reason,
-        };
-        self.write(out, &[choice], None);
-    }
-
-    fn write(
-        &self,
-        out: &mut Vec<u8>,
-        choices: &[ChunkChoice<'_>],
-        usage: Option<Option<OpenAiUsage>>,
-    ) {
-        // With include_usage, OpenAI puts `"usage": null` on every chunk but the last.
-        let usage = match usage {
-            Some(u) => Some(u),
-            None if self.include_usage => Some(None),
-            None => None,
-        };
-        let chunk = Chunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices,
-            usage,
-        };
-        write_data(out, &chunk);
     }
 }
 
@@ -325,51 +230,6 @@ fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
         .find(|h| h.name().as_str() == name)
         .and_then(|h| h.value().as_string().ok())
         .map(|s| s.as_str())
-}
-
-#[derive(Serialize)]
-struct Chunk<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: &'a [ChunkChoice<'a>],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<OpenAiUsage>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoice<'a> {
-    index: u32,
-    delta: Delta<'a>,
-    logprobs: Option<()>,
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize, Default)]
-struct Delta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<[ToolCall<'a>; 1]>,
-}
-
-impl<'a> Delta<'a> {
-    fn content(text: &'a str) -> Self {
-        Self {
-            content: Some(text),
-            ..Self::default()
-        }
-    }
-
-    fn tool_call(call: ToolCall<'a>) -> Self {
-        Self {
-            tool_calls: Some([call]),
-            ..Self::default()
-        }
-    }
 }
 
 /// The payload of any ConverseStream event: the members of all of them, each optional (the

@@ -1,6 +1,6 @@
 //! Gemini error responses → OpenAI error bodies.
 
-pub(crate) use crate::providers::openai::{OpenAiError, OpenAiErrorBody, openai_error_body};
+use crate::providers::openai::openai_error_body;
 use serde::Deserialize;
 use serde_json::Value;
 

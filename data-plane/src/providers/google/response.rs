@@ -1,11 +1,14 @@
 //! Gemini `GenerateContentResponse` → OpenAI `chat.completion`, plus the Gemini and OpenAI
 //! shapes the stream shares.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ErrorDetail;
 use super::{TranslateError, Usage, unix_now};
+use crate::providers::openai::response::{
+    Choice, FinishReason, OpenAiUsage, Reply, arguments_json, completion_body, completion_id,
+};
 
 /// Gemini response → OpenAI `chat.completion`; `client_model` is the model name echoed back.
 pub fn translate_response(
@@ -33,42 +36,26 @@ pub fn translate_response_at(
     let mut candidates: Vec<&Candidate> = response.candidates.iter().collect();
     candidates.sort_by_key(|c| c.index.unwrap_or(0));
     for (position, candidate) in candidates.into_iter().enumerate() {
-        let mut text = String::new();
-        let mut tool_calls = Vec::new();
+        let mut reply = Reply::default();
         for part in candidate.parts() {
             match part.kind() {
-                PartKind::Text(t) => text.push_str(t),
+                PartKind::Text(t) => reply.push_text(t),
                 PartKind::Call(call) => {
-                    let n = tool_calls.len();
-                    tool_calls.push(ToolCall {
-                        index: None,
-                        id: Some(format!("call_{n}")),
-                        kind: Some("function"),
-                        function: FunctionCall {
-                            name: Some(&call.name),
-                            arguments: Some(call.arguments()),
-                        },
-                    });
+                    let id = format!("call_{}", reply.tool_calls());
+                    reply.push_tool_call(id, &call.name, call.arguments());
                 }
                 PartKind::Other => {}
             }
         }
+        let has_calls = reply.tool_calls() > 0;
         let finish = candidate
             .finish_reason
             .as_deref()
-            .map(|r| finish_reason(r, !tool_calls.is_empty()));
-        choices.push(Choice {
-            index: candidate
-                .index
-                .unwrap_or_else(|| u32::try_from(position).unwrap_or(u32::MAX)),
-            message: ResponseMessage {
-                role: "assistant",
-                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-                tool_calls,
-            },
-            logprobs: None,
-            finish_reason: finish,
-        });
+            .map(|r| finish_reason(r, has_calls));
+        let index = candidate
+            .index
+            .unwrap_or_else(|| u32::try_from(position).unwrap_or(u32::MAX));
+        choices.push(reply.into_choice(index, finish));
     }
     if choices.is_empty() {
         if response.block_reason().is_none() {
@@ -76,46 +63,21 @@ pub fn translate_response_at(
                 "the response has neither candidates nor a prompt block reason".into(),
             ));
         }
-        choices.push(Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant",
-                content: None,
-                tool_calls: Vec::new(),
-            },
-            logprobs: None,
-            finish_reason: Some("content_filter"),
-        });
+        choices.push(Choice::without_content(0, FinishReason::ContentFilter));
     }
     let usage = response.usage_metadata.unwrap_or_default();
-    let completion = ChatCompletion {
-        id: completion_id(response.response_id.as_deref()),
-        object: "chat.completion",
-        created,
-        model: client_model,
-        choices,
-        usage: OpenAiUsage::from(&usage),
-    };
-    let body = serde_json::to_vec(&completion)
-        .map_err(|e| TranslateError::BadUpstream(format!("response could not be encoded: {e}")))?;
+    let id = completion_id(response.response_id.as_deref(), "gemini");
+    let body = completion_body(&id, created, client_model, &choices, &usage.to_openai())?;
     Ok((body, usage.to_usage()))
 }
 
-/// `chatcmpl-<responseId>`, or a fixed id when Gemini sent none.
-pub(crate) fn completion_id(response_id: Option<&str>) -> String {
-    match response_id.filter(|id| !id.is_empty()) {
-        Some(id) => format!("chatcmpl-{id}"),
-        None => "chatcmpl-gemini".to_owned(),
-    }
-}
-
 /// Gemini `finishReason` → OpenAI `finish_reason`; `has_calls`: the candidate called tools.
-pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
+pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> FinishReason {
     if has_calls {
-        return "tool_calls";
+        return FinishReason::ToolCalls;
     }
     match reason {
-        "MAX_TOKENS" => "length",
+        "MAX_TOKENS" => FinishReason::Length,
         "SAFETY"
         | "RECITATION"
         | "BLOCKLIST"
@@ -123,9 +85,9 @@ pub(crate) fn finish_reason(reason: &str, has_calls: bool) -> &'static str {
         | "SPII"
         | "IMAGE_SAFETY"
         | "IMAGE_PROHIBITED_CONTENT"
-        | "IMAGE_RECITATION" => "content_filter",
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
         // STOP, LANGUAGE, OTHER, MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL, the unknown.
-        _ => "stop",
+        _ => FinishReason::Stop,
     }
 }
 
@@ -213,12 +175,9 @@ pub(crate) struct GeminiFunctionCall {
 }
 
 impl GeminiFunctionCall {
-    /// Compact JSON of `args` (`{}` when absent; serializing a `Value` cannot fail).
+    /// Compact JSON of `args` (`{}` when absent).
     pub(crate) fn arguments(&self) -> String {
-        match &self.args {
-            None | Some(Value::Null) => "{}".to_owned(),
-            Some(args) => serde_json::to_string(args).unwrap_or_else(|_| "{}".to_owned()),
-        }
+        arguments_json(self.args.as_ref())
     }
 }
 
@@ -247,87 +206,13 @@ impl UsageMetadata {
                 .saturating_add(self.thoughts_token_count.unwrap_or(0)),
         }
     }
-}
 
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: Vec<Choice<'a>>,
-    usage: OpenAiUsage,
-}
-
-#[derive(Serialize)]
-struct Choice<'a> {
-    index: u32,
-    message: ResponseMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct ResponseMessage<'a> {
-    role: &'static str,
-    content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCall<'a>>,
-}
-
-/// An OpenAI tool call, whole (response, with no index) or as a stream delta.
-#[derive(Serialize)]
-pub(crate) struct ToolCall<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) index: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) id: Option<String>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub(crate) kind: Option<&'static str>,
-    pub(crate) function: FunctionCall<'a>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct FunctionCall<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) arguments: Option<String>,
-}
-
-/// OpenAI `usage`, with cached prompt tokens and thinking tokens in the details.
-#[derive(Serialize)]
-pub(crate) struct OpenAiUsage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-    completion_tokens_details: CompletionTokensDetails,
-}
-
-#[derive(Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct CompletionTokensDetails {
-    reasoning_tokens: u64,
-}
-
-impl From<&UsageMetadata> for OpenAiUsage {
-    fn from(u: &UsageMetadata) -> Self {
-        let usage = u.to_usage();
-        Self {
-            prompt_tokens: usage.input_tokens,
-            completion_tokens: usage.output_tokens,
-            total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
-            prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: u.cached_content_token_count.unwrap_or(0),
-            },
-            completion_tokens_details: CompletionTokensDetails {
-                reasoning_tokens: u.thoughts_token_count.unwrap_or(0),
-            },
-        }
+    /// OpenAI `usage`: cached and thinking tokens in the details.
+    pub(crate) fn to_openai(self) -> OpenAiUsage {
+        OpenAiUsage::new(
+            self.to_usage(),
+            self.cached_content_token_count.unwrap_or(0),
+        )
+        .with_reasoning_tokens(self.thoughts_token_count.unwrap_or(0))
     }
 }
