@@ -50,7 +50,7 @@ pub struct Metrics {
     /// Usage reports waiting for the control plane (in flight + not yet sent).
     pub usage_reports_pending: Gauge,
     /// Per routed model name (names come from the config, so the map stays small).
-    models: RwLock<HashMap<Arc<str>, ModelCounters>>,
+    models: RwLock<HashMap<Arc<str>, ModelCounters, foldhash::fast::RandomState>>,
 }
 
 /// The counter of `labels` in `family`, shared with it.

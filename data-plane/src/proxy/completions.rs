@@ -4,7 +4,8 @@
 //! the client did not ask for it), exactly as chat completions. Other provider types have no
 //! legacy completions API: a 400 pointing to chat completions.
 //!
-//! [`forward`] is the OpenAI-format pass-through of any endpoint, shared with embeddings.
+//! The pass-through is chat's (`openai::forward`), with the completions URL and a tap that
+//! also counts `text` deltas.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,34 +13,17 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http_body_util::{BodyExt, Full};
 use tower::Service;
 
-use super::adapter::{
-    RetryPolicy, attempt_targets, credential, meter, record_upstream, secret_header,
-};
+use super::adapter::{RetryPolicy, attempt_targets, credential, meter, record_upstream};
 use super::embeddings::{provider_name, serving};
-use super::openai::stream_response;
-use super::request_body::rewrite;
-use super::sse::{OpenAiUsageTap, response_tokens};
-use super::stream::{MeteredBody, StreamProcessor};
-use super::upstream::{collect_answer, collect_error, send};
+use super::openai::forward;
+use super::sse::OpenAiUsageTap;
+use super::stream::StreamProcessor;
 use super::{ChatCall, HttpResponse, Shared};
-use crate::body::full;
 use crate::error::ProxyError;
-use crate::secret::Secret;
 use crate::snapshot::{Provider, Target};
-use crate::usage::{Meter, Tokens};
-
-/// Headers of a provider answer worth passing to the client, as for chat (the retry hints
-/// are also read by the retry loop). Not `openai-organization`: it echoes the connection's
-/// stored key field.
-const PASSED_HEADERS: [&str; 4] = [
-    "x-request-id",
-    "openai-processing-ms",
-    "retry-after",
-    "retry-after-ms",
-];
+use crate::usage::Tokens;
 
 /// The innermost service of `POST /v1/completions`.
 #[derive(Debug, Clone)]
@@ -105,16 +89,12 @@ pub(super) async fn call_target(
     let url = openai_url(&target.connection.chat_url, "/completions")?;
     let started = Instant::now();
     let meter = meter(shared, call, target);
-    let result = forward(
-        shared,
-        call,
-        target,
-        credential,
-        meter,
-        url,
-        call.fields.stream,
-    )
-    .await;
+    let tap = |inject| CompletionsTap {
+        tap: OpenAiUsageTap::new(inject),
+        deltas: 0,
+    };
+    let stream = call.fields.stream;
+    let result = forward(shared, call, target, credential, meter, (url, stream), tap).await;
     record_upstream(shared, started, &result);
     result
 }
@@ -139,78 +119,6 @@ pub(super) fn openai_url(chat_url: &http::Uri, path: &str) -> Result<http::Uri, 
     };
     url.parse()
         .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))
-}
-
-/// Sends the app's body to an OpenAI-format `url` with only `model` rewritten; `stream`
-/// answers are forwarded chunk by chunk with the usage tap, others read whole for `usage`.
-/// Provider errors pass through (OpenAI error bodies already), credentials removed.
-pub(super) async fn forward(
-    shared: &Shared,
-    call: &ChatCall,
-    target: &Target,
-    credential: &Secret,
-    mut meter: Meter,
-    url: http::Uri,
-    stream: bool,
-) -> Result<HttpResponse, ProxyError> {
-    let inject = stream && !call.fields.client_wants_usage;
-    let body = rewrite(&call.body, &call.fields, &target.upstream_model, inject);
-    let mut req = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(
-            &target.connection.auth.name,
-            secret_header(target.connection.auth.prefix, credential)?,
-        );
-    if let Some(org) = &target.connection.key {
-        req = req.header("openai-organization", secret_header("", org)?);
-    }
-    if let Some(accept) = &call.accept {
-        req = req.header(http::header::ACCEPT, accept.clone());
-    }
-    let req = req
-        .body(Full::new(body))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
-    let resp = send(&shared.client, req, first_byte).await?;
-    let (parts, upstream_body) = resp.into_parts();
-    let mut out = http::Response::builder().status(parts.status);
-    for name in PASSED_HEADERS {
-        if let Some(v) = parts.headers.get(name) {
-            out = out.header(name, v.clone());
-        }
-    }
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
-    let json = || http::HeaderValue::from_static("application/json");
-    if !parts.status.is_success() {
-        let bytes =
-            collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
-        return out
-            .header(
-                http::header::CONTENT_TYPE,
-                content_type.unwrap_or_else(json),
-            )
-            .body(full(bytes))
-            .map_err(|e| ProxyError::BadUpstream(e.to_string()));
-    }
-    meter.succeed();
-    if stream {
-        let tap = CompletionsTap {
-            tap: OpenAiUsageTap::new(inject),
-            deltas: 0,
-        };
-        let body = MeteredBody::new(upstream_body, tap, meter, shared.idle_timeout);
-        return stream_response(out, body.boxed_unsync(), content_type);
-    }
-    let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
-    if let Some(t) = response_tokens(&bytes) {
-        meter.set_tokens(t);
-    }
-    out.header(
-        http::header::CONTENT_TYPE,
-        content_type.unwrap_or_else(json),
-    )
-    .body(full(bytes))
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))
 }
 
 /// The chat usage tap (the usage chunk of completions streams has the same shape), and the

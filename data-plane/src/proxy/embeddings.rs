@@ -30,7 +30,9 @@ use super::adapter::{
     RetryPolicy, attempt_targets, credential, meter, record_upstream, secret_header,
     with_retry_hints,
 };
-use super::completions::{forward, openai_url};
+use super::completions::openai_url;
+use super::openai::forward;
+use super::sse::OpenAiUsageTap;
 use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::json_response;
@@ -144,7 +146,16 @@ pub(super) async fn call_target(
         Provider::OpenAi => {
             let url = openai_url(&target.connection.chat_url, "/embeddings")?;
             let meter = meter(shared, call, target);
-            forward(shared, call, target, credential, meter, url, false).await
+            forward(
+                shared,
+                call,
+                target,
+                credential,
+                meter,
+                (url, false),
+                OpenAiUsageTap::new,
+            )
+            .await
         }
         Provider::Google => {
             let plan = google::translate_embed_request(&call.body, &target.upstream_model)?;

@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full};
 use super::adapter::secret_header;
 use super::request_body::rewrite;
 use super::sse::{OpenAiUsageTap, response_tokens};
-use super::stream::MeteredBody;
+use super::stream::{MeteredBody, StreamProcessor};
 use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::full;
@@ -29,11 +29,39 @@ pub(super) async fn call(
     call: &ChatCall,
     target: &Target,
     credential: &Secret,
-    mut meter: Meter,
+    meter: Meter,
 ) -> Result<HttpResponse, ProxyError> {
-    let inject = call.fields.stream && !call.fields.client_wants_usage;
+    let url = target.connection.chat_url.clone();
+    let stream = call.fields.stream;
+    forward(
+        shared,
+        call,
+        target,
+        credential,
+        meter,
+        (url, stream),
+        OpenAiUsageTap::new,
+    )
+    .await
+}
+
+/// Sends the app's body to an OpenAI-format `url` with only `model` rewritten (and, when
+/// `stream` and the client did not ask for usage, `stream_options.include_usage` added). A
+/// stream is forwarded chunk by chunk through `tap(injected)`; a whole answer is read for
+/// its `usage`. Provider errors pass through (OpenAI error bodies already), credentials
+/// removed.
+pub(super) async fn forward<P: StreamProcessor + 'static>(
+    shared: &Shared,
+    call: &ChatCall,
+    target: &Target,
+    credential: &Secret,
+    mut meter: Meter,
+    (url, stream): (http::Uri, bool),
+    tap: impl FnOnce(bool) -> P,
+) -> Result<HttpResponse, ProxyError> {
+    let inject = stream && !call.fields.client_wants_usage;
     let body = rewrite(&call.body, &call.fields, &target.upstream_model, inject);
-    let mut req = http::Request::post(target.connection.chat_url.clone())
+    let mut req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(
             &target.connection.auth.name,
@@ -48,12 +76,8 @@ pub(super) async fn call(
     let req = req
         .body(Full::new(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let resp = send(
-        &shared.client,
-        req,
-        target.first_byte_timeout(shared.first_byte_timeout),
-    )
-    .await?;
+    let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
+    let resp = send(&shared.client, req, first_byte).await?;
     let (parts, upstream_body) = resp.into_parts();
     let mut out = http::Response::builder().status(parts.status);
     for name in PASSED_HEADERS {
@@ -62,38 +86,33 @@ pub(super) async fn call(
         }
     }
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+    let json = || http::HeaderValue::from_static("application/json");
     if !parts.status.is_success() {
-        // Provider errors pass through (OpenAI error bodies already), credentials removed.
         let bytes =
             collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
-        out = out.header(
-            http::header::CONTENT_TYPE,
-            content_type.unwrap_or(http::HeaderValue::from_static("application/json")),
-        );
         return out
+            .header(
+                http::header::CONTENT_TYPE,
+                content_type.unwrap_or_else(json),
+            )
             .body(full(bytes))
             .map_err(|e| ProxyError::BadUpstream(e.to_string()));
     }
     meter.succeed();
-    if call.fields.stream {
-        let body = MeteredBody::new(
-            upstream_body,
-            OpenAiUsageTap::new(inject),
-            meter,
-            shared.idle_timeout,
-        );
+    if stream {
+        let body = MeteredBody::new(upstream_body, tap(inject), meter, shared.idle_timeout);
         return stream_response(out, body.boxed_unsync(), content_type);
     }
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     if let Some(t) = response_tokens(&bytes) {
         meter.set_tokens(t);
     }
-    out = out.header(
+    out.header(
         http::header::CONTENT_TYPE,
-        content_type.unwrap_or(http::HeaderValue::from_static("application/json")),
-    );
-    out.body(full(bytes))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+        content_type.unwrap_or_else(json),
+    )
+    .body(full(bytes))
+    .map_err(|e| ProxyError::BadUpstream(e.to_string()))
 }
 
 /// The response head of a stream; chunks follow as the provider sends them.

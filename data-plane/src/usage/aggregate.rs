@@ -40,6 +40,10 @@ impl Counters {
 /// (window start minute, window width in minutes)
 type Window = (i64, u32);
 
+/// Counters per key and window. Hashed with foldhash: one lookup per request, and the keys
+/// are config ids, not app input.
+type UsageMap = HashMap<(UsageKey, Window), Counters, foldhash::fast::RandomState>;
+
 /// The unsent usage. A short critical section per finished request (not per byte).
 #[derive(Debug)]
 pub struct Aggregator {
@@ -49,7 +53,7 @@ pub struct Aggregator {
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<(UsageKey, Window), Counters>,
+    map: UsageMap,
     /// Size that triggers the next merge: above `cap`, and doubled when merging could not
     /// get under it, so a huge backlog does not cost a merge per request.
     threshold: usize,
@@ -61,7 +65,7 @@ impl Aggregator {
         let cap = cap.max(1);
         Self {
             inner: Mutex::new(Inner {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 threshold: cap,
             }),
             cap,
@@ -121,7 +125,7 @@ impl Aggregator {
 
 /// Merges windows into hours, then days, until at most `cap` entries remain (or nothing
 /// coarser exists). The newest hour (then day) keeps its resolution while that suffices.
-fn coarsen(map: &mut HashMap<(UsageKey, Window), Counters>, cap: usize) {
+fn coarsen(map: &mut UsageMap, cap: usize) {
     for (width, keep_newest) in [(60u32, true), (60, false), (1440, true), (1440, false)] {
         if map.len() <= cap {
             return;
