@@ -221,6 +221,31 @@ async fn exchange(
 
 /// Runs the calls [`CONCURRENCY`] at a time; answers in call order, or the first failure
 /// (the calls still in flight are dropped, which cancels them).
+/// The answers of one attempt's calls, or the first provider failure as the client's
+/// OpenAI-shaped answer (`translate`: status, headers, body → status, body), retry hints kept.
+async fn answers_of<Fut>(
+    calls: Vec<Fut>,
+    translate: impl FnOnce(u16, &http::HeaderMap, &[u8]) -> (u16, Vec<u8>),
+) -> Result<Result<Vec<Answer>, HttpResponse>, ProxyError>
+where
+    Fut: Future<Output = Result<Answer, Failure>>,
+{
+    match run_all(calls).await {
+        Ok(answers) => Ok(Ok(answers)),
+        Err(Failure::Gateway(e)) => Err(e),
+        Err(Failure::Provider {
+            status,
+            headers,
+            body,
+        }) => {
+            let (status, body) = translate(status.as_u16(), &headers, &body);
+            let status =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            Ok(Err(with_retry_hints(json_response(status, body), &headers)))
+        }
+    }
+}
+
 async fn run_all<Fut>(calls: Vec<Fut>) -> Result<Vec<Answer>, Failure>
 where
     Fut: Future<Output = Result<Answer, Failure>>,
@@ -258,19 +283,13 @@ async fn gemini(
         .iter()
         .map(|c| gemini_call(shared, target, &key, &secrets, c))
         .collect();
-    let answers = match run_all(requests).await {
+    let answers = match answers_of(requests, |status, _, body| {
+        google::translate_error(status, body)
+    })
+    .await?
+    {
         Ok(answers) => answers,
-        Err(Failure::Gateway(e)) => return Err(e),
-        Err(Failure::Provider {
-            status,
-            headers,
-            body,
-        }) => {
-            let (status, body) = google::translate_error(status.as_u16(), &body);
-            let status =
-                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-            return Ok(with_retry_hints(json_response(status, body), &headers));
-        }
+        Err(provider_error) => return Ok(provider_error),
     };
     let bodies: Vec<&[u8]> = answers.iter().map(|a| &a.body[..]).collect();
     let (body, usage) = plan.translate_response(&bodies, &call.fields.model)?;
@@ -329,20 +348,13 @@ async fn invoke(
         .iter()
         .map(|c| invoke_call(shared, target, &credentials, &secrets, c))
         .collect();
-    let answers = match run_all(requests).await {
+    let answers = match answers_of(requests, |status, headers, body| {
+        bedrock::translate_error(status, header(headers, "x-amzn-errortype"), body)
+    })
+    .await?
+    {
         Ok(answers) => answers,
-        Err(Failure::Gateway(e)) => return Err(e),
-        Err(Failure::Provider {
-            status,
-            headers,
-            body,
-        }) => {
-            let error_type = header(&headers, "x-amzn-errortype");
-            let (status, body) = bedrock::translate_error(status.as_u16(), error_type, &body);
-            let status =
-                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-            return Ok(with_retry_hints(json_response(status, body), &headers));
-        }
+        Err(provider_error) => return Ok(provider_error),
     };
     let invoked: Vec<InvokeAnswer<'_>> = answers
         .iter()
