@@ -10,6 +10,7 @@ mod dev;
 mod embeddings;
 mod gateway;
 mod google;
+mod other;
 mod permissions;
 mod restart;
 mod routes;

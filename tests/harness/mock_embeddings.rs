@@ -80,7 +80,7 @@ fn gemini_error(status: u16, message: &str) -> Response<Body> {
 }
 
 /// `POST /v1/embeddings`, as OpenAI answers it.
-fn openai_embeddings(req: &Value) -> Response<Body> {
+pub(crate) fn openai_embeddings(req: &Value) -> Response<Body> {
     let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
     let dimensions = req
         .get("dimensions")
@@ -126,7 +126,7 @@ fn openai_embeddings(req: &Value) -> Response<Body> {
 }
 
 /// `POST /v1/completions`, as OpenAI answers it.
-fn openai_completions(req: &Value) -> Response<Body> {
+pub(crate) fn openai_completions(req: &Value) -> Response<Body> {
     let model = req
         .get("model")
         .and_then(Value::as_str)

@@ -1,9 +1,11 @@
 //! A mock provider speaking the documented wire formats of OpenAI (`/v1/models`,
-//! `/v1/chat/completions`, streaming included), Anthropic (`/v1/models`, `/v1/messages`,
-//! its SSE events) and Gemini (`/v1beta/models`, `/v1beta/models/{model}:generateContent`
-//! and `:streamGenerateContent?alt=sse`) and AWS Bedrock (`/model/{id}/converse` and
-//! `/converse-stream`, in `mock_bedrock.rs`, SigV4 signatures verified). It checks each
-//! provider's auth headers, records what it saw, and can be told to fail or to be slow.
+//! `/v1/chat/completions`, streaming included, and `/v1/embeddings` and `/v1/completions` as
+//! `mock_embeddings` answers them, so one mock is a whole OpenAI-compatible server),
+//! Anthropic (`/v1/models`, `/v1/messages`, its SSE events) and Gemini (`/v1beta/models`,
+//! `/v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`) and AWS
+//! Bedrock (`/model/{id}/converse` and `/converse-stream`, in `mock_bedrock.rs`, SigV4
+//! signatures verified). It checks each provider's auth headers, records what it saw, and can
+//! be told to fail or to be slow.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -45,7 +47,8 @@ impl Seen {
 pub struct Behavior {
     /// Wait this long before answering chat calls.
     pub delay: Duration,
-    /// Answer chat calls with this status and the provider's error body.
+    /// Answer chat calls (every POST: embeddings and legacy completions too) with this status
+    /// and the provider's error body.
     pub fail_status: Option<u16>,
     /// Pause between streamed events.
     pub chunk_gap: Duration,
@@ -200,6 +203,7 @@ fn wants_tool(req: &Value) -> Option<String> {
 fn openai_error(status: u16) -> Response<Body> {
     let (kind, code) = match status {
         401 => ("invalid_request_error", "invalid_api_key"),
+        404 => ("invalid_request_error", "model_not_found"),
         429 => ("requests", "rate_limit_exceeded"),
         _ => ("server_error", "server_error"),
     };
@@ -548,7 +552,8 @@ async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> 
         return crate::mock_bedrock::converse(&seen, secret, behavior).await;
     }
     let anthropic = path == "/v1/messages";
-    if seen.method != "POST" || !(anthropic || path == "/v1/chat/completions") {
+    let openai_paths = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions"];
+    if seen.method != "POST" || !(anthropic || openai_paths.contains(&path)) {
         return json_response(
             StatusCode::NOT_FOUND,
             json!({"error": {"message": format!("unknown path {path}"), "type": "invalid_request_error"}}),
@@ -582,10 +587,11 @@ async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> 
             json!({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}),
         );
     };
-    if anthropic {
-        anthropic_messages(&req, behavior.chunk_gap)
-    } else {
-        openai_chat(&req, behavior.chunk_gap)
+    match path {
+        "/v1/messages" => anthropic_messages(&req, behavior.chunk_gap),
+        "/v1/embeddings" => crate::mock_embeddings::openai_embeddings(&req),
+        "/v1/completions" => crate::mock_embeddings::openai_completions(&req),
+        _ => openai_chat(&req, behavior.chunk_gap),
     }
 }
 
