@@ -90,11 +90,12 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     if !parts.status.is_success() {
         let bytes =
             collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
+        let (bytes, content_type) = match openai_error_body(parts.status, &bytes) {
+            None => (bytes, content_type.unwrap_or_else(json)),
+            Some(wrapped) => (wrapped, json()),
+        };
         return out
-            .header(
-                http::header::CONTENT_TYPE,
-                content_type.unwrap_or_else(json),
-            )
+            .header(http::header::CONTENT_TYPE, content_type)
             .body(full(bytes))
             .map_err(|e| ProxyError::BadUpstream(e.to_string()));
     }
@@ -115,6 +116,38 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     .map_err(|e| ProxyError::BadUpstream(e.to_string()))
 }
 
+/// Longest provider text kept in a wrapped error message.
+const MAX_ERROR_TEXT: usize = 1000;
+
+/// `None` when a provider error body already has OpenAI's shape (`{"error": {...}}`: OpenAI
+/// and most compatible servers); else an OpenAI error body carrying the provider's status
+/// and text (plain-text errors of proxies, other JSON shapes), so apps always get one shape.
+fn openai_error_body(status: http::StatusCode, body: &[u8]) -> Option<bytes::Bytes> {
+    let shaped = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("error").is_some_and(serde_json::Value::is_object));
+    if shaped {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let text: String = text.chars().take(MAX_ERROR_TEXT).collect();
+    let message = if text.is_empty() {
+        format!("the provider answered {status} with no error details")
+    } else {
+        format!("the provider answered {status}: {text}")
+    };
+    let kind = if status.is_server_error() {
+        "upstream_error"
+    } else {
+        "invalid_request_error"
+    };
+    let body = serde_json::json!({
+        "error": {"message": message, "type": kind, "param": null, "code": status.as_u16().to_string()}
+    });
+    Some(bytes::Bytes::from(body.to_string()))
+}
+
 /// The response head of a stream; chunks follow as the provider sends them.
 pub(super) fn stream_response(
     out: http::response::Builder,
@@ -128,4 +161,45 @@ pub(super) fn stream_response(
     .header(http::header::CACHE_CONTROL, "no-cache")
     .body(body)
     .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_errors_always_reach_apps_in_openai_shape() {
+        let shaped = br#"{"error":{"message":"The model `x` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#;
+        assert_eq!(openai_error_body(http::StatusCode::NOT_FOUND, shaped), None);
+        let wrapped = |status: u16, body: &[u8]| {
+            let b = openai_error_body(http::StatusCode::from_u16(status).expect("status"), body)
+                .expect("wrapped");
+            serde_json::from_slice::<serde_json::Value>(&b).expect("json")["error"].clone()
+        };
+        let e = wrapped(502, b"Bad Gateway\n");
+        assert_eq!(
+            e["message"],
+            "the provider answered 502 Bad Gateway: Bad Gateway"
+        );
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("upstream_error"), Some("502"))
+        );
+        let e = wrapped(400, br#"{"detail":"prompt too long"}"#);
+        assert_eq!(e["type"], "invalid_request_error");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("prompt too long")
+        );
+        let e = wrapped(500, b"");
+        assert_eq!(
+            e["message"],
+            "the provider answered 500 Internal Server Error with no error details"
+        );
+        let long = "x".repeat(5000);
+        let e = wrapped(500, long.as_bytes());
+        assert!(e["message"].as_str().unwrap_or_default().len() < 1100);
+    }
 }
