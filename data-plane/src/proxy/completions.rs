@@ -22,7 +22,7 @@ use super::sse::OpenAiUsageTap;
 use super::stream::StreamProcessor;
 use super::{ChatCall, HttpResponse, Shared};
 use crate::error::ProxyError;
-use crate::snapshot::{Provider, Target};
+use crate::snapshot::{OpenAiUrls, Provider, Target};
 use crate::usage::Tokens;
 
 /// The innermost service of `POST /v1/completions`.
@@ -86,7 +86,7 @@ pub(super) async fn call_target(
         return Err(unsupported(&call.fields.model, provider));
     }
     let credential = credential(call, target)?;
-    let url = openai_url(&target.connection.chat_url, "/completions")?;
+    let url = openai_urls(target)?.completions.clone();
     let started = Instant::now();
     let meter = meter(shared, call, target);
     let tap = |inject| CompletionsTap {
@@ -99,26 +99,14 @@ pub(super) async fn call_target(
     result
 }
 
-/// `{endpoint}{path}` for an OPENAI / OTHER connection, whose `chat_url` is
-/// `{endpoint}/chat/completions`, followed by the endpoint's query if it has one (Azure's
-/// `?api-version=`).
-pub(super) fn openai_url(chat_url: &http::Uri, path: &str) -> Result<http::Uri, ProxyError> {
-    let chat = chat_url.to_string();
-    let (before_query, query) = match chat.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (chat.as_str(), None),
-    };
-    let base = before_query
-        .strip_suffix("/chat/completions")
-        .ok_or_else(|| {
-            ProxyError::BadUpstream(format!("unexpected OpenAI connection URL {chat}"))
-        })?;
-    let url = match query {
-        Some(query) => format!("{base}{path}?{query}"),
-        None => format!("{base}{path}"),
-    };
-    url.parse()
-        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))
+/// The completions and embeddings URLs of an OPENAI / OTHER target (built per snapshot).
+pub(super) fn openai_urls(target: &Target) -> Result<&OpenAiUrls, ProxyError> {
+    target.connection.openai_urls.as_ref().ok_or_else(|| {
+        ProxyError::BadUpstream(format!(
+            "connection {} is not an OpenAI-format connection",
+            target.connection.id
+        ))
+    })
 }
 
 /// The chat usage tap (the usage chunk of completions streams has the same shape), and the
@@ -246,30 +234,6 @@ mod tests {
                 input: 5,
                 output: 4
             })
-        );
-    }
-
-    #[test]
-    fn openai_urls() {
-        let chat: http::Uri = "https://api.openai.com/v1/chat/completions"
-            .parse()
-            .expect("uri");
-        assert_eq!(
-            openai_url(&chat, "/completions").expect("url").to_string(),
-            "https://api.openai.com/v1/completions"
-        );
-        let local: http::Uri = "http://127.0.0.1:9/chat/completions".parse().expect("uri");
-        assert_eq!(
-            openai_url(&local, "/embeddings").expect("url").to_string(),
-            "http://127.0.0.1:9/embeddings"
-        );
-        let azure: http::Uri =
-            "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"
-                .parse()
-                .expect("uri");
-        assert_eq!(
-            openai_url(&azure, "/embeddings").expect("url").to_string(),
-            "https://r.openai.azure.com/openai/deployments/d/embeddings?api-version=2024-10-21"
         );
     }
 }

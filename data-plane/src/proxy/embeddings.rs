@@ -30,7 +30,7 @@ use super::adapter::{
     RetryPolicy, attempt_targets, credential, meter, record_upstream, secret_header,
     with_retry_hints,
 };
-use super::completions::openai_url;
+use super::completions::openai_urls;
 use super::openai::forward;
 use super::sse::OpenAiUsageTap;
 use super::upstream::{collect_answer, collect_error, send};
@@ -144,7 +144,7 @@ pub(super) async fn call_target(
     let started = Instant::now();
     let result = match provider {
         Provider::OpenAi => {
-            let url = openai_url(&target.connection.chat_url, "/embeddings")?;
+            let url = openai_urls(target)?.embeddings.clone();
             let meter = meter(shared, call, target);
             forward(
                 shared,

@@ -4,7 +4,7 @@
 use tollgate_proto::sync as pb;
 
 use super::endpoint::join_endpoint;
-use super::{AuthHeader, Connection, KeyEntry, Provider};
+use super::{AuthHeader, Connection, KeyEntry, OpenAiUrls, Provider};
 use crate::secret::Secret;
 
 /// A resource the data plane refused, and why; reported in the ACK of its version.
@@ -128,6 +128,18 @@ impl TryFrom<pb::Connection> for Connection {
             Provider::OpenAi => AuthHeader::for_openai_endpoint(&chat_url),
             _ => AuthHeader::bearer(),
         };
+        let openai_url = |path| {
+            join_endpoint(endpoint, path)
+                .parse::<http::Uri>()
+                .map_err(|e| reject(format!("endpoint {:?} is not a URL: {e}", c.endpoint)))
+        };
+        let openai_urls = match provider {
+            Provider::OpenAi => Some(OpenAiUrls {
+                completions: openai_url("/completions")?,
+                embeddings: openai_url("/embeddings")?,
+            }),
+            _ => None,
+        };
         if !c.passthrough && c.secret.is_empty() {
             return Err(reject("managed connection without a secret".into()));
         }
@@ -147,6 +159,7 @@ impl TryFrom<pb::Connection> for Connection {
             name: c.name,
             provider,
             chat_url,
+            openai_urls,
             auth,
             key: (!key.is_empty()).then(|| Secret::new(key)),
             region,
@@ -310,6 +323,22 @@ mod tests {
         }
         let c = Connection::try_from(openai(AI_OTHER, "http://h:8000/v1")).expect("ok");
         assert_eq!(c.auth.prefix, "Bearer ");
+        let urls = c.openai_urls.expect("OpenAI-format URLs");
+        assert_eq!(urls.completions.to_string(), "http://h:8000/v1/completions");
+        assert_eq!(urls.embeddings.to_string(), "http://h:8000/v1/embeddings");
+        let azure = "https://r.openai.azure.com/openai/deployments/d?api-version=2024-10-21";
+        let urls = Connection::try_from(openai(AI_OTHER, azure))
+            .expect("ok")
+            .openai_urls
+            .expect("OpenAI-format URLs");
+        assert_eq!(
+            urls.embeddings.to_string(),
+            "https://r.openai.azure.com/openai/deployments/d/embeddings?api-version=2024-10-21"
+        );
+        assert_eq!(
+            urls.completions.to_string(),
+            "https://r.openai.azure.com/openai/deployments/d/completions?api-version=2024-10-21"
+        );
         // Azure OpenAI: the query stays after the path, the key goes in `api-key`.
         check_openai(
             AI_OTHER,

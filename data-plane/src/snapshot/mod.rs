@@ -47,6 +47,9 @@ pub struct Connection {
     /// the model collection (`{endpoint}/v1beta/models`): the model and method are appended
     /// per request. For AWS, the endpoint itself (`/model/{id}/converse` is appended).
     pub chat_url: http::Uri,
+    /// OPENAI/OTHER: `{endpoint}/completions` and `{endpoint}/embeddings`, the endpoint's
+    /// query kept like `chat_url`'s; `None` for other providers.
+    pub openai_urls: Option<OpenAiUrls>,
     /// OPENAI/OTHER: the header carrying the credential (`api-key` for Azure OpenAI, else
     /// `Authorization: Bearer`). Other providers set their own headers.
     pub auth: AuthHeader,
@@ -59,6 +62,13 @@ pub struct Connection {
     pub passthrough: bool,
     pub routing_id: String,
     pub models: Vec<String>,
+}
+
+/// The other OpenAI-format endpoints of an OPENAI/OTHER connection, built with its chat URL.
+#[derive(Debug, Clone)]
+pub struct OpenAiUrls {
+    pub completions: http::Uri,
+    pub embeddings: http::Uri,
 }
 
 /// An API key of a repository, known by the SHA-256 of its secret.
