@@ -498,46 +498,26 @@ async fn refusals_and_errors() {
     assert_eq!(status, 413, "{text}");
 
     // What a provider cannot do is a clear 400, before anything is sent upstream.
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
+    for (body, needle) in [
+        (
             json!({"model": CLAUDE, "input": "a"}),
-        )
-        .await,
-        400,
-        "Anthropic has no embeddings API",
-    );
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
+            "Anthropic has no embeddings API",
+        ),
+        (
             json!({"model": TITAN_IMAGE, "input": "a"}),
-        )
-        .await,
-        400,
-        "not an embedding model",
-    );
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
+            "not an embedding model",
+        ),
+        (
             json!({"model": GEMINI_EMBED, "input": [[1, 2], [3]]}),
-        )
-        .await,
-        400,
-        "token ids",
-    );
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
+            "token ids",
+        ),
+        (
             json!({"model": COHERE, "input": "a", "dimensions": 256}),
-        )
-        .await,
-        400,
-        "fixed size",
-    );
+            "fixed size",
+        ),
+    ] {
+        check(post(&embeddings, Some(&s.key), body).await, 400, needle);
+    }
     for model in [GEMINI_EMBED, TITAN, CLAUDE] {
         check(
             post(
@@ -563,36 +543,14 @@ async fn refusals_and_errors() {
 
     // Provider errors come back OpenAI-shaped, with the right status (after the retries).
     s.mock.fail_with(Some(400));
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
-            json!({"model": GEMINI_EMBED, "input": ["a", "b"]}),
-        )
-        .await,
-        400,
-        "mock upstream failure 400",
-    );
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
-            json!({"model": COHERE, "input": "a"}),
-        )
-        .await,
-        400,
-        "mock upstream failure 400",
-    );
-    check(
-        post(
-            &embeddings,
-            Some(&s.key),
-            json!({"model": OPENAI_EMBED, "input": "a"}),
-        )
-        .await,
-        400,
-        "mock upstream failure 400",
-    );
+    for model in [GEMINI_EMBED, COHERE, OPENAI_EMBED] {
+        let body = json!({"model": model, "input": ["a", "b"]});
+        check(
+            post(&embeddings, Some(&s.key), body).await,
+            400,
+            "mock upstream failure 400",
+        );
+    }
     s.mock.fail_with(None);
 
     // Passthrough: the app's own provider key goes upstream.
