@@ -1,51 +1,326 @@
-//! The one pooled HTTP client to providers (hyper-util legacy client over hyper-rustls with
-//! the ring provider, HTTP/1.1 and HTTP/2 by ALPN), and the timeouts and size caps around its
-//! calls. Its connector refuses link-local and metadata addresses (see `crate::net`).
+//! The HTTP client to providers: one pool of connections per worker thread, over
+//! hyper-rustls (ring provider, HTTP/1.1 and HTTP/2 by ALPN), and the timeouts and size caps
+//! around its calls. Its connector refuses link-local and metadata addresses (see
+//! `crate::net`).
+//!
+//! Why not hyper-util's pooled client: it spawns a task per HTTP/1 request to wait for the
+//! connection to become idle again, and takes a pool lock, hashes the origin with SipHash and
+//! allocates a checkout twice per request; under load that was 14% of the data plane's user
+//! CPU (docs/benchmarks.md). Here each worker's pool is a short list per origin: a request
+//! takes the first connection hyper reports ready (an HTTP/1 connection becomes ready again
+//! once its previous exchange is over; an HTTP/2 one serves many at once), and the connection
+//! stays listed while in use, so nothing has to hand it back.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures::future::Either;
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::Connection;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower::ServiceExt;
 
 use super::scrub::scrub;
 use crate::error::ProxyError;
 use crate::net::GuardedConnector;
 use crate::secret::Secret;
 
-/// The pooled client; cheap to clone.
-pub type HttpsClient = Client<HttpsConnector<GuardedConnector>, Full<Bytes>>;
-
 /// Largest provider error body read; they are short messages (DESIGN §7 memory budget).
 pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// Largest non-streamed provider answer buffered (to read usage or translate it).
 pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// How long an unused connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Builds the client. TLS roots are the webpki roots (providers use public CAs). Link-local
-/// and metadata addresses are reached only when `allow_link_local`.
+/// A worker's pool of provider connections; cheap to clone.
+#[derive(Clone)]
+pub struct HttpsClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HttpsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpsClient").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    connector: HttpsConnector<GuardedConnector>,
+    /// Uncontended: only its worker thread uses a pool.
+    origins: Mutex<Vec<Origin>>,
+}
+
+/// The connections to one scheme + host + port.
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    /// The `Host` header of HTTP/1 requests (the port only when not the scheme's default).
+    host: HeaderValue,
+    conns: Vec<Pooled>,
+}
+
+struct Pooled {
+    sender: Sender,
+    last_used: Instant,
+}
+
+impl Pooled {
+    /// Open, and not unused for longer than [`IDLE_TIMEOUT`].
+    fn is_alive(&self, now: Instant) -> bool {
+        let idle_too_long =
+            self.sender.is_ready() && now.duration_since(self.last_used) > IDLE_TIMEOUT;
+        !self.sender.is_closed() && !idle_too_long
+    }
+}
+
+/// A request handed to a pooled connection, or given back when none was ready.
+#[allow(clippy::large_enum_variant)] // Lives for one call; boxing would allocate per request.
+enum Checkout<F> {
+    Sent(F),
+    Empty(Request<Full<Bytes>>),
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+type Sent = Result<Response<Incoming>, TrySendError<Request<Full<Bytes>>>>;
+
+impl Sender {
+    fn is_ready(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_ready(),
+            Sender::H2(s) => s.is_ready(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    /// Puts `req` in the form its protocol wants and hands it to the connection. HTTP/1 gets
+    /// origin-form (`/path?query`) and a `Host` header; HTTP/2 takes scheme and authority from
+    /// the absolute URI.
+    fn send(
+        &mut self,
+        mut req: Request<Full<Bytes>>,
+        host: &HeaderValue,
+    ) -> impl Future<Output = Sent> + use<> {
+        match self {
+            Sender::H1(s) => {
+                req.headers_mut()
+                    .entry(http::header::HOST)
+                    .or_insert_with(|| host.clone());
+                let uri = req.uri_mut();
+                *uri = uri
+                    .path_and_query()
+                    .map(|p| Uri::from(p.clone()))
+                    .unwrap_or_else(|| Uri::from_static("/"));
+                Either::Left(s.try_send_request(req))
+            }
+            Sender::H2(s) => Either::Right(s.try_send_request(req)),
+        }
+    }
+}
+
+/// Builds a worker's client. TLS roots are the webpki roots (providers use public CAs).
+/// Link-local and metadata addresses are reached only when `allow_link_local`.
 pub fn build_client(
     connect_timeout: Duration,
     allow_link_local: bool,
 ) -> anyhow::Result<HttpsClient> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls =
+        hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_webpki_roots(provider)?;
+    Ok(client(tls, connect_timeout, allow_link_local))
+}
+
+fn client(
+    tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+    connect_timeout: Duration,
+    allow_link_local: bool,
+) -> HttpsClient {
     let mut connector = GuardedConnector::new(allow_link_local);
     let http = connector.http_mut();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(provider)?
+    let https = tls
         // On-prem OpenAI-compatible endpoints are often plain http on a private network.
         .https_or_http()
         .enable_http1()
         .enable_http2()
         .wrap_connector(connector);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(https))
+    HttpsClient {
+        inner: Arc::new(Inner {
+            connector: https,
+            origins: Mutex::new(Vec::new()),
+        }),
+    }
+}
+
+impl HttpsClient {
+    /// Sends `req` (an absolute URI) on a pooled connection to its origin, or a new one. A
+    /// request a pooled connection closed before writing it goes out once more on a new
+    /// connection; one already written is not resent (the caller's retry rule decides).
+    pub async fn request(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let uri = req.uri();
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(ProxyError::BadUpstream(format!(
+                "the provider URL {uri} has no scheme or host"
+            )));
+        };
+        let req = match self.checkout(&scheme, &authority, req) {
+            Checkout::Sent(sent) => match sent.await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(req) => req,
+                    None => return Err(send_error(&e.into_error())),
+                },
+            },
+            Checkout::Empty(req) => req,
+        };
+        // Boxed: connecting (TLS, HTTP/2 handshake) is rare and its state is kilobytes, which
+        // every request's future would otherwise carry and copy.
+        let mut sender = Box::pin(self.connect(&scheme, &authority)).await?;
+        let sent = {
+            let mut origins = self.origins();
+            let origin = origin(&mut origins, &scheme, &authority);
+            let sent = sender.send(req, &origin.host);
+            origin.conns.push(Pooled {
+                sender,
+                last_used: Instant::now(),
+            });
+            sent
+        };
+        sent.await.map_err(|e| send_error(e.error()))
+    }
+
+    fn origins(&self) -> MutexGuard<'_, Vec<Origin>> {
+        self.inner
+            .origins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends on a ready pooled connection, dropping closed and long-unused ones on the way;
+    /// gives `req` back when none is ready.
+    fn checkout(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+        req: Request<Full<Bytes>>,
+    ) -> Checkout<impl Future<Output = Sent> + use<>> {
+        let now = Instant::now();
+        let mut origins = self.origins();
+        let origin = origin(&mut origins, scheme, authority);
+        origin.conns.retain(|c| c.is_alive(now));
+        match origin.conns.iter_mut().rev().find(|c| c.sender.is_ready()) {
+            Some(c) => {
+                c.last_used = now;
+                Checkout::Sent(c.sender.send(req, &origin.host))
+            }
+            None => Checkout::Empty(req),
+        }
+    }
+
+    /// Opens a connection (TLS with ALPN for `https`) and starts its task on this worker.
+    async fn connect(&self, scheme: &Scheme, authority: &Authority) -> Result<Sender, ProxyError> {
+        let uri = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+        let io = self
+            .inner
+            .connector
+            .clone()
+            .oneshot(uri)
+            .await
+            .map_err(|e| ProxyError::UpstreamConnect(error_chain(&*e)))?;
+        let handshake_failed = |e: hyper::Error| ProxyError::UpstreamConnect(error_chain(&e));
+        if io.connected().is_negotiated_h2() {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "provider connection ended");
+                }
+            });
+            Ok(Sender::H2(sender))
+        } else {
+            let (sender, conn) = http1::Builder::new()
+                .handshake(io)
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "provider connection ended");
+                }
+            });
+            Ok(Sender::H1(sender))
+        }
+    }
+}
+
+/// The pool entry of an origin, added on first use.
+fn origin<'a>(
+    origins: &'a mut Vec<Origin>,
+    scheme: &Scheme,
+    authority: &Authority,
+) -> &'a mut Origin {
+    let i = match origins
+        .iter()
+        .position(|o| o.authority == *authority && o.scheme == *scheme)
+    {
+        Some(i) => i,
+        None => {
+            origins.push(Origin {
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+                host: host_header(scheme, authority),
+                conns: Vec::new(),
+            });
+            origins.len() - 1
+        }
+    };
+    &mut origins[i]
+}
+
+/// `host[:port]`, without the scheme's default port (as browsers and curl send it).
+fn host_header(scheme: &Scheme, authority: &Authority) -> HeaderValue {
+    let default_port = match scheme.as_str() {
+        "https" => 443,
+        _ => 80,
+    };
+    let host = authority.host();
+    let value = match authority.port_u16() {
+        Some(p) if p != default_port => format!("{host}:{p}"),
+        _ => host.to_owned(),
+    };
+    // An authority's host and port are always valid header text.
+    HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn send_error(e: &hyper::Error) -> ProxyError {
+    ProxyError::BadUpstream(error_chain(e))
 }
 
 /// Sends `req`; the response head must come within `first_byte`.
@@ -56,9 +331,7 @@ pub async fn send(
 ) -> Result<http::Response<Incoming>, ProxyError> {
     match tokio::time::timeout(first_byte, client.request(req)).await {
         Err(_) => Err(ProxyError::UpstreamTimeout),
-        Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect(error_chain(&e))),
-        Ok(Err(e)) => Err(ProxyError::BadUpstream(error_chain(&e))),
+        Ok(result) => result,
     }
 }
 
@@ -134,4 +407,190 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::server::conn::auto;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A provider stand-in answering `<version> <host header> <uri>` and counting the
+    /// connections it accepted; over TLS (ALPN h2 and http/1.1) when `tls` is given.
+    async fn provider(tls: Option<tokio_rustls::TlsAcceptor>) -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: Request<Incoming>| async move {
+                        let host = req
+                            .headers()
+                            .get(http::header::HOST)
+                            .map(|h| h.to_str().unwrap_or("?").to_owned());
+                        let text = format!("{:?} {host:?} {}", req.version(), req.uri());
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            text,
+                        ))))
+                    });
+                    let server = auto::Builder::new(TokioExecutor::new());
+                    let _ = match tls {
+                        Some(tls) => {
+                            let Ok(stream) = tls.accept(tcp).await else {
+                                return;
+                            };
+                            server.serve_connection(TokioIo::new(stream), svc).await
+                        }
+                        None => server.serve_connection(TokioIo::new(tcp), svc).await,
+                    };
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    async fn text(client: &HttpsClient, url: &str) -> String {
+        let req = Request::post(url)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        let resp = client.request(req).await.expect("answer");
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8(body.to_vec()).expect("utf-8")
+    }
+
+    fn plain_client() -> HttpsClient {
+        build_client(Duration::from_secs(2), false).expect("client")
+    }
+
+    #[tokio::test]
+    async fn http1_connections_are_reused_with_origin_form_and_host() {
+        let (port, accepted) = provider(None).await;
+        let client = plain_client();
+        let url = format!("http://127.0.0.1:{port}/v1/chat/completions?api-version=1");
+        for _ in 0..5 {
+            assert_eq!(
+                text(&client, &url).await,
+                format!("HTTP/1.1 Some(\"127.0.0.1:{port}\") /v1/chat/completions?api-version=1")
+            );
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection for 5 calls"
+        );
+
+        // Concurrent calls open connections as needed; afterwards they are all reused.
+        let calls = (0..8).map(|_| text(&client, &url));
+        futures::future::join_all(calls).await;
+        let opened = accepted.load(Ordering::SeqCst);
+        assert!((2..=8).contains(&opened), "{opened} connections");
+        for _ in 0..8 {
+            text(&client, &url).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), opened, "no new connection");
+    }
+
+    /// A server that closes every connection after one answer, without saying so: the
+    /// pooled connection is dead by the next call, which must still succeed.
+    #[tokio::test]
+    async fn a_connection_the_provider_closed_is_not_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    let _ = tcp.write_all(answer).await;
+                    // Closed while the client keeps it in its pool.
+                });
+            }
+        });
+        let client = plain_client();
+        let url = format!("http://127.0.0.1:{port}/x");
+        for i in 0..4 {
+            assert_eq!(text(&client, &url).await, "ok", "call {i}");
+            if i % 2 == 1 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn https_negotiates_http2_and_multiplexes() {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ca = CertificateParams::new(Vec::new()).expect("ca params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().expect("ca key");
+        let ca_cert = ca.self_signed(&ca_key).expect("ca");
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = CertificateParams::new(vec!["localhost".into()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, leaf.pem()).expect("write cert");
+        std::fs::write(&key, leaf_key.serialize_pem()).expect("write key");
+        let acceptor = crate::server::tls::acceptor(&cert, &key).expect("acceptor");
+        let (port, accepted) = provider(Some(acceptor)).await;
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).expect("root");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config);
+        let client = client(tls, Duration::from_secs(2), false);
+
+        let url = format!("https://localhost:{port}/v1/embeddings");
+        let first = text(&client, &url).await;
+        assert_eq!(
+            first,
+            format!("HTTP/2.0 None https://localhost:{port}/v1/embeddings")
+        );
+        let calls = (0..8).map(|_| text(&client, &url));
+        for answer in futures::future::join_all(calls).await {
+            assert_eq!(answer, first);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one HTTP/2 connection");
+    }
+
+    #[tokio::test]
+    async fn unreachable_providers_are_connect_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let req = Request::post(format!("http://127.0.0.1:{port}/v1"))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let err = plain_client().request(req).await.expect_err("refused");
+        assert!(err.is_connect_failure(), "{err:?}");
+    }
 }
