@@ -61,7 +61,12 @@ pub(super) async fn call(
             0,
         );
         let body = MeteredBody::new(upstream_body, translator, meter, shared.idle_timeout);
-        return stream_response(out, body.boxed_unsync(), None);
+        return Ok(stream_response(
+            http::StatusCode::OK,
+            http::HeaderMap::new(),
+            body.boxed_unsync(),
+            None,
+        ));
     }
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     let (body, usage) = translate::translate_response(&bytes, &call.fields.model)?;

@@ -23,6 +23,7 @@ mod bedrock;
 mod completions;
 mod embeddings;
 mod google;
+mod json_scan;
 mod openai;
 mod policy;
 mod request_body;

@@ -17,12 +17,14 @@ use crate::usage::Meter;
 
 /// Headers of a provider answer worth passing to the client (the retry hints are also read
 /// by the retry loop). Not `openai-organization`: it echoes the connection's stored key field.
-const PASSED_HEADERS: [&str; 4] = [
-    "x-request-id",
-    "openai-processing-ms",
-    "retry-after",
-    "retry-after-ms",
+const PASSED_HEADERS: [http::HeaderName; 4] = [
+    http::HeaderName::from_static("x-request-id"),
+    http::HeaderName::from_static("openai-processing-ms"),
+    http::HeaderName::from_static("retry-after"),
+    http::HeaderName::from_static("retry-after-ms"),
 ];
+
+const ORGANIZATION: http::HeaderName = http::HeaderName::from_static("openai-organization");
 
 pub(super) async fn call(
     shared: &Shared,
@@ -61,32 +63,32 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
 ) -> Result<HttpResponse, ProxyError> {
     let inject = stream && !call.fields.client_wants_usage;
     let body = rewrite(&call.body, &call.fields, &target.upstream_model, inject);
-    let mut req = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(
-            &target.connection.auth.name,
-            secret_header(target.connection.auth.prefix, credential)?,
-        );
+    // Built in place: the request builder copies itself at every step.
+    let mut req = http::Request::new(Full::new(body));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = url;
+    let headers = req.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, json());
+    headers.insert(
+        target.connection.auth.name.clone(),
+        secret_header(target.connection.auth.prefix, credential)?,
+    );
     if let Some(org) = &target.connection.key {
-        req = req.header("openai-organization", secret_header("", org)?);
+        headers.insert(ORGANIZATION, secret_header("", org)?);
     }
     if let Some(accept) = &call.accept {
-        req = req.header(http::header::ACCEPT, accept.clone());
+        headers.insert(http::header::ACCEPT, accept.clone());
     }
-    let req = req
-        .body(Full::new(body))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
     let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
     let resp = send(&shared.client, req, first_byte).await?;
     let (parts, upstream_body) = resp.into_parts();
-    let mut out = http::Response::builder().status(parts.status);
+    let mut headers = http::HeaderMap::new();
     for name in PASSED_HEADERS {
-        if let Some(v) = parts.headers.get(name) {
-            out = out.header(name, v.clone());
+        if let Some(v) = parts.headers.get(&name) {
+            headers.insert(name, v.clone());
         }
     }
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
-    let json = || http::HeaderValue::from_static("application/json");
     if !parts.status.is_success() {
         let bytes =
             collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
@@ -94,26 +96,42 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
             None => (bytes, content_type.unwrap_or_else(json)),
             Some(wrapped) => (wrapped, json()),
         };
-        return out
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(full(bytes))
-            .map_err(|e| ProxyError::BadUpstream(e.to_string()));
+        return Ok(answer(parts.status, headers, content_type, full(bytes)));
     }
     meter.succeed();
     if stream {
         let body = MeteredBody::new(upstream_body, tap(inject), meter, shared.idle_timeout);
-        return stream_response(out, body.boxed_unsync(), content_type);
+        return Ok(stream_response(
+            parts.status,
+            headers,
+            body.boxed_unsync(),
+            content_type,
+        ));
     }
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     if let Some(t) = response_tokens(&bytes) {
         meter.set_tokens(t);
     }
-    out.header(
-        http::header::CONTENT_TYPE,
-        content_type.unwrap_or_else(json),
-    )
-    .body(full(bytes))
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+    let content_type = content_type.unwrap_or_else(json);
+    Ok(answer(parts.status, headers, content_type, full(bytes)))
+}
+
+fn json() -> http::HeaderValue {
+    http::HeaderValue::from_static("application/json")
+}
+
+/// A response built in place (the builder copies itself at every step).
+fn answer(
+    status: http::StatusCode,
+    mut headers: http::HeaderMap,
+    content_type: http::HeaderValue,
+    body: crate::body::RespBody,
+) -> HttpResponse {
+    headers.insert(http::header::CONTENT_TYPE, content_type);
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
 /// Longest provider text kept in a wrapped error message.
@@ -150,17 +168,17 @@ fn openai_error_body(status: http::StatusCode, body: &[u8]) -> Option<bytes::Byt
 
 /// The response head of a stream; chunks follow as the provider sends them.
 pub(super) fn stream_response(
-    out: http::response::Builder,
+    status: http::StatusCode,
+    mut headers: http::HeaderMap,
     body: crate::body::RespBody,
     content_type: Option<http::HeaderValue>,
-) -> Result<HttpResponse, ProxyError> {
-    out.header(
-        http::header::CONTENT_TYPE,
-        content_type.unwrap_or(http::HeaderValue::from_static("text/event-stream")),
-    )
-    .header(http::header::CACHE_CONTROL, "no-cache")
-    .body(body)
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+) -> HttpResponse {
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    let content_type = content_type.unwrap_or(http::HeaderValue::from_static("text/event-stream"));
+    answer(status, headers, content_type, body)
 }
 
 #[cfg(test)]

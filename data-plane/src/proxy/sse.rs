@@ -5,8 +5,8 @@
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
+use super::json_scan::top_level_value;
 use super::stream::StreamProcessor;
 use crate::usage::Tokens;
 
@@ -120,7 +120,7 @@ fn has_text_value(ev: &[u8], key: &[u8]) -> bool {
     let mut from = 0;
     while let Some(at) = ev
         .get(from..)
-        .and_then(|rest| rest.windows(key.len()).position(|w| w == key))
+        .and_then(|rest| memchr::memmem::find(rest, key))
     {
         let at = from + at;
         from = at + key.len();
@@ -143,19 +143,30 @@ fn has_text_value(ev: &[u8], key: &[u8]) -> bool {
 }
 
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    usage: Option<UsageJson>,
-    #[serde(default)]
-    choices: Option<Vec<IgnoredAny>>,
-}
-
-#[derive(Deserialize)]
 struct UsageJson {
     #[serde(default)]
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+}
+
+impl From<UsageJson> for Tokens {
+    fn from(u: UsageJson) -> Self {
+        Tokens {
+            input: u.prompt_tokens,
+            output: u.completion_tokens,
+        }
+    }
+}
+
+/// The top-level `usage` of an OpenAI-format chunk or answer (`None` when absent or null);
+/// the rest of the JSON is only scanned (see `json_scan`).
+fn usage_of(json: &[u8]) -> Option<Tokens> {
+    let usage = top_level_value(json, b"usage")?;
+    serde_json::from_slice::<Option<UsageJson>>(usage)
+        .ok()
+        .flatten()
+        .map(Tokens::from)
 }
 
 /// Tokens of an event carrying `usage`, and whether it has no choices (the extra chunk).
@@ -165,25 +176,22 @@ fn parse_usage(event: &[u8]) -> Option<(Tokens, bool)> {
         .filter_map(|line| line.strip_prefix(b"data:"))
         .map(|d| d.trim_ascii())
         .find(|d| d.first() == Some(&b'{'))?;
-    let chunk: Chunk = serde_json::from_slice(data).ok()?;
-    let usage = chunk.usage?;
-    let no_choices = chunk.choices.is_none_or(|c| c.is_empty());
-    Some((
-        Tokens {
-            input: usage.prompt_tokens,
-            output: usage.completion_tokens,
-        },
-        no_choices,
-    ))
+    let tokens = usage_of(data)?;
+    let no_choices = match top_level_value(data, b"choices") {
+        None => true,
+        Some(c) => {
+            c == b"null"
+                || c.strip_prefix(b"[")
+                    .and_then(|c| c.strip_suffix(b"]"))
+                    .is_some_and(|inner| inner.trim_ascii().is_empty())
+        }
+    };
+    Some((tokens, no_choices))
 }
 
-/// Tokens of a non-streamed OpenAI response.
+/// The token counts of a whole (non-streamed) OpenAI-format answer.
 pub fn response_tokens(body: &[u8]) -> Option<Tokens> {
-    let chunk: Chunk = serde_json::from_slice(body).ok()?;
-    chunk.usage.map(|u| Tokens {
-        input: u.prompt_tokens,
-        output: u.completion_tokens,
-    })
+    usage_of(body)
 }
 
 /// Offsets just past each blank line (`\n\n` or `\r\n\r\n`) ending an event.
@@ -205,7 +213,7 @@ fn ends_with_boundary(buf: &[u8]) -> bool {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::error::Elapsed;
 use tower::ServiceExt;
 
 use super::scrub::scrub;
@@ -216,7 +217,7 @@ impl HttpsClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sends on a ready pooled connection, dropping closed and long-unused ones on the way;
+    /// Sends on a ready pooled connection, dropping closed and long-unused ones it passes;
     /// gives `req` back when none is ready.
     fn checkout(
         &self,
@@ -227,14 +228,21 @@ impl HttpsClient {
         let now = Instant::now();
         let mut origins = self.origins();
         let origin = origin(&mut origins, scheme, authority);
-        origin.conns.retain(|c| c.is_alive(now));
-        match origin.conns.iter_mut().rev().find(|c| c.sender.is_ready()) {
-            Some(c) => {
-                c.last_used = now;
-                Checkout::Sent(c.sender.send(req, &origin.host))
+        // From the most recently added; dead connections met on the way are dropped.
+        let mut i = origin.conns.len();
+        while i > 0 {
+            i -= 1;
+            if !origin.conns[i].is_alive(now) {
+                origin.conns.swap_remove(i);
+                continue;
             }
-            None => Checkout::Empty(req),
+            let c = &mut origin.conns[i];
+            if c.sender.is_ready() {
+                c.last_used = now;
+                return Checkout::Sent(c.sender.send(req, &origin.host));
+            }
         }
+        Checkout::Empty(req)
     }
 
     /// Opens a connection (TLS with ALPN for `https`) and starts its task on this worker.
@@ -372,7 +380,7 @@ async fn collect(
     }
     let mut buf = BytesMut::new();
     loop {
-        match tokio::time::timeout(idle, body.frame()).await {
+        match within(idle, body.frame()).await {
             Err(_) => return Err(ProxyError::UpstreamTimeout),
             Ok(None) => return Ok(buf.freeze()),
             Ok(Some(Err(e))) => return Err(ProxyError::BadUpstream(error_chain(&e))),
@@ -385,6 +393,16 @@ async fn collect(
                 }
             }
         }
+    }
+}
+
+/// `fut`'s output, or `Elapsed` after `limit`; a future ready at once (a body frame already
+/// read) sets no timer.
+pub async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    match futures::FutureExt::now_or_never(&mut fut) {
+        Some(out) => Ok(out),
+        None => tokio::time::timeout(limit, fut).await,
     }
 }
 
