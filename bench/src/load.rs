@@ -20,6 +20,8 @@ pub struct Options {
     pub chunks: usize,
     pub stream_concurrency: Vec<usize>,
     pub stream_duration: Duration,
+    /// Pause between the events of the paced upstream's streams (0: no paced measurement).
+    pub stream_delay_us: u64,
     pub out: PathBuf,
     pub bin_dir: Option<PathBuf>,
 }
@@ -33,12 +35,15 @@ struct Target {
     idle: Usage,
 }
 
-/// Starts the mock upstream (this binary, `upstream` subcommand) on `port`.
-pub async fn start_upstream(dir: &Path, port: u16, chunks: usize) -> Result<Proc> {
+/// Starts the mock upstream (this binary, `upstream` subcommand) on `port`, its stream events
+/// `delay_us` apart.
+pub async fn start_upstream(dir: &Path, port: u16, chunks: usize, delay_us: u64) -> Result<Proc> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["upstream", "--port", &port.to_string()])
-        .args(["--chunks", &chunks.to_string()]);
-    let mut p = Proc::spawn("mock upstream", cmd, &dir.join("upstream.log"))?;
+        .args(["--chunks", &chunks.to_string()])
+        .args(["--delay-us", &delay_us.to_string()]);
+    let log = dir.join(format!("upstream-{port}.log"));
+    let mut p = Proc::spawn("mock upstream", cmd, &log)?;
     wait_until(&mut p, Duration::from_secs(10), || port_open(port)).await?;
     Ok(p)
 }
@@ -52,9 +57,9 @@ pub async fn run(o: Options) -> Result<Value> {
         .tempdir()?;
     let dir = tmp.path();
     let up_port = free_port()?;
-    let upstream = start_upstream(dir, up_port, o.chunks).await?;
+    let upstream = start_upstream(dir, up_port, o.chunks, 0).await?;
     let ng_port = free_port()?;
-    let nginx = nginx::start(dir, ng_port, up_port).await?;
+    let nginx = nginx::start(&dir.join("nginx"), ng_port, up_port).await?;
     let cp = tollgate::start_control_plane(o.bin_dir.as_deref(), dir).await?;
     let dp = tollgate::start_data_plane(
         o.bin_dir.as_deref(),
@@ -65,7 +70,18 @@ pub async fn run(o: Options) -> Result<Value> {
         true,
     )
     .await?;
-    let key = tollgate::configure(&cp.admin_url, up_port).await?;
+    let (key, repo) = tollgate::configure(&cp.admin_url, up_port).await?;
+    // The paced upstream, behind its own nginx and its own Tollgate connection.
+    let paced = if o.stream_delay_us > 0 {
+        let port = free_port()?;
+        let upstream = start_upstream(dir, port, o.chunks, o.stream_delay_us).await?;
+        let ng = free_port()?;
+        let nginx = nginx::start(&dir.join("nginx-paced"), ng, port).await?;
+        tollgate::add_connection(&cp.admin_url, &repo, tollgate::PACED, port).await?;
+        Some((port, ng, upstream, nginx))
+    } else {
+        None
+    };
     // The key reaches the data plane through sync: wait until it is accepted.
     let body = wrk::chat_body(tollgate::MODEL);
     let mut ok = false;
@@ -152,19 +168,26 @@ pub async fn run(o: Options) -> Result<Value> {
     }
 
     let mut streams = Vec::new();
-    for &c in &o.stream_concurrency {
-        for t in &targets {
-            let mut r = stream::run(
-                t.port,
-                t.key.clone(),
-                t.model,
-                o.chunks,
-                c,
-                o.stream_duration,
-            )
-            .await?;
-            r["target"] = json!(t.name);
-            streams.push(r);
+    // Unpaced: the mock writes a whole stream at once. Paced: events `stream_delay_us` apart,
+    // as a model emits tokens, so each is forwarded on its own.
+    let mut stream_targets = vec![(0, up_port, ng_port, tollgate::MODEL)];
+    if let Some((port, ng, _, _)) = &paced {
+        stream_targets.push((o.stream_delay_us, *port, *ng, tollgate::PACED_MODEL));
+    }
+    for (delay_us, up, ng, tg_model) in stream_targets {
+        for &c in &o.stream_concurrency {
+            for t in &targets {
+                let (port, model) = match t.name {
+                    "direct" => (up, t.model),
+                    "nginx" => (ng, t.model),
+                    _ => (t.port, tg_model),
+                };
+                let mut r =
+                    stream::run(port, t.key.clone(), model, o.chunks, c, o.stream_duration).await?;
+                r["target"] = json!(t.name);
+                r["event_delay_us"] = json!(delay_us);
+                streams.push(r);
+            }
         }
     }
 
@@ -207,6 +230,7 @@ pub async fn run(o: Options) -> Result<Value> {
             "chunks_per_stream": o.chunks,
             "stream_concurrency": o.stream_concurrency,
             "stream_duration_s": o.stream_duration.as_secs(),
+            "stream_delay_us": o.stream_delay_us,
             "tollgate": "tollgate-control-plane serve (embedded store) + tollgate-data-plane, sync over loopback; key auth, qualified-model routing with model rewrite, usage reporting on",
             "nginx": "worker_processes auto; keepalive 256 to the upstream; access_log off; proxy_buffering off",
         },
@@ -220,7 +244,7 @@ pub async fn run(o: Options) -> Result<Value> {
         json!({"cpu_s": control_plane.cpu_secs, "rss_kib": control_plane.rss_kib});
     write(&o.out, "load", &doc, &crate::report::markdown(&doc))?;
     // Processes are killed here, in reverse order of start, by their guards.
-    drop((dp, cp, nginx, upstream, tmp));
+    drop((dp, cp, paced, nginx, upstream, tmp));
     let problems = problems(&doc);
     anyhow::ensure!(
         problems.is_empty(),

@@ -31,6 +31,7 @@ const USAGE: &str = "usage: tollgate-bench <load|scale|propagation|upstream> [op
   common:      --out DIR (default bench/results)  --bin-dir DIR (default: next to this binary)
   load:        --quick | --duration S (5) --rounds N (2) --concurrency 1,16,64,256
                --chunks N (50) --stream-concurrency 1,16 --stream-duration S (3)
+               --stream-delay-us N (200; 0: no paced streams)
   scale:       --quick | --connections N (10000) --keys N (100000)
   propagation: --quick | --planes N (50) --writes N (20) --poll-ms N (10)
   upstream:    --port P --chunks N (50) --delay-us N (0) --threads N (2)";
@@ -107,6 +108,7 @@ fn main() -> Result<()> {
                     chunks: a.num("--chunks", 50)? as usize,
                     stream_concurrency: a.list("--stream-concurrency", &[1, 16])?,
                     stream_duration: secs("--stream-duration", 3)?,
+                    stream_delay_us: a.num("--stream-delay-us", 200)?,
                     out,
                     bin_dir,
                 };

@@ -46,6 +46,7 @@ http {{
 
 /// Starts nginx on `port` in front of `upstream`; returns once it accepts connections.
 pub async fn start(dir: &Path, port: u16, upstream: u16) -> Result<Proc> {
+    std::fs::create_dir_all(dir)?;
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, config(dir, port, upstream))?;
     let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]

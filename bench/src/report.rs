@@ -90,13 +90,14 @@ pub fn markdown(doc: &Value) -> String {
     if let Some(streams) = doc["stream"].as_array().filter(|a| !a.is_empty()) {
         let _ = writeln!(
             s,
-            "\n| stream conc. | target | streams/s | TTFB p50 µs | TTFB p99 µs | events/s (all) | events/s per stream (p50) | errors |"
+            "\n| upstream event gap µs | stream conc. | target | streams/s | TTFB p50 µs | TTFB p99 µs | events/s (all) | events/s per stream (p50) | errors |"
         );
-        let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|---:|---:|---:|");
         for r in streams {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.0} | {} | {} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {} | {:.0} | {} | {} | {:.0} | {:.0} | {} |",
+                r["event_delay_us"].as_u64().unwrap_or(0),
                 r["concurrency"],
                 r["target"].as_str().unwrap_or("?"),
                 f(&r["streams_per_s"]),
@@ -140,6 +141,22 @@ fn budget(doc: &Value) -> String {
                 verdict(added <= limit)
             );
         }
+    }
+    // Time to first byte with a paced upstream (a model's tokens come apart, so each event
+    // is forwarded on its own): Tollgate's p50 minus the direct path's, one stream at a time.
+    let ttfb = |t: &str| {
+        doc["stream"].as_array()?.iter().find_map(|r| {
+            (r["target"] == t && r["concurrency"] == 1 && r["event_delay_us"].as_u64() > Some(0))
+                .then(|| f(&r["ttfb_p50_us"]))
+        })
+    };
+    if let (Some(tg), Some(d)) = (ttfb("tollgate"), ttfb("direct")) {
+        let added = tg - d;
+        let _ = writeln!(
+            s,
+            "| stream TTFB added (paced upstream, conc. 1, p50) ≤ 100 µs | {added:.0} µs ({tg:.0} vs {d:.0}) | {} |",
+            verdict(added <= 100.0)
+        );
     }
     let m = &doc["targets"]["tollgate"]["memory"];
     let (idle, after) = (mib(&m["idle_rss_kib"]), mib(&m["after_rss_kib"]));

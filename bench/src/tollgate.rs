@@ -17,6 +17,9 @@ use crate::procs::{Proc, bin, free_port, port_open, wait_until};
 pub const ADMIN_TOKEN: &str = "tgadm_bench-owner-token-0123456789abcdef";
 /// Model name apps send: qualified, so routing picks the connection and rewrites the model.
 pub const MODEL: &str = "mock/gpt-4o-mini";
+/// The connection to the paced upstream, and its model.
+pub const PACED: &str = "paced";
+pub const PACED_MODEL: &str = "paced/gpt-4o-mini";
 
 pub struct ControlPlane {
     pub proc: Proc,
@@ -135,7 +138,7 @@ pub async fn readyz_version(admin_port: u16) -> Option<i64> {
 
 /// Creates connection `mock` (OpenAI type, managed secret, endpoint the mock upstream),
 /// repository `bench` with it attached and one key; returns the key's secret.
-pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<String> {
+pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<(String, String)> {
     let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
     let ws = "default".to_string();
     let llm = client
@@ -166,7 +169,39 @@ pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<String> {
         .await
         .context("attach")?;
     let key = new_key(&client, &repo.id, "load").await?;
-    Ok(key)
+    Ok((key, repo.id))
+}
+
+/// Adds the OpenAI connection `name` to `upstream_port` and attaches it to `repo`: its
+/// model is `<name>/gpt-4o-mini` for the same key.
+pub async fn add_connection(
+    admin_url: &str,
+    repo: &str,
+    name: &str,
+    upstream_port: u16,
+) -> Result<()> {
+    let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
+    let llm = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: name.into(),
+            ai_type: proto::AiType::Openai as i32,
+            endpoint: format!("http://127.0.0.1:{upstream_port}/v1"),
+            secret: "sk-bench-upstream-secret-0123456789".into(),
+            models: vec!["gpt-4o-mini".into()],
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("create the connection {name}"))?;
+    client
+        .attach_ai_llm(proto::AttachAiLlmRequest {
+            repository_id: repo.into(),
+            ai_llm_id: llm.ai_llm_id,
+            workspace_id: "default".into(),
+        })
+        .await
+        .with_context(|| format!("attach {name}"))?;
+    Ok(())
 }
 
 /// Creates an API key in `repo`; returns its secret.
