@@ -203,7 +203,12 @@ pub async fn run(o: Options) -> Result<Value> {
             .filter(|s| s["target"] == "tollgate")
             .map(|s| s["streams"].as_u64().unwrap_or(0))
             .sum::<u64>();
-    let recorded = tollgate::recorded_calls(&cp.admin_url, served).await?;
+    let connections: &[&str] = if paced.is_some() {
+        &["mock", tollgate::PACED]
+    } else {
+        &["mock"]
+    };
+    let recorded = tollgate::recorded_calls(&cp.admin_url, connections, served).await?;
     eprintln!("usage: {recorded} API calls recorded for {served} completed requests");
 
     let mut doc_targets = serde_json::Map::new();

@@ -218,19 +218,22 @@ pub async fn new_key(client: &tollgate_sdk::Client, repo: &str, name: &str) -> R
         .secret)
 }
 
-/// Total API calls the control plane has recorded for connection `mock` (usage reports
-/// applied), polled until it reaches `at_least` and stops growing (reports are sent in the background).
-pub async fn recorded_calls(admin_url: &str, at_least: u64) -> Result<u64> {
+/// Total API calls the control plane has recorded for `connections` (usage reports applied),
+/// polled until it reaches `at_least` and stops growing (reports are sent in the background).
+pub async fn recorded_calls(admin_url: &str, connections: &[&str], at_least: u64) -> Result<u64> {
     let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
     let mut last = 0;
     for _ in 0..50 {
-        let stats = client
-            .get_ai_llm_stats(proto::GetAiLlmStatsRequest {
-                ai_llm_id: "mock".into(),
-                workspace_id: "default".into(),
-            })
-            .await?;
-        let calls: u64 = stats.stats.iter().map(|s| s.total_api_calls).sum();
+        let mut calls = 0;
+        for name in connections {
+            let stats = client
+                .get_ai_llm_stats(proto::GetAiLlmStatsRequest {
+                    ai_llm_id: (*name).into(),
+                    workspace_id: "default".into(),
+                })
+                .await?;
+            calls += stats.stats.iter().map(|s| s.total_api_calls).sum::<u64>();
+        }
         if calls >= at_least && calls == last {
             return Ok(calls);
         }
