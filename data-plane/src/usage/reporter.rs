@@ -86,10 +86,14 @@ pub async fn run_reporter<S: UsageSender>(
             _ = r.drain() => {}
         }
     }
-    if tokio::time::timeout(FLUSH_DEADLINE, r.drain())
-        .await
-        .is_err()
-    {
+    let flush = async {
+        r.drain().await;
+        // Requests that finished during the first pass.
+        while !r.aggregator.is_empty() {
+            r.drain().await;
+        }
+    };
+    if tokio::time::timeout(FLUSH_DEADLINE, flush).await.is_err() {
         tracing::warn!(
             unsent_records =
                 r.aggregator.len() + r.in_flight.as_ref().map_or(0, |x| x.records.len()),
@@ -109,19 +113,24 @@ fn first_sequence() -> u64 {
 }
 
 impl<S: UsageSender> Reporter<S> {
-    /// Sends everything collected so far, one report at a time; retries with backoff while the
-    /// control plane is unreachable (cancelled by shutdown, keeping `in_flight`).
+    /// Sends what was collected when called, one report at a time; retries with backoff while
+    /// the control plane is unreachable (cancelled by shutdown, keeping `in_flight`). Usage
+    /// arriving meanwhile waits for the next call: chasing it sent a report per round trip
+    /// under load (hundreds a second, each a store write on the control plane) instead of
+    /// one per [`PERIOD`].
     async fn drain(&mut self) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut left = self.aggregator.len();
         loop {
             self.publish_pending();
             let report = match &self.in_flight {
                 Some(r) => r.clone(),
                 None => {
-                    let records = self.aggregator.take(MAX_RECORDS);
+                    let records = self.aggregator.take(MAX_RECORDS.min(left));
                     if records.is_empty() {
                         return;
                     }
+                    left = left.saturating_sub(records.len());
                     let report = UsageReport {
                         instance_id: self.instance_id.clone(),
                         sequence: self.next_sequence,
@@ -270,6 +279,65 @@ mod tests {
         }
         // Both runs' usage (2 × 40 calls) was applied, none taken for a duplicate.
         assert_eq!(*applied_calls.lock().expect("lock"), 80);
+    }
+
+    /// Acks at once, but traffic (until `stopped`) adds new usage while each report is in
+    /// flight.
+    struct Busy {
+        agg: Arc<Aggregator>,
+        sent: Arc<Mutex<usize>>,
+        stopped: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl UsageSender for Busy {
+        async fn send(&mut self, report: UsageReport) -> Result<UsageAck, tonic::Status> {
+            *self.sent.lock().expect("lock") += 1;
+            if !self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                fill(&self.agg, 1);
+            }
+            Ok(UsageAck {
+                sequence: report.sequence,
+                applied: true,
+            })
+        }
+    }
+
+    /// A busy gateway sends one report per period, not one per round trip; nothing is lost.
+    #[tokio::test(start_paused = true)]
+    async fn usage_arriving_during_a_report_waits_for_the_next_period() {
+        let agg = Arc::new(Aggregator::new(10_000));
+        fill(&agg, 1);
+        let sent = Arc::new(Mutex::new(0));
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sender = Busy {
+            agg: agg.clone(),
+            sent: sent.clone(),
+            stopped: stopped.clone(),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_reporter(
+            sender,
+            agg.clone(),
+            Arc::new(Metrics::new()),
+            "dp-busy".into(),
+            "prod".into(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        tokio::time::sleep(PERIOD * 5 + PERIOD / 2).await;
+        // Ticks at 0, 1, ..., 5 periods: one report each.
+        assert_eq!(*sent.lock().expect("lock"), 6);
+        assert!(!agg.is_empty(), "the usage of the last report waits");
+        stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = tx.send(());
+        task.await.expect("reporter");
+        assert_eq!(
+            *sent.lock().expect("lock"),
+            7,
+            "the shutdown flush sends it"
+        );
+        assert!(agg.is_empty());
     }
 
     #[tokio::test(start_paused = true)]
