@@ -137,37 +137,18 @@ pub async fn readyz_version(admin_port: u16) -> Option<i64> {
 }
 
 /// Creates connection `mock` (OpenAI type, managed secret, endpoint the mock upstream),
-/// repository `bench` with it attached and one key; returns the key's secret.
+/// repository `bench` with it attached and one key; returns the key's secret and the
+/// repository id.
 pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<(String, String)> {
     let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
-    let ws = "default".to_string();
-    let llm = client
-        .create_ai_llm(proto::CreateAiLlmRequest {
-            workspace_id: ws.clone(),
-            name: "mock".into(),
-            ai_type: proto::AiType::Openai as i32,
-            endpoint: format!("http://127.0.0.1:{upstream_port}/v1"),
-            secret: "sk-bench-upstream-secret-0123456789".into(),
-            models: vec!["gpt-4o-mini".into()],
-            ..Default::default()
-        })
-        .await
-        .context("create the connection")?;
     let repo = client
         .create_repository(proto::CreateRepositoryRequest {
-            workspace_id: ws.clone(),
+            workspace_id: "default".into(),
             name: "bench".into(),
         })
         .await
         .context("create the repository")?;
-    client
-        .attach_ai_llm(proto::AttachAiLlmRequest {
-            repository_id: repo.id.clone(),
-            ai_llm_id: llm.ai_llm_id,
-            workspace_id: ws.clone(),
-        })
-        .await
-        .context("attach")?;
+    add_connection(admin_url, &repo.id, "mock", upstream_port).await?;
     let key = new_key(&client, &repo.id, "load").await?;
     Ok((key, repo.id))
 }

@@ -267,25 +267,29 @@ impl HttpsClient {
                 .handshake(io)
                 .await
                 .map_err(handshake_failed)?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "provider connection ended");
-                }
-            });
+            run_connection(conn);
             Ok(Sender::H2(sender))
         } else {
             let (sender, conn) = http1::Builder::new()
                 .handshake(io)
                 .await
                 .map_err(handshake_failed)?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "provider connection ended");
-                }
-            });
+            run_connection(conn);
             Ok(Sender::H1(sender))
         }
     }
+}
+
+/// Drives a provider connection on this worker until it closes.
+fn run_connection<C>(conn: C)
+where
+    C: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "provider connection ended");
+        }
+    });
 }
 
 /// The pool entry of an origin, added on first use.
