@@ -38,8 +38,22 @@ impl Etcd {
             tls,
             _tmp: Some(tmp),
         };
-        etcd.spawn().await;
-        etcd
+        // A port picked free can be taken by another test before etcd binds it: etcd then
+        // exits at once, and gets other ports.
+        for _ in 0..3 {
+            if etcd.spawn().await {
+                return etcd;
+            }
+            etcd.client_port = crate::free_port();
+            etcd.peer_port = crate::free_port();
+        }
+        panic!("etcd exited at start three times:\n{}", etcd.log_tail());
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// `127.0.0.1:PORT`.
@@ -56,7 +70,8 @@ impl Etcd {
         &self.data_dir
     }
 
-    async fn spawn(&mut self) {
+    /// Starts etcd and waits until it answers; false if it exited first.
+    async fn spawn(&mut self) -> bool {
         assert!(
             Path::new(ETCD).exists(),
             "{ETCD} is missing: install it with `apt-get install -y etcd-server`"
@@ -93,18 +108,30 @@ impl Etcd {
         self.child = Some(child);
         let addr = self.endpoint();
         let tls = self.tls.is_some();
-        crate::wait_until(20, "etcd to answer", || {
-            let addr = addr.clone();
-            async move {
-                match tokio::net::TcpStream::connect(&addr).await {
-                    // Over TLS the listening port is the sign; clients retry until ready.
-                    Ok(_) if tls => true,
-                    Ok(_) => etcd_healthy(&addr).await,
-                    Err(_) => false,
-                }
+        // Slow under a full parallel test run on 2 cores: a generous deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && matches!(c.try_wait(), Ok(Some(_)))
+            {
+                self.child = None;
+                return false;
             }
-        })
-        .await;
+            let answered = match tokio::net::TcpStream::connect(&addr).await {
+                // Over TLS the listening port is the sign; clients retry until ready.
+                Ok(_) if tls => true,
+                Ok(_) => etcd_healthy(&addr).await,
+                Err(_) => false,
+            };
+            if answered {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "timed out after 60s waiting for etcd to answer:\n{}",
+            self.log_tail()
+        );
     }
 
     /// SIGKILL.
@@ -119,7 +146,11 @@ impl Etcd {
     pub async fn restart(&mut self) {
         self.kill();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        self.spawn().await;
+        assert!(
+            self.spawn().await,
+            "etcd exited at restart:\n{}",
+            self.log_tail()
+        );
     }
 }
 
