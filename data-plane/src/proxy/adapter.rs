@@ -332,21 +332,17 @@ pub(super) fn record_upstream(
     }
 }
 
-/// A header value for a credential; the value is marked sensitive so hyper's HTTP/2 HPACK
-/// never indexes it.
+/// A header value for a credential (see [`Secret::header`]).
 pub(super) fn secret_header(
-    prefix: &str,
+    prefix: &'static str,
     secret: &Secret,
 ) -> Result<http::HeaderValue, ProxyError> {
-    let mut v =
-        http::HeaderValue::try_from(format!("{prefix}{}", secret.expose())).map_err(|_| {
-            ProxyError::InvalidRequest {
-                message: "the provider key contains invalid characters".into(),
-                param: None,
-            }
-        })?;
-    v.set_sensitive(true);
-    Ok(v)
+    secret
+        .header(prefix)
+        .map_err(|_| ProxyError::InvalidRequest {
+            message: "the provider key contains invalid characters".into(),
+            param: None,
+        })
 }
 
 #[cfg(test)]

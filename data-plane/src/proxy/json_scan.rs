@@ -4,13 +4,81 @@
 //! every field; under load that was 5-9% of the data plane's user CPU. Provider answers are
 //! not ours to validate, so this scanner only tracks structure: strings are skipped with
 //! `memchr` (a backslash skips the byte after it), brackets counted, and at depth 1 each
-//! string followed by `:` is a key. Only the value found is then parsed with serde.
-//! Malformed input gives `None` or a slice serde then refuses, never a panic.
+//! string followed by `:` is a key. Since `usage` comes last in provider answers, the key is
+//! first looked for from the end, and only the text after it is scanned. Only the value
+//! found is then parsed with serde. Malformed input gives `None`, a slice serde then
+//! refuses, or a plausible member: never a panic.
 
 /// The raw text of the value of `key` in the JSON object `json`, if `key` is one of its
-/// own (depth 1) keys; the first occurrence wins. Keys are compared as written (an escaped
-/// key never matches).
+/// own (depth 1) keys. Keys are compared as written (an escaped key never matches). A key
+/// given twice (not valid for any provider) yields one of the two values.
+///
+/// Providers put `usage` last or nearly last, so the text is first searched backwards for
+/// the key (see [`trailing_value`]); only when that cannot prove the match top-level is
+/// the object scanned from its start.
 pub fn top_level_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    trailing_value(json, key).or_else(|| leading_value(json, key))
+}
+
+/// The value of the last `"key"` in `json` that is followed by `:`, when the rest of the
+/// text after that value closes the root object: the object holding a member closes at the
+/// very end of the text only if it is the root. A quoted `key` can only occur inside a
+/// string after an escaped quote, which is checked for; any doubt gives `None`.
+fn trailing_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut end = json.len();
+    let quoted_at = loop {
+        let at = memchr::memmem::rfind(json.get(..end)?, key)?;
+        end = at;
+        let (Some(open), Some(b'"')) = (at.checked_sub(1), json.get(at + key.len())) else {
+            continue;
+        };
+        if json[open] != b'"' {
+            continue;
+        }
+        let escapes = json[..open]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if escapes % 2 == 1 {
+            return None;
+        }
+        let colon = skip_ws(json, at + key.len() + 1);
+        if json.get(colon) == Some(&b':') {
+            break colon;
+        }
+        // A string value equal to the key: look further back.
+    };
+    let start = skip_ws(json, quoted_at + 1);
+    let value_end = value_end(json, start)?;
+    closes_root(json, value_end).then(|| &json[start..value_end])
+}
+
+/// Whether the members after `from` are well nested and the `}` closing their object is the
+/// last non-blank byte of `json`.
+fn closes_root(json: &[u8], mut i: usize) -> bool {
+    let mut depth = 0usize;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => match string_end(json, i + 1) {
+                Some(end) => i = end,
+                None => return false,
+            },
+            b'{' | b'[' => depth += 1,
+            b'}' if depth == 0 => return skip_ws(json, i + 1) == json.len(),
+            b'}' | b']' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// [`top_level_value`] by a scan from the start; the first occurrence wins.
+fn leading_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut i = skip_ws(json, 0);
     if json.get(i) != Some(&b'{') {
         return None;
@@ -142,6 +210,33 @@ mod tests {
     }
 
     #[test]
+    fn a_late_match_counts_only_when_it_is_top_level() {
+        // The last "usage" is nested: the scan from the start finds the top-level one.
+        let nested_last = r#"{"usage":{"a":1},"more":{"usage":2}}"#;
+        assert_eq!(value(nested_last, "usage"), Some(r#"{"a":1}"#));
+        // A string value equal to the key is not a key.
+        assert_eq!(value(r#"{"usage":3,"k":"usage"}"#, "usage"), Some("3"));
+        // Inside a string, after an escaped quote.
+        assert_eq!(
+            value(r#"{"usage":4,"k":"a \"usage":"}"#, "usage"),
+            Some("4")
+        );
+        assert_eq!(value(r#"{"k":"a \"usage\": 5"}"#, "usage"), None);
+        // Not a whole key.
+        assert_eq!(value(r#"{"usage":6,"usage_x":7}"#, "usage"), Some("6"));
+        assert_eq!(value(r#"{"k":1, "usage" : 8 }  "#, "usage"), Some("8"));
+        assert_eq!(
+            trailing_value(br#"{"a":[1,{"b":"}"}],"usage":9,"c":{"d":[]}}"#, b"usage"),
+            Some(&b"9"[..]),
+            "found from the end"
+        );
+        assert_eq!(
+            trailing_value(br#"{"usage":9,"c":{"d":[]}"#, b"usage"),
+            None
+        );
+    }
+
+    #[test]
     fn malformed_input_is_none_not_a_panic() {
         for bad in [
             "",
@@ -158,7 +253,9 @@ mod tests {
         ] {
             let _ = top_level_value(bad.as_bytes(), b"usage");
         }
-        assert_eq!(value(r#"{"a":1}} ,"usage":2}"#, "usage"), None);
+        // Not valid JSON: the scan from the start stops at the early close, while the
+        // search from the end reads the member before the last brace. Either is harmless.
+        assert_eq!(leading_value(br#"{"a":1}} ,"usage":2}"#, b"usage"), None);
     }
 
     /// Every prefix and every one-byte corruption of a real answer: never a panic, and

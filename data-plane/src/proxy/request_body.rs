@@ -119,38 +119,54 @@ pub fn rewrite(
     if model_unchanged && !inject_usage {
         return body.clone();
     }
-    let mut edits: Vec<(Range<usize>, String)> = Vec::with_capacity(2);
+    // At most two edits, in a fixed array: the hot path (a model rename) allocates only
+    // the output.
+    let mut edits: [Option<(Range<usize>, Edit)>; 2] = [None, None];
     if !model_unchanged {
-        // Serializing a &str cannot fail; it produces a quoted, escaped JSON string.
-        let value = serde_json::to_string(upstream_model).unwrap_or_else(|_| "\"\"".into());
-        edits.push((fields.model_span.clone(), value));
+        edits[0] = Some((fields.model_span.clone(), Edit::Model));
     }
     if inject_usage {
-        match &fields.stream_options_span {
+        edits[1] = Some(match &fields.stream_options_span {
             Some(span) => {
                 let mut opts: serde_json::Map<String, serde_json::Value> = body
                     .get(span.clone())
                     .and_then(|s| serde_json::from_slice(s).ok())
                     .unwrap_or_default();
                 opts.insert("include_usage".into(), serde_json::Value::Bool(true));
-                edits.push((span.clone(), serde_json::Value::Object(opts).to_string()));
+                (
+                    span.clone(),
+                    Edit::Text(serde_json::Value::Object(opts).to_string()),
+                )
             }
-            None => edits.push((
+            None => (
                 fields.object_start..fields.object_start,
-                r#""stream_options":{"include_usage":true},"#.to_owned(),
-            )),
-        }
+                Edit::Text(r#""stream_options":{"include_usage":true},"#.to_owned()),
+            ),
+        });
     }
-    edits.sort_by_key(|(r, _)| r.start);
-    let mut out = Vec::with_capacity(body.len() + 64);
+    edits.sort_by_key(|e| e.as_ref().map(|(r, _)| r.start));
+    let mut out = Vec::with_capacity(body.len() + upstream_model.len() + 64);
     let mut at = 0;
-    for (range, text) in edits {
+    for (range, edit) in edits.into_iter().flatten() {
         out.extend_from_slice(body.get(at..range.start).unwrap_or_default());
-        out.extend_from_slice(text.as_bytes());
+        match edit {
+            // Writing a &str to a Vec cannot fail; it is a quoted, escaped JSON string.
+            Edit::Model => {
+                let _ = serde_json::to_writer(&mut out, upstream_model);
+            }
+            Edit::Text(text) => out.extend_from_slice(text.as_bytes()),
+        }
         at = range.end;
     }
     out.extend_from_slice(body.get(at..).unwrap_or_default());
     Bytes::from(out)
+}
+
+/// A replacement made by [`rewrite`].
+enum Edit {
+    /// The upstream model name, as a JSON string.
+    Model,
+    Text(String),
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tollgate_proto::sync as pb;
 
 use super::convert::{Rejected, RepositoryDef};
-use super::{Connection, KeyEntry, ModelIndex, RepositoryView, Snapshot};
+use super::{Connection, FastMap, KeyEntry, ModelIndex, RepositoryView, Snapshot};
 
 /// Every resource the data plane holds, by id. Updates apply here; a [`Snapshot`] is then
 /// built from the whole set, so readers only ever see a complete version.
@@ -89,7 +89,8 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
         .values()
         .map(|k| (k.hash, Arc::new(k.clone())))
         .collect();
-    let mut repositories = HashMap::with_capacity(set.repositories.len());
+    let mut repositories =
+        FastMap::with_capacity_and_hasher(set.repositories.len(), Default::default());
     for repo in set.repositories.values() {
         let mut conns: Vec<Arc<Connection>> = repo
             .connection_ids

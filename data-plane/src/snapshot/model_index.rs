@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::Connection;
 use super::convert::{RouteDef, Strategy};
+use super::{Connection, FastMap};
 
 /// Extra attempts a request may make when its route does not say (bare and qualified names
 /// included).
@@ -248,11 +248,11 @@ pub enum Unroutable {
 #[derive(Debug, Default)]
 pub struct ModelIndex {
     /// `<routing_id>/<model>` → the one connection and model.
-    qualified: HashMap<String, Arc<[Target]>>,
+    qualified: FastMap<String, Arc<[Target]>>,
     /// `<model>` → every connection exposing it, by credential mode.
-    bare: HashMap<String, Bare>,
+    bare: FastMap<String, Bare>,
     /// Route aliases.
-    routes: HashMap<String, Route>,
+    routes: FastMap<String, Route>,
     /// Spreads bare names and weighted routes across their targets.
     next: AtomicUsize,
 }
@@ -261,7 +261,7 @@ impl ModelIndex {
     /// Indexes the models `connections` expose and the repository's `routes`. Returns the
     /// problems found (a route target nothing exposes), which leave the rest usable.
     pub fn build(connections: &[Arc<Connection>], routes: &[RouteDef]) -> (Self, Vec<String>) {
-        let mut qualified: HashMap<String, Arc<[Target]>> = HashMap::new();
+        let mut qualified: FastMap<String, Arc<[Target]>> = FastMap::default();
         let mut bare: HashMap<String, (Vec<Target>, Vec<Target>)> = HashMap::new();
         for conn in connections {
             for model in &conn.models {
