@@ -41,7 +41,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tower::ServiceBuilder;
-use tower::util::BoxCloneSyncService;
 
 use crate::body::RespBody;
 use crate::error::ProxyError;
@@ -158,26 +157,25 @@ where
     futures::future::Either::Right(tower::util::Oneshot::new(inner.clone(), req))
 }
 
-/// The boxed inner chat service.
-pub type ChatService = BoxCloneSyncService<ChatCall, HttpResponse, ProxyError>;
+/// What `ResolveModel` hands a routed call to: `Policy`, then the endpoint's provider service.
+pub type ChatService = policy::PolicyService<route::Provider>;
 
-/// The whole request path, ready for `TowerToHyperService`.
-pub fn build_service(
-    shared: Arc<Shared>,
-) -> BoxCloneSyncService<http::Request<hyper::body::Incoming>, HttpResponse, std::convert::Infallible>
-{
-    let chat: ChatService = BoxCloneSyncService::new(
-        ServiceBuilder::new()
-            .layer(PolicyLayer)
-            .service(adapter::ProviderService::new(shared.clone())),
-    );
-    let router = route::Router::new(chat, &shared);
-    BoxCloneSyncService::new(
-        ServiceBuilder::new()
-            .layer(RespondLayer::new(shared.metrics.clone()))
-            .layer(LoadSnapshotLayer::new(shared.snapshots.clone()))
-            .layer(RouteLayer)
-            .layer(AuthenticateLayer)
-            .service(router),
-    )
+/// The whole request path (see the module docs), ready for `TowerToHyperService`.
+/// Concrete, not boxed: hyper clones the service for every request, and cloning this one
+/// only bumps reference counts.
+pub type ProxyService = respond::RespondService<
+    snapshot_layer::LoadSnapshotService<
+        route::RouteService<auth::AuthenticateService<route::Router>>,
+    >,
+>;
+
+/// Assembles [`ProxyService`] over `shared`.
+pub fn build_service(shared: Arc<Shared>) -> ProxyService {
+    let router = route::Router::new(&shared);
+    ServiceBuilder::new()
+        .layer(RespondLayer::new(shared.metrics.clone()))
+        .layer(LoadSnapshotLayer::new(shared.snapshots.clone()))
+        .layer(RouteLayer)
+        .layer(AuthenticateLayer)
+        .service(router)
 }

@@ -63,6 +63,25 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        self.handle(req)
+    }
+}
+
+impl<S> ResolveModelService<S>
+where
+    S: Service<ChatCall, Response = HttpResponse, Error = ProxyError> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    /// [`Service::call`] through a shared reference: the service is stateless (always
+    /// ready), so the router calls it in place instead of cloning it first.
+    pub fn handle<B>(
+        &self,
+        req: http::Request<B>,
+    ) -> BoxFuture<'static, Result<HttpResponse, ProxyError>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let inner = self.inner.clone();
         let limit = self.max_body_bytes;
         Box::pin(async move {

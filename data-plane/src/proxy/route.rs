@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::{BoxFuture, FutureExt};
+use futures::future::{BoxFuture, Either, Ready, ready};
 use http_body::Body;
-use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service};
 
+use super::adapter::ProviderService;
 use super::completions::CompletionsService;
 use super::embeddings::EmbeddingsService;
 use super::policy::PolicyLayer;
@@ -98,8 +98,8 @@ where
 /// Sends each endpoint to its handler. Chat completions, completions and embeddings all go
 /// through `ResolveModel` (body limit, model resolution) and `Policy`, then their own
 /// provider service.
-/// Cloned by every layer above it for every request, so its boxed handlers sit behind one
-/// `Arc`: a request clones (allocates) only the handler it uses.
+/// Cloned by every layer above it for every request, so its handlers sit behind one `Arc`;
+/// a handler is called in place, not cloned.
 #[derive(Clone)]
 pub struct Router {
     handlers: Arc<Handlers>,
@@ -112,31 +112,48 @@ struct Handlers {
 }
 
 impl Router {
-    /// `chat` handles routed chat completions; completions and embeddings call providers
-    /// with `shared`'s client; bodies are read up to `shared.max_body_bytes`.
-    pub fn new(chat: ChatService, shared: &Arc<Shared>) -> Self {
+    /// Providers are called with `shared`'s client; bodies are read up to
+    /// `shared.max_body_bytes`.
+    pub fn new(shared: &Arc<Shared>) -> Self {
         let resolve = ResolveModelLayer::new(shared.max_body_bytes);
+        let handler = |provider| resolve.layer(PolicyLayer.layer(provider));
         Self {
             handlers: Arc::new(Handlers {
-                chat: resolve.layer(chat),
-                completions: resolve.layer(with_policy(CompletionsService::new(shared.clone()))),
-                embeddings: resolve.layer(with_policy(EmbeddingsService::new(shared.clone()))),
+                chat: handler(Provider::Chat(ProviderService::new(shared.clone()))),
+                completions: handler(Provider::Completions(CompletionsService::new(
+                    shared.clone(),
+                ))),
+                embeddings: handler(Provider::Embeddings(EmbeddingsService::new(shared.clone()))),
             }),
         }
     }
 }
 
-/// `Policy → svc`, boxed.
-fn with_policy<S>(svc: S) -> ChatService
-where
-    S: Service<ChatCall, Response = HttpResponse, Error = ProxyError>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    BoxCloneSyncService::new(ServiceBuilder::new().layer(PolicyLayer).service(svc))
+/// The provider service of each endpoint. One concrete type, so the path to it has no
+/// boxed service (each of these already returns one boxed future).
+#[derive(Debug, Clone)]
+pub enum Provider {
+    Chat(ProviderService),
+    Completions(CompletionsService),
+    Embeddings(EmbeddingsService),
+}
+
+impl Service<ChatCall> for Provider {
+    type Response = HttpResponse;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: ChatCall) -> Self::Future {
+        match self {
+            Provider::Chat(s) => s.call(call),
+            Provider::Completions(s) => s.call(call),
+            Provider::Embeddings(s) => s.call(call),
+        }
+    }
 }
 
 impl<B> Service<http::Request<B>> for Router
@@ -146,14 +163,17 @@ where
 {
     type Response = HttpResponse;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<HttpResponse, ProxyError>>;
+    type Future = Either<
+        Ready<Result<HttpResponse, ProxyError>>,
+        BoxFuture<'static, Result<HttpResponse, ProxyError>>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        match req.extensions().get::<Endpoint>() {
+        let handler = match req.extensions().get::<Endpoint>() {
             Some(Endpoint::Models) => {
                 // Rendered once per snapshot; a key whose repository is gone sees none.
                 let body = req
@@ -164,14 +184,13 @@ where
                     .unwrap_or_else(|| {
                         bytes::Bytes::from_static(br#"{"object":"list","data":[]}"#)
                     });
-                futures::future::ready(Ok(json_response(http::StatusCode::OK, body))).boxed()
+                return Either::Left(ready(Ok(json_response(http::StatusCode::OK, body))));
             }
-            Some(Endpoint::Completions) => self.handlers.completions.clone().oneshot(req).boxed(),
-            Some(Endpoint::Embeddings) => self.handlers.embeddings.clone().oneshot(req).boxed(),
-            Some(Endpoint::ChatCompletions) | None => {
-                self.handlers.chat.clone().oneshot(req).boxed()
-            }
-        }
+            Some(Endpoint::Completions) => &self.handlers.completions,
+            Some(Endpoint::Embeddings) => &self.handlers.embeddings,
+            Some(Endpoint::ChatCompletions) | None => &self.handlers.chat,
+        };
+        Either::Right(handler.handle(req))
     }
 }
 
