@@ -1,5 +1,8 @@
-//! `Authenticate`: the gateway key (Bearer, or `X-Tollgate-Key` when the app also sends a
-//! provider key for passthrough connections) → SHA-256 → the snapshot's key entry.
+//! `Authenticate`: loads the current snapshot once per request (a lock-free `ArcSwap` load;
+//! 503 before the first), then finds the gateway key (Bearer, or `X-Tollgate-Key` when the
+//! app also sends a provider key for passthrough connections) → SHA-256 → its key entry.
+//! The `Caller` it hands on holds the key and repository of that one snapshot, so every
+//! later layer sees the same config version.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,7 +15,7 @@ use tower::{Layer, Service};
 use super::{Caller, HttpResponse};
 use crate::error::ProxyError;
 use crate::secret::Secret;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SnapshotCell};
 
 /// Header carrying the gateway key when `Authorization` carries the provider key.
 pub const GATEWAY_KEY_HEADER: &str = "x-tollgate-key";
@@ -69,13 +72,25 @@ fn unix_now() -> i64 {
 }
 
 /// Layer of [`AuthenticateService`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AuthenticateLayer;
+#[derive(Debug, Clone)]
+pub struct AuthenticateLayer {
+    cell: Arc<SnapshotCell>,
+}
+
+impl AuthenticateLayer {
+    /// Reads snapshots from `cell`.
+    pub fn new(cell: Arc<SnapshotCell>) -> Self {
+        Self { cell }
+    }
+}
 
 impl<S> Layer<S> for AuthenticateLayer {
     type Service = AuthenticateService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthenticateService { inner }
+        AuthenticateService {
+            inner,
+            cell: self.cell.clone(),
+        }
     }
 }
 
@@ -83,6 +98,7 @@ impl<S> Layer<S> for AuthenticateLayer {
 #[derive(Debug, Clone)]
 pub struct AuthenticateService<S> {
     inner: S,
+    cell: Arc<SnapshotCell>,
 }
 
 impl<S, B> Service<http::Request<B>> for AuthenticateService<S>
@@ -103,8 +119,8 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let caller = match req.extensions().get::<Arc<Snapshot>>() {
-            Some(s) => authenticate(s, req.headers(), unix_now()),
+        let caller = match self.cell.load_full() {
+            Some(s) => authenticate(&s, req.headers(), unix_now()),
             None => Err(ProxyError::NoSnapshot),
         };
         match caller {

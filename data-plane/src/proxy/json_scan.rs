@@ -25,14 +25,13 @@ pub fn top_level_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
 /// very end of the text only if it is the root. A quoted `key` can only occur inside a
 /// string after an escaped quote, which is checked for; any doubt gives `None`.
 fn trailing_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let mut end = json.len();
+    // Each quote, from the end, as the closing quote of the key: a few dozen steps for a
+    // key near the end, without building a substring searcher per call.
+    let mut quotes = memchr::memrchr_iter(b'"', json);
     let quoted_at = loop {
-        let at = memchr::memmem::rfind(json.get(..end)?, key)?;
-        end = at;
-        let (Some(open), Some(b'"')) = (at.checked_sub(1), json.get(at + key.len())) else {
-            continue;
-        };
-        if json[open] != b'"' {
+        let close = quotes.next()?;
+        let open = close.checked_sub(key.len() + 1)?;
+        if json[open] != b'"' || &json[open + 1..close] != key {
             continue;
         }
         let escapes = json[..open]
@@ -43,7 +42,7 @@ fn trailing_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
         if escapes % 2 == 1 {
             return None;
         }
-        let colon = skip_ws(json, at + key.len() + 1);
+        let colon = skip_ws(json, close + 1);
         if json.get(colon) == Some(&b':') {
             break colon;
         }

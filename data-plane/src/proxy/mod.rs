@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! Respond            ProxyError → OpenAI error body; request metrics
-//!  └ LoadSnapshot    one consistent config version per request (503 before the first)
-//!   └ Route          method + path → endpoint (404 / 405)
-//!    └ Authenticate  gateway key → key entry (401); passthrough provider key
+//!  └ Route           method + path → endpoint (404 / 405)
+//!   └ Authenticate   the current snapshot (503 before the first), one per request;
+//!                    gateway key → key entry (401); passthrough provider key
 //!     └ Router ─ GET /v1/models → models list
 //!              └ POST /v1/chat/completions:
 //!                 ResolveModel (body ≤ limit, model → targets) → Policy (hook) → Provider
@@ -31,7 +31,6 @@ mod resolve;
 mod respond;
 mod route;
 mod scrub;
-mod snapshot_layer;
 mod sse;
 mod stream;
 mod upstream;
@@ -55,7 +54,6 @@ pub use request_body::{ChatFields, parse_chat, rewrite};
 pub use resolve::ResolveModelLayer;
 pub use respond::RespondLayer;
 pub use route::RouteLayer;
-pub use snapshot_layer::LoadSnapshotLayer;
 pub use upstream::{HttpsClient, build_client};
 #[doc(hidden)] // For `benches/`: hot-path pieces measured in isolation.
 pub use {auth::authenticate, sse::OpenAiUsageTap, stream::StreamProcessor};
@@ -163,19 +161,15 @@ pub type ChatService = policy::PolicyService<route::Provider>;
 /// The whole request path (see the module docs), ready for `TowerToHyperService`.
 /// Concrete, not boxed: hyper clones the service for every request, and cloning this one
 /// only bumps reference counts.
-pub type ProxyService = respond::RespondService<
-    snapshot_layer::LoadSnapshotService<
-        route::RouteService<auth::AuthenticateService<route::Router>>,
-    >,
->;
+pub type ProxyService =
+    respond::RespondService<route::RouteService<auth::AuthenticateService<route::Router>>>;
 
 /// Assembles [`ProxyService`] over `shared`.
 pub fn build_service(shared: Arc<Shared>) -> ProxyService {
     let router = route::Router::new(&shared);
     ServiceBuilder::new()
         .layer(RespondLayer::new(shared.metrics.clone()))
-        .layer(LoadSnapshotLayer::new(shared.snapshots.clone()))
         .layer(RouteLayer)
-        .layer(AuthenticateLayer)
+        .layer(AuthenticateLayer::new(shared.snapshots.clone()))
         .service(router)
 }

@@ -84,13 +84,12 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // Only checked here (before authentication); the router classifies again, which
+        // costs less than carrying the endpoint as a request extension.
         match classify(req.method(), req.uri().path()) {
             Err(e) => super::refuse(e),
-            Ok(endpoint) => {
-                req.extensions_mut().insert(endpoint);
-                super::pass_on(&self.inner, req)
-            }
+            Ok(_) => super::pass_on(&self.inner, req),
         }
     }
 }
@@ -173,8 +172,9 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let handler = match req.extensions().get::<Endpoint>() {
-            Some(Endpoint::Models) => {
+        let handler = match classify(req.method(), req.uri().path()) {
+            Err(e) => return Either::Left(ready(Err(e))),
+            Ok(Endpoint::Models) => {
                 // Rendered once per snapshot; a key whose repository is gone sees none.
                 let body = req
                     .extensions()
@@ -186,9 +186,9 @@ where
                     });
                 return Either::Left(ready(Ok(json_response(http::StatusCode::OK, body))));
             }
-            Some(Endpoint::Completions) => &self.handlers.completions,
-            Some(Endpoint::Embeddings) => &self.handlers.embeddings,
-            Some(Endpoint::ChatCompletions) | None => &self.handlers.chat,
+            Ok(Endpoint::Completions) => &self.handlers.completions,
+            Ok(Endpoint::Embeddings) => &self.handlers.embeddings,
+            Ok(Endpoint::ChatCompletions) => &self.handlers.chat,
         };
         Either::Right(handler.handle(req))
     }

@@ -3,8 +3,10 @@
 //! (it is the last one), output tokens are estimated at one per content or tool-arguments
 //! delta, OpenAI's streaming granularity, so a stream cut short still counts what it sent.
 
+use std::sync::LazyLock;
+
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
+use memchr::memmem::Finder;
 
 use super::json_scan::top_level_value;
 use super::stream::StreamProcessor;
@@ -37,7 +39,7 @@ impl OpenAiUsageTap {
 
     fn filter(&mut self, events: Bytes) -> Bytes {
         self.deltas += count_text_deltas(&events);
-        if !contains(&events, b"\"usage\"") {
+        if USAGE_KEY.find(&events).is_none() {
             return events;
         }
         let mut out = BytesMut::with_capacity(events.len());
@@ -51,7 +53,7 @@ impl OpenAiUsageTap {
             if ev.is_empty() {
                 continue;
             }
-            if contains(ev, b"\"usage\"")
+            if USAGE_KEY.find(ev).is_some()
                 && let Some((tokens, no_choices)) = parse_usage(ev)
             {
                 self.tokens = Some(tokens);
@@ -108,7 +110,7 @@ pub fn count_text_deltas(events: &[u8]) -> u64 {
             break;
         };
         start = end;
-        if has_text_value(ev, b"\"content\"") || has_text_value(ev, b"\"arguments\"") {
+        if has_text_value(ev, &CONTENT_KEY) || has_text_value(ev, &ARGUMENTS_KEY) {
             count += 1;
         }
     }
@@ -116,14 +118,11 @@ pub fn count_text_deltas(events: &[u8]) -> u64 {
 }
 
 /// Whether `key` (quoted) occurs as a JSON key whose value is a non-empty string.
-fn has_text_value(ev: &[u8], key: &[u8]) -> bool {
+fn has_text_value(ev: &[u8], key: &Finder<'static>) -> bool {
     let mut from = 0;
-    while let Some(at) = ev
-        .get(from..)
-        .and_then(|rest| memchr::memmem::find(rest, key))
-    {
+    while let Some(at) = ev.get(from..).and_then(|rest| key.find(rest)) {
         let at = from + at;
-        from = at + key.len();
+        from = at + key.needle().len();
         // `\"content\"` inside a string value is text, not a key.
         if at > 0 && ev.get(at - 1) == Some(&b'\\') {
             continue;
@@ -142,31 +141,22 @@ fn has_text_value(ev: &[u8], key: &[u8]) -> bool {
     false
 }
 
-#[derive(Deserialize)]
-struct UsageJson {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
-}
-
-impl From<UsageJson> for Tokens {
-    fn from(u: UsageJson) -> Self {
-        Tokens {
-            input: u.prompt_tokens,
-            output: u.completion_tokens,
-        }
-    }
-}
-
-/// The top-level `usage` of an OpenAI-format chunk or answer (`None` when absent or null);
-/// the rest of the JSON is only scanned (see `json_scan`).
+/// The top-level `usage` of an OpenAI-format chunk or answer (`None` when absent, null, or
+/// a count is not a whole number); a missing count is 0. Only scanned, like the answer
+/// around it (see `json_scan`).
 fn usage_of(json: &[u8]) -> Option<Tokens> {
     let usage = top_level_value(json, b"usage")?;
-    serde_json::from_slice::<Option<UsageJson>>(usage)
-        .ok()
-        .flatten()
-        .map(Tokens::from)
+    if usage.first() != Some(&b'{') {
+        return None;
+    }
+    let count = |key: &[u8]| match top_level_value(usage, key) {
+        None => Some(0),
+        Some(v) => std::str::from_utf8(v).ok()?.parse::<u64>().ok(),
+    };
+    Some(Tokens {
+        input: count(b"prompt_tokens")?,
+        output: count(b"completion_tokens")?,
+    })
 }
 
 /// Tokens of an event carrying `usage`, and whether it has no choices (the extra chunk).
@@ -212,9 +202,11 @@ fn ends_with_boundary(buf: &[u8]) -> bool {
     buf.ends_with(b"\n\n") || buf.ends_with(b"\r\n\r\n")
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
-}
+/// The quoted keys looked for in every event, with their searchers built once (building
+/// one per call cost more than the search).
+static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static CONTENT_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"content\""));
+static ARGUMENTS_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"arguments\""));
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +215,27 @@ mod tests {
     const CHUNK: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n";
     const USAGE: &str = "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n";
     const DONE: &str = "data: [DONE]\n\n";
+
+    #[test]
+    fn usage_counts_of_an_answer() {
+        let tokens = |json: &str| response_tokens(json.as_bytes()).map(|t| (t.input, t.output));
+        assert_eq!(
+            tokens(
+                r#"{"choices":[],"usage":{"prompt_tokens":25,"completion_tokens":21,"total_tokens":46,"prompt_tokens_details":{"cached_tokens":3}}}"#
+            ),
+            Some((25, 21))
+        );
+        assert_eq!(
+            tokens(r#"{"usage":{"completion_tokens": 4 },"x":1}"#),
+            Some((0, 4))
+        );
+        assert_eq!(tokens(r#"{"usage":null}"#), None);
+        assert_eq!(tokens(r#"{"choices":[]}"#), None);
+        assert_eq!(tokens(r#"{"usage":{"prompt_tokens":2.5}}"#), None);
+        assert_eq!(tokens(r#"{"usage":{"prompt_tokens":-1}}"#), None);
+        assert_eq!(tokens(r#"{"usage":{"prompt_tokens":null}}"#), None);
+        assert_eq!(tokens(r#"{"usage":[1]}"#), None);
+    }
 
     fn run(tap: &mut OpenAiUsageTap, pieces: &[&[u8]]) -> String {
         let mut out = Vec::new();
