@@ -76,6 +76,36 @@ fn closes_root(json: &[u8], mut i: usize) -> bool {
     false
 }
 
+/// The members of the JSON object `json`, in order: each key's text as written and its
+/// raw value. `None` when `json` is not an object; iteration stops at the first malformed
+/// member. One pass over the object, for reading several members of a small one.
+pub fn members(json: &[u8]) -> Option<impl Iterator<Item = (&[u8], &[u8])>> {
+    let mut i = skip_ws(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    Some(std::iter::from_fn(move || {
+        i = skip_ws(json, i);
+        if json.get(i) == Some(&b',') {
+            i = skip_ws(json, i + 1);
+        }
+        if json.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(json, i + 1)?;
+        let key = &json[i + 1..key_end];
+        let colon = skip_ws(json, key_end + 1);
+        if json.get(colon) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(json, colon + 1);
+        let end = value_end(json, start)?;
+        i = end;
+        Some((key, &json[start..end]))
+    }))
+}
+
 /// [`top_level_value`] by a scan from the start; the first occurrence wins.
 fn leading_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut i = skip_ws(json, 0);
@@ -206,6 +236,38 @@ mod tests {
         assert_eq!(value(r#"{"n": 12 }"#, "n"), Some("12"));
         assert_eq!(value(r#"{"a":"\\","usage":1}"#, "usage"), Some("1"));
         assert_eq!(value(r#"{"choices":[]}"#, "choices"), Some("[]"));
+    }
+
+    #[test]
+    fn members_in_order() {
+        let all = |json: &str| {
+            members(json.as_bytes()).map(|m| {
+                m.map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        String::from_utf8_lossy(k),
+                        String::from_utf8_lossy(v)
+                    )
+                })
+                .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            all(r#" { "a" : 1 ,"b":{"c":[1,"}"]}, "d":"x\"y" } "#),
+            Some(vec![
+                "a=1".into(),
+                r#"b={"c":[1,"}"]}"#.into(),
+                r#"d="x\"y""#.into()
+            ])
+        );
+        assert_eq!(all("{}"), Some(vec![]));
+        assert_eq!(all("[1]"), None);
+        assert_eq!(
+            all(r#"{"a":1,"b" 2}"#),
+            Some(vec!["a=1".into()]),
+            "stops at a bad one"
+        );
+        assert_eq!(all(r#"{"a":"#), Some(vec![]));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem::Finder;
 
-use super::json_scan::top_level_value;
+use super::json_scan::{members, top_level_value};
 use super::stream::StreamProcessor;
 use crate::usage::Tokens;
 
@@ -146,17 +146,19 @@ fn has_text_value(ev: &[u8], key: &Finder<'static>) -> bool {
 /// around it (see `json_scan`).
 fn usage_of(json: &[u8]) -> Option<Tokens> {
     let usage = top_level_value(json, b"usage")?;
-    if usage.first() != Some(&b'{') {
-        return None;
-    }
-    let count = |key: &[u8]| match top_level_value(usage, key) {
-        None => Some(0),
-        Some(v) => std::str::from_utf8(v).ok()?.parse::<u64>().ok(),
+    let mut tokens = Tokens {
+        input: 0,
+        output: 0,
     };
-    Some(Tokens {
-        input: count(b"prompt_tokens")?,
-        output: count(b"completion_tokens")?,
-    })
+    for (key, value) in members(usage)? {
+        let count = match key {
+            b"prompt_tokens" => &mut tokens.input,
+            b"completion_tokens" => &mut tokens.output,
+            _ => continue,
+        };
+        *count = std::str::from_utf8(value).ok()?.parse().ok()?;
+    }
+    Some(tokens)
 }
 
 /// Tokens of an event carrying `usage`, and whether it has no choices (the extra chunk).
