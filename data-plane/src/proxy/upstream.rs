@@ -298,9 +298,12 @@ fn origin<'a>(
     scheme: &Scheme,
     authority: &Authority,
 ) -> &'a mut Origin {
+    // Compared as written (one `memcmp`), not case-insensitively as `Authority`'s `==` does
+    // byte by byte: a connection's URLs all come from one configured endpoint, and a host
+    // spelled two ways only gets two pools.
     let i = match origins
         .iter()
-        .position(|o| o.authority == *authority && o.scheme == *scheme)
+        .position(|o| o.authority.as_str() == authority.as_str() && o.scheme == *scheme)
     {
         Some(i) => i,
         None => {
