@@ -40,7 +40,7 @@ pub fn authenticate(
     let entry = snapshot.key(&hash).ok_or(ProxyError::InvalidKey)?;
     // The map lookup found it by hash; compare in constant time anyway so this check never
     // depends on a data-dependent shortcut.
-    if !bool::from(entry.hash.ct_eq(&hash)) {
+    if !hashes_equal(&entry.hash, &hash) {
         return Err(ProxyError::InvalidKey);
     }
     if entry.expires_at.is_some_and(|t| t <= now) {
@@ -55,6 +55,20 @@ pub fn authenticate(
         repository: snapshot.repository(&entry.repository_id).cloned(),
         provider_key,
     })
+}
+
+/// Constant-time equality of two SHA-256 digests, compared as four words (`subtle`'s slice
+/// comparison goes byte by byte behind an optimization barrier: 8x the instructions).
+fn hashes_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let word = |h: &[u8; 32], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let equal = (0..4).fold(subtle::Choice::from(1), |acc, i| {
+        acc & word(a, i).ct_eq(&word(b, i))
+    });
+    bool::from(equal)
 }
 
 fn bearer_token(value: &[u8]) -> Option<&[u8]> {
@@ -138,6 +152,17 @@ mod tests {
     use super::*;
     use crate::snapshot::{ResourceSet, build_snapshot};
     use tollgate_proto::sync as pb;
+
+    #[test]
+    fn digest_comparison() {
+        let a = hash("tg_a");
+        assert!(hashes_equal(&a, &a.clone()));
+        for i in 0..32 {
+            let mut b = a;
+            b[i] ^= 0x80;
+            assert!(!hashes_equal(&a, &b), "byte {i}");
+        }
+    }
 
     fn hash(k: &str) -> [u8; 32] {
         Sha256::digest(k.as_bytes()).into()

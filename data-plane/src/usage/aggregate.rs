@@ -75,7 +75,13 @@ impl Aggregator {
     /// Adds one request's counters to its minute window.
     pub fn add(&self, key: UsageKey, minute: i64, c: Counters) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.map.entry((key, (minute, 1))).or_default().add(&c);
+        let map_key = (key, (minute, 1));
+        // Looked up first: `entry` would take (and then drop) the key even when the record
+        // exists, which is every request but the first of a minute.
+        match inner.map.get_mut(&map_key) {
+            Some(counters) => counters.add(&c),
+            None => inner.map.entry(map_key).or_default().add(&c),
+        }
         if inner.map.len() > inner.threshold {
             coarsen(&mut inner.map, self.cap);
             inner.threshold = self.cap.max(inner.map.len() * 2);

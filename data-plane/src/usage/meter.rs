@@ -28,7 +28,8 @@ impl From<crate::providers::Usage> for Tokens {
 pub struct Meter {
     aggregator: Arc<Aggregator>,
     metrics: Arc<Metrics>,
-    key: UsageKey,
+    /// Taken (moved into the aggregator) on drop.
+    key: Option<UsageKey>,
     started: Instant,
     tokens: Tokens,
     error: bool,
@@ -40,7 +41,7 @@ impl Meter {
         Self {
             aggregator,
             metrics,
-            key,
+            key: Some(key),
             started: Instant::now(),
             tokens: Tokens::default(),
             error: true,
@@ -76,9 +77,11 @@ impl Drop for Meter {
             tokens_out: self.tokens.output,
             latency_ms_sum: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
+        let Some(key) = self.key.take() else {
+            return;
+        };
         self.metrics
-            .tokens(&self.key.model, self.tokens.input, self.tokens.output);
-        let key = self.key.clone();
+            .tokens(&key.model, self.tokens.input, self.tokens.output);
         self.aggregator
             .add(key, i64::try_from(minute).unwrap_or(i64::MAX), counters);
     }
