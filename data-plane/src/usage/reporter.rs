@@ -229,6 +229,29 @@ mod tests {
         }
     }
 
+    /// `run_reporter` over `agg` as instance `id`, until the returned sender fires.
+    fn start<S: UsageSender + Send + 'static>(
+        sender: S,
+        agg: &Arc<Aggregator>,
+        id: &str,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_reporter(
+            sender,
+            agg.clone(),
+            Arc::new(Metrics::new()),
+            id.into(),
+            "prod".into(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        (tx, task)
+    }
+
     fn fill(agg: &Aggregator, n: i64) {
         for m in 0..n {
             let key = UsageKey {
@@ -259,17 +282,7 @@ mod tests {
                 last: last.clone(),
                 applied_calls: applied_calls.clone(),
             };
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(run_reporter(
-                sender,
-                agg.clone(),
-                Arc::new(Metrics::new()),
-                "dp-fixed-id".into(),
-                "prod".into(),
-                async {
-                    let _ = rx.await;
-                },
-            ));
+            let (tx, task) = start(sender, &agg, "dp-fixed-id");
             tokio::time::sleep(Duration::from_secs(5)).await;
             let _ = tx.send(());
             task.await.expect("reporter");
@@ -314,17 +327,7 @@ mod tests {
             sent: sent.clone(),
             stopped: stopped.clone(),
         };
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(run_reporter(
-            sender,
-            agg.clone(),
-            Arc::new(Metrics::new()),
-            "dp-busy".into(),
-            "prod".into(),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let (tx, task) = start(sender, &agg, "dp-busy");
         tokio::time::sleep(PERIOD * 5 + PERIOD / 2).await;
         // Ticks at 0, 1, ..., 5 periods: one report each.
         assert_eq!(*sent.lock().expect("lock"), 6);
@@ -343,38 +346,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_in_order_same_sequence_until_acked() {
         let agg = Arc::new(Aggregator::new(10_000));
-        for m in 0..40 {
-            let key = UsageKey {
-                connection_id: "c".into(),
-                repository_id: "r".into(),
-                key_id: "k".into(),
-                model: "m".into(),
-            };
-            agg.add(
-                key,
-                m,
-                Counters {
-                    api_calls: 1,
-                    ..Default::default()
-                },
-            );
-        }
+        fill(&agg, 40);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let fake = Fake {
             fail: 3,
             seen: seen.clone(),
         };
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(run_reporter(
-            fake,
-            agg.clone(),
-            Arc::new(Metrics::new()),
-            "dp-1".into(),
-            "prod".into(),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let (tx, task) = start(fake, &agg, "dp-1");
         tokio::time::sleep(Duration::from_secs(30)).await;
         let _ = tx.send(());
         task.await.expect("reporter");
