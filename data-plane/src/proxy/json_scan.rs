@@ -108,52 +108,9 @@ pub fn members(json: &[u8]) -> Option<impl Iterator<Item = (&[u8], &[u8])>> {
 
 /// [`top_level_value`] by a scan from the start; the first occurrence wins.
 fn leading_value<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let mut i = skip_ws(json, 0);
-    if json.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    let mut depth = 1usize;
-    let mut expect_key = true;
-    while let Some(&b) = json.get(i) {
-        match b {
-            b'"' => {
-                let end = string_end(json, i + 1)?;
-                if depth == 1 && expect_key {
-                    let name = json.get(i + 1..end)?;
-                    let colon = skip_ws(json, end + 1);
-                    if json.get(colon) != Some(&b':') {
-                        return None;
-                    }
-                    let start = skip_ws(json, colon + 1);
-                    if name == key {
-                        return json.get(start..value_end(json, start)?);
-                    }
-                    expect_key = false;
-                    i = start;
-                } else {
-                    i = end + 1;
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                i += 1;
-            }
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return None;
-                }
-                i += 1;
-            }
-            b',' => {
-                expect_key = depth == 1;
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    None
+    members(json)?
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| value)
 }
 
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
