@@ -16,7 +16,7 @@ use tollgate_data_plane::proxy::{
     OpenAiUsageTap, StreamProcessor, authenticate, parse_chat, rewrite,
 };
 use tollgate_data_plane::snapshot::{ResourceSet, Snapshot, build_snapshot};
-use tollgate_data_plane::usage::{Aggregator, Meter, Tokens, UsageKey};
+use tollgate_data_plane::usage::{Aggregator, Meter, Recorder, Tokens, UsageKey};
 use tollgate_proto::sync as pb;
 
 /// Connections per repository in the generated snapshots.
@@ -211,8 +211,11 @@ fn sse(c: &mut Criterion) {
 }
 
 fn usage(c: &mut Criterion) {
-    let aggregator = Arc::new(Aggregator::new(10_000));
-    let metrics = Arc::new(Metrics::new());
+    let recorder = Arc::new(Recorder {
+        aggregator: Arc::new(Aggregator::new(10_000)),
+        metrics: Arc::new(Metrics::new(1)),
+        shard: 0,
+    });
     let key = UsageKey {
         connection_id: "conn-3".into(),
         repository_id: "repo-0".into(),
@@ -221,7 +224,7 @@ fn usage(c: &mut Criterion) {
     };
     c.bench_function("usage/record_one_request", |b| {
         b.iter(|| {
-            let mut meter = Meter::new(aggregator.clone(), metrics.clone(), key.clone());
+            let mut meter = Meter::new(recorder.clone(), key.clone());
             meter.set_tokens(Tokens {
                 input: 25,
                 output: 15,

@@ -17,7 +17,7 @@ use crate::proxy::{Shared, build_client, build_service};
 use crate::server::admin::AdminService;
 use crate::server::workers::{WorkerThreads, worker_count};
 use crate::snapshot::SnapshotCell;
-use crate::usage::{Aggregator, run_reporter};
+use crate::usage::{Aggregator, Recorder, run_reporter};
 use crate::{server, sync};
 
 /// Unsent usage records above which old minute windows are merged (about 10 MB).
@@ -36,6 +36,8 @@ pub struct Gateway {
     tls: Option<TlsAcceptor>,
     channel: sync::SyncChannel,
     shared: Arc<Shared>,
+    /// Worker threads to start (each has its usage and metrics shard).
+    workers: usize,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -62,11 +64,15 @@ impl Gateway {
             _ => None,
         };
         let channel = sync::connect_lazy(&config)?;
+        let workers = worker_count(config.workers);
         let shared = Arc::new(Shared {
             snapshots: Arc::new(SnapshotCell::empty()),
             client: build_client(config.connect_timeout(), config.allow_link_local_upstreams)?,
-            aggregator: Arc::new(Aggregator::new(USAGE_CAP)),
-            metrics: Arc::new(Metrics::new()),
+            recorder: Arc::new(Recorder {
+                aggregator: Arc::new(Aggregator::with_shards(USAGE_CAP, workers)),
+                metrics: Arc::new(Metrics::new(workers)),
+                shard: 0,
+            }),
             max_body_bytes: config.max_body_bytes,
             first_byte_timeout: config.first_byte_timeout(),
             idle_timeout: config.idle_timeout(),
@@ -79,6 +85,7 @@ impl Gateway {
             tls,
             channel,
             shared,
+            workers,
         })
     }
 
@@ -99,7 +106,7 @@ impl Gateway {
 
     /// The usage not yet reported (for tests).
     pub fn usage(&self) -> Arc<Aggregator> {
-        self.shared.aggregator.clone()
+        self.shared.recorder.aggregator.clone()
     }
 
     /// Serves until `shutdown`; then drains requests and flushes usage.
@@ -111,6 +118,7 @@ impl Gateway {
             tls,
             channel,
             shared,
+            workers: worker_threads,
         } = self;
         tracing::info!(listen = %app.local_addr()?, admin = %admin.local_addr()?, control_plane = %config.control_plane, environment = %config.environment, instance_id = %config.instance_id, "data plane starting");
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -132,15 +140,15 @@ impl Gateway {
         ));
         let reporter = tokio::spawn(run_reporter(
             SyncServiceClient::new(channel),
-            shared.aggregator.clone(),
-            shared.metrics.clone(),
+            shared.recorder.aggregator.clone(),
+            shared.recorder.metrics.clone(),
             config.instance_id.clone(),
             config.environment.clone(),
             stopped(),
         ));
         let admin_svc = AdminService {
             snapshots: shared.snapshots.clone(),
-            metrics: shared.metrics.clone(),
+            metrics: shared.recorder.metrics.clone(),
         };
         let admin_task = tokio::spawn(server::serve(
             admin,
@@ -150,11 +158,11 @@ impl Gateway {
             stopped(),
         ));
         let limits = config.server_limits();
-        let threads = WorkerThreads::start(worker_count(config.workers))
-            .context("starting the worker threads")?;
+        let threads =
+            WorkerThreads::start(worker_threads).context("starting the worker threads")?;
         let mut workers = Vec::with_capacity(threads.handles().len());
         for (i, handle) in threads.handles().iter().enumerate() {
-            // Worker 0 takes the gateway's own client; the others get a pool of their own.
+            // Worker 0 takes the gateway's own client and shard; the others get their own.
             let own = if i == 0 {
                 shared.clone()
             } else {
@@ -163,6 +171,10 @@ impl Gateway {
                         config.connect_timeout(),
                         config.allow_link_local_upstreams,
                     )?,
+                    recorder: Arc::new(Recorder {
+                        shard: i,
+                        ..Recorder::clone(&shared.recorder)
+                    }),
                     ..(*shared).clone()
                 })
             };

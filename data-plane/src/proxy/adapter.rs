@@ -313,7 +313,7 @@ pub(super) fn meter(shared: &Shared, call: &ChatCall, target: &Target) -> Meter 
         key_id: call.caller.key.id.clone(),
         model: target.upstream_model.clone(),
     };
-    Meter::new(shared.aggregator.clone(), shared.metrics.clone(), key)
+    Meter::new(shared.recorder.clone(), key)
 }
 
 /// Upstream latency and failure metrics of one call to a target.
@@ -322,9 +322,9 @@ pub(super) fn record_upstream(
     started: Instant,
     result: &Result<HttpResponse, ProxyError>,
 ) {
-    shared.metrics.upstream(started.elapsed().as_secs_f64());
+    shared.recorder.upstream(started.elapsed().as_secs_f64());
     if let Err(e) = result {
-        shared.metrics.upstream_error(match e {
+        shared.recorder.metrics.upstream_error(match e {
             ProxyError::UpstreamConnect(_) => "connect",
             ProxyError::UpstreamTimeout => "timeout",
             _ => "bad_answer",

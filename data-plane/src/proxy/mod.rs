@@ -43,10 +43,9 @@ use tower::ServiceBuilder;
 
 use crate::body::RespBody;
 use crate::error::ProxyError;
-use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::snapshot::{KeyEntry, RepositoryView, SnapshotCell, Target, Targets};
-use crate::usage::Aggregator;
+use crate::usage::Recorder;
 
 pub use auth::AuthenticateLayer;
 pub use policy::PolicyLayer;
@@ -62,13 +61,14 @@ pub use {auth::authenticate, sse::OpenAiUsageTap, stream::StreamProcessor};
 pub type HttpResponse = http::Response<RespBody>;
 
 /// What the request path shares: read-only config and sinks, no lock on config. Each
-/// worker thread has its own copy with its own `client` pool; the rest is shared.
+/// worker thread has its own copy with its own `client` pool and `recorder` shard; the rest
+/// is shared.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub snapshots: Arc<SnapshotCell>,
     pub client: HttpsClient,
-    pub aggregator: Arc<Aggregator>,
-    pub metrics: Arc<Metrics>,
+    /// This worker's shard of usage and metrics.
+    pub recorder: Arc<Recorder>,
     pub max_body_bytes: usize,
     /// Longest wait for a provider's response headers.
     pub first_byte_timeout: Duration,
@@ -168,7 +168,7 @@ pub type ProxyService =
 pub fn build_service(shared: Arc<Shared>) -> ProxyService {
     let router = route::Router::new(&shared);
     ServiceBuilder::new()
-        .layer(RespondLayer::new(shared.metrics.clone()))
+        .layer(RespondLayer::new(shared.recorder.clone()))
         .layer(RouteLayer)
         .layer(AuthenticateLayer::new(shared.snapshots.clone()))
         .service(router)

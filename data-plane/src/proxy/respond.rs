@@ -11,7 +11,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::HttpResponse;
 use crate::error::ProxyError;
-use crate::metrics::Metrics;
+use crate::usage::Recorder;
 
 /// Where inner layers put the routed model name, for the metrics label (set once).
 #[derive(Debug, Clone, Default)]
@@ -20,13 +20,13 @@ pub struct ModelLabel(pub Arc<OnceLock<String>>);
 /// Layer of [`RespondService`].
 #[derive(Debug, Clone)]
 pub struct RespondLayer {
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
 }
 
 impl RespondLayer {
-    /// Records into `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+    /// Records into `recorder` (the worker's metrics shard).
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self { recorder }
     }
 }
 
@@ -35,7 +35,7 @@ impl<S> Layer<S> for RespondLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RespondService {
             inner,
-            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
         }
     }
 }
@@ -44,7 +44,7 @@ impl<S> Layer<S> for RespondLayer {
 #[derive(Debug, Clone)]
 pub struct RespondService<S> {
     inner: S,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
 }
 
 impl<S, B> Service<http::Request<B>> for RespondService<S>
@@ -69,7 +69,7 @@ where
         let label = ModelLabel::default();
         req.extensions_mut().insert(label.clone());
         let inner = self.inner.clone();
-        let metrics = self.metrics.clone();
+        let recorder = self.recorder.clone();
         Box::pin(async move {
             let resp = match inner.oneshot(req).await {
                 Ok(resp) => resp,
@@ -83,7 +83,7 @@ where
                 }
             };
             let model = label.0.get().map(String::as_str).unwrap_or("");
-            metrics.request(
+            recorder.request(
                 resp.status().as_u16(),
                 model,
                 started.elapsed().as_secs_f64(),

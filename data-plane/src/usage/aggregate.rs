@@ -3,7 +3,7 @@
 //! coarser ones (hour, then day), which keeps totals exact instead of dropping anything.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tollgate_proto::sync::UsageRecord;
 
@@ -44,12 +44,20 @@ type Window = (i64, u32);
 /// are config ids, not app input.
 type UsageMap = HashMap<(UsageKey, Window), Counters, foldhash::fast::RandomState>;
 
-/// The unsent usage. A short critical section per finished request (not per byte).
+/// The unsent usage, in one shard per worker thread (each worker adds to its own, so the
+/// workers never wait for each other or pull each other's cache lines); `take` merges them.
+/// A short critical section per finished request (not per byte).
 #[derive(Debug)]
 pub struct Aggregator {
-    inner: Mutex<Inner>,
+    shards: Box<[Shard]>,
+    /// Entries of a shard above which its old windows are merged.
     cap: usize,
 }
+
+/// One worker's records. Aligned so two shards' locks never share a cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Inner>);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -59,43 +67,76 @@ struct Inner {
     threshold: usize,
 }
 
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    fn add(&mut self, key: (UsageKey, Window), c: &Counters, cap: usize) {
+        // Looked up first: `entry` would take (and then drop) the key even when the record
+        // exists, which is every request but the first of a minute.
+        match self.map.get_mut(&key) {
+            Some(counters) => counters.add(c),
+            None => self.map.entry(key).or_default().add(c),
+        }
+        if self.map.len() > self.threshold {
+            coarsen(&mut self.map, cap);
+            self.threshold = cap.max(self.map.len() * 2);
+        }
+    }
+}
+
 impl Aggregator {
-    /// `cap`: entries above which old windows are merged.
+    /// One shard; `cap`: entries above which old windows are merged.
     pub fn new(cap: usize) -> Self {
-        let cap = cap.max(1);
+        Self::with_shards(cap, 1)
+    }
+
+    /// `shards` shards (at least one) sharing `cap` (each merges above its part of it).
+    pub fn with_shards(cap: usize, shards: usize) -> Self {
+        let shards = shards.max(1);
+        let cap = (cap / shards).max(1);
         Self {
-            inner: Mutex::new(Inner {
-                map: HashMap::default(),
-                threshold: cap,
-            }),
+            shards: (0..shards)
+                .map(|_| {
+                    Shard(Mutex::new(Inner {
+                        map: HashMap::default(),
+                        threshold: cap,
+                    }))
+                })
+                .collect(),
             cap,
         }
     }
 
-    /// Adds one request's counters to its minute window.
-    pub fn add(&self, key: UsageKey, minute: i64, c: Counters) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let map_key = (key, (minute, 1));
-        // Looked up first: `entry` would take (and then drop) the key even when the record
-        // exists, which is every request but the first of a minute.
-        match inner.map.get_mut(&map_key) {
-            Some(counters) => counters.add(&c),
-            None => inner.map.entry(map_key).or_default().add(&c),
-        }
-        if inner.map.len() > inner.threshold {
-            coarsen(&mut inner.map, self.cap);
-            inner.threshold = self.cap.max(inner.map.len() * 2);
-        }
+    /// Adds one request's counters to its minute window, in shard `shard` (modulo the
+    /// shard count).
+    pub fn add(&self, shard: usize, key: UsageKey, minute: i64, c: Counters) {
+        self.shards[shard % self.shards.len()]
+            .lock()
+            .add((key, (minute, 1)), &c, self.cap);
     }
 
     /// Removes and returns at most `max` records, oldest windows first.
     pub fn take(&self, max: usize) -> Vec<UsageRecord> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let map = &mut inner.map;
+        let mut map = UsageMap::default();
+        for shard in &self.shards {
+            let mut inner = shard.lock();
+            if map.is_empty() {
+                std::mem::swap(&mut map, &mut inner.map);
+            } else {
+                for (k, c) in inner.map.drain() {
+                    map.entry(k).or_default().add(&c);
+                }
+            }
+        }
         let mut keys: Vec<(UsageKey, Window)> = map.keys().cloned().collect();
         keys.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         keys.truncate(max);
-        keys.into_iter()
+        let records = keys
+            .into_iter()
             .filter_map(|k| map.remove(&k).map(|c| (k, c)))
             .map(|((key, (minute, width)), c)| UsageRecord {
                 minute,
@@ -111,21 +152,25 @@ impl Aggregator {
                 window_minutes: if width > 1 { width } else { 0 },
                 ..Default::default()
             })
-            .collect()
+            .collect();
+        if !map.is_empty() {
+            // The rest waits in the first shard, merged with what arrived meanwhile.
+            let mut inner = self.shards[0].lock();
+            for (k, c) in map {
+                inner.add(k, &c, self.cap);
+            }
+        }
+        records
     }
 
-    /// Number of unsent records.
+    /// Number of unsent records (a record of two shards counts twice until taken).
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map
-            .len()
+        self.shards.iter().map(|s| s.lock().map.len()).sum()
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.shards.iter().all(|s| s.lock().map.is_empty())
     }
 }
 
@@ -180,12 +225,12 @@ mod tests {
     }
 
     #[test]
-    fn aggregates_per_key_and_minute() {
-        let agg = Aggregator::new(100);
-        agg.add(key("a"), 10, one(3));
-        agg.add(key("a"), 10, one(4));
-        agg.add(key("a"), 11, one(1));
-        agg.add(key("b"), 10, one(1));
+    fn aggregates_per_key_and_minute_across_shards() {
+        let agg = Aggregator::with_shards(100, 2);
+        agg.add(0, key("a"), 10, one(3));
+        agg.add(1, key("a"), 10, one(4));
+        agg.add(0, key("a"), 11, one(1));
+        agg.add(0, key("b"), 10, one(1));
         let recs = agg.take(32);
         assert_eq!(recs.len(), 3);
         let a10 = recs
@@ -206,14 +251,19 @@ mod tests {
 
     #[test]
     fn take_is_bounded_and_oldest_first() {
-        let agg = Aggregator::new(1000);
+        let agg = Aggregator::with_shards(1000, 2);
         for m in (0..40).rev() {
-            agg.add(key("a"), m, one(1));
+            agg.add(m as usize, key("a"), m, one(1));
         }
         let first = agg.take(32);
         assert_eq!(first.len(), 32);
         assert_eq!(first[0].minute, 0);
-        assert_eq!(agg.take(32).len(), 8);
+        // The rest was kept (in the first shard) and merges with later usage.
+        agg.add(1, key("a"), 39, one(1));
+        let rest = agg.take(32);
+        assert_eq!(rest.len(), 8);
+        assert_eq!(rest.iter().map(|r| r.api_calls).sum::<u64>(), 9);
+        assert!(agg.is_empty());
     }
 
     #[test]
@@ -221,8 +271,8 @@ mod tests {
         let agg = Aggregator::new(10);
         // Three hours of minutes, two keys: 360 windows, far over the cap of 10.
         for m in 0..180 {
-            agg.add(key("a"), m, one(1));
-            agg.add(key("b"), m, one(1));
+            agg.add(0, key("a"), m, one(1));
+            agg.add(0, key("b"), m, one(1));
         }
         assert!(agg.len() <= 10, "{}", agg.len());
         let recs = agg.take(100);

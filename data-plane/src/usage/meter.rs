@@ -7,6 +7,29 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::{Aggregator, Counters, UsageKey};
 use crate::metrics::Metrics;
 
+/// Where one worker thread counts its finished requests: its shard of the usage aggregator
+/// and of the metrics. Each worker has its own, so the reference every request takes to it
+/// is counted on that worker's cache line, not on one all workers share.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub aggregator: Arc<Aggregator>,
+    pub metrics: Arc<Metrics>,
+    /// The worker's shard index in both.
+    pub shard: usize,
+}
+
+impl Recorder {
+    /// A finished request: status, routed model ("" before routing), time to response head.
+    pub fn request(&self, status: u16, model: &str, seconds: f64) {
+        self.metrics.request(self.shard, status, model, seconds);
+    }
+
+    /// A provider's time to its response head.
+    pub fn upstream(&self, seconds: f64) {
+        self.metrics.upstream(self.shard, seconds);
+    }
+}
+
 /// Tokens reported by the provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tokens {
@@ -26,8 +49,7 @@ impl From<crate::providers::Usage> for Tokens {
 /// Records one request's usage on drop.
 #[derive(Debug)]
 pub struct Meter {
-    aggregator: Arc<Aggregator>,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
     /// Taken (moved into the aggregator) on drop.
     key: Option<UsageKey>,
     started: Instant,
@@ -37,10 +59,9 @@ pub struct Meter {
 
 impl Meter {
     /// Starts metering a request to `key`'s connection and model.
-    pub fn new(aggregator: Arc<Aggregator>, metrics: Arc<Metrics>, key: UsageKey) -> Self {
+    pub fn new(recorder: Arc<Recorder>, key: UsageKey) -> Self {
         Self {
-            aggregator,
-            metrics,
+            recorder,
             key: Some(key),
             started: Instant::now(),
             tokens: Tokens::default(),
@@ -80,9 +101,14 @@ impl Drop for Meter {
         let Some(key) = self.key.take() else {
             return;
         };
-        self.metrics
-            .tokens(&key.model, self.tokens.input, self.tokens.output);
-        self.aggregator
-            .add(key, i64::try_from(minute).unwrap_or(i64::MAX), counters);
+        let r = &self.recorder;
+        r.metrics
+            .tokens(r.shard, &key.model, self.tokens.input, self.tokens.output);
+        r.aggregator.add(
+            r.shard,
+            key,
+            i64::try_from(minute).unwrap_or(i64::MAX),
+            counters,
+        );
     }
 }

@@ -242,7 +242,7 @@ mod tests {
         let task = tokio::spawn(run_reporter(
             sender,
             agg.clone(),
-            Arc::new(Metrics::new()),
+            Arc::new(Metrics::new(1)),
             id.into(),
             "prod".into(),
             async {
@@ -261,6 +261,7 @@ mod tests {
                 model: "m".into(),
             };
             agg.add(
+                0,
                 key,
                 m,
                 Counters {
