@@ -133,8 +133,10 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let caller = match self.cell.load_full() {
-            Some(s) => authenticate(&s, req.headers(), unix_now()),
+        // A guard, not a clone of the `Arc`: every worker would count references to the one
+        // snapshot on the same cache line. The caller keeps what it needs.
+        let caller = match &*self.cell.load() {
+            Some(s) => authenticate(s, req.headers(), unix_now()),
             None => Err(ProxyError::NoSnapshot),
         };
         match caller {

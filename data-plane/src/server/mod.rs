@@ -107,7 +107,10 @@ pub async fn serve<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    // One per worker: a connection polls its watcher every time it runs, and the watcher
+    // takes its channel's lock; shared, that lock's cache line moved between the workers'
+    // CPUs several times per request.
+    let graceful: Vec<GracefulShutdown> = workers.iter().map(|_| GracefulShutdown::new()).collect();
     let builder = builder(limits);
     let slots = Arc::new(Semaphore::new(
         limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
@@ -137,7 +140,8 @@ pub async fn serve<S>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let worker = &workers[next % workers.len()];
+        let i = next % workers.len();
+        let worker = &workers[i];
         next = next.wrapping_add(1);
         // Re-registered on the worker's own reactor, so its readiness events wake that
         // worker directly.
@@ -150,7 +154,7 @@ pub async fn serve<S>(
         };
         let svc = TowerToHyperService::new(worker.service.clone());
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let watcher = graceful[i].watcher();
         let tls = tls.clone();
         worker.handle.spawn(async move {
             let _permit = permit;
@@ -169,10 +173,8 @@ pub async fn serve<S>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let drained = futures::future::join_all(graceful.into_iter().map(GracefulShutdown::shutdown));
+    if tokio::time::timeout(DRAIN_DEADLINE, drained).await.is_err() {
         tracing::warn!("connections still open after {DRAIN_DEADLINE:?}; closing them");
     }
 }

@@ -35,8 +35,11 @@ impl WorkerThreads {
         let mut handles = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for i in 0..n.max(1) {
+            // No signal or process driver: workers serve sockets and timers only, and those
+            // drivers would be checked at every wake-up.
             let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
+                .enable_time()
                 .build()?;
             let (stop_tx, stop_rx) = oneshot::channel::<()>();
             let (ready_tx, ready_rx) = mpsc::channel();
