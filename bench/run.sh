@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's own benchmark, all on loopback (docs/benchmarks.md):
-#   bench/run.sh              release build, then load (5 s per point, 2 rounds), scale and
+#   bench/run.sh              release build, then load (3 s per point, 5 rounds), scale and
 #                             propagation; results in bench/results/
 #   bench/run.sh load --quick any subcommand and options of tollgate-bench instead
 # Needs nginx and wrk (apt-get install -y nginx-light wrk).

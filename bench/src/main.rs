@@ -29,7 +29,7 @@ use anyhow::{Result, bail};
 
 const USAGE: &str = "usage: tollgate-bench <load|scale|propagation|upstream> [options]
   common:      --out DIR (default bench/results)  --bin-dir DIR (default: next to this binary)
-  load:        --quick | --duration S (5) --rounds N (2) --concurrency 1,16,64,256
+  load:        --quick | --duration S (3) --rounds N (5) --concurrency 1,16,64,256
                --chunks N (50) --stream-concurrency 1,16 --stream-duration S (3)
                --stream-delay-us N (200; 0: no paced streams)
   scale:       --quick | --connections N (10000) --keys N (100000)
@@ -102,8 +102,8 @@ fn main() -> Result<()> {
                     ))
                 };
                 let o = load::Options {
-                    duration: secs("--duration", 5)?,
-                    rounds: a.num("--rounds", if quick { 1 } else { 2 })? as usize,
+                    duration: secs("--duration", 3)?,
+                    rounds: a.num("--rounds", if quick { 1 } else { 5 })? as usize,
                     concurrency: a.list("--concurrency", &[1, 16, 64, 256])?,
                     chunks: a.num("--chunks", 50)? as usize,
                     stream_concurrency: a.list("--stream-concurrency", &[1, 16])?,
