@@ -174,16 +174,39 @@ pub async fn run(o: Options) -> Result<Value> {
     if let Some((port, ng, _, _)) = &paced {
         stream_targets.push((o.stream_delay_us, *port, *ng, tollgate::PACED_MODEL));
     }
+    // In rounds of `stream_duration`, alternating like the load points.
     for (delay_us, up, ng, tg_model) in stream_targets {
         for &c in &o.stream_concurrency {
-            for t in &targets {
-                let (port, model) = match t.name {
-                    "direct" => (up, t.model),
-                    "nginx" => (ng, t.model),
-                    _ => (t.port, tg_model),
+            let mut tallies: Vec<stream::Tally> =
+                targets.iter().map(|_| stream::Tally::default()).collect();
+            for round in 0..o.rounds.max(1) {
+                let order: Vec<usize> = if round % 2 == 0 {
+                    vec![0, 1, 2]
+                } else {
+                    vec![2, 1, 0]
                 };
-                let mut r =
-                    stream::run(port, t.key.clone(), model, o.chunks, c, o.stream_duration).await?;
+                for i in order {
+                    let t = &targets[i];
+                    let (port, model) = match t.name {
+                        "direct" => (up, t.model),
+                        "nginx" => (ng, t.model),
+                        _ => (t.port, tg_model),
+                    };
+                    let key = t.key.clone();
+                    stream::run(
+                        port,
+                        key,
+                        model,
+                        o.chunks,
+                        c,
+                        o.stream_duration,
+                        &mut tallies[i],
+                    )
+                    .await?;
+                }
+            }
+            for (t, tally) in targets.iter().zip(tallies) {
+                let mut r = tally.summary(c);
                 r["target"] = json!(t.name);
                 r["event_delay_us"] = json!(delay_us);
                 streams.push(r);

@@ -30,7 +30,7 @@ use anyhow::{Result, bail};
 const USAGE: &str = "usage: tollgate-bench <load|scale|propagation|upstream> [options]
   common:      --out DIR (default bench/results)  --bin-dir DIR (default: next to this binary)
   load:        --quick | --duration S (3) --rounds N (5) --concurrency 1,16,64,256
-               --chunks N (50) --stream-concurrency 1,16 --stream-duration S (3)
+               --chunks N (50) --stream-concurrency 1,16 --stream-duration S per round (1)
                --stream-delay-us N (200; 0: no paced streams)
   scale:       --quick | --connections N (10000) --keys N (100000)
   propagation: --quick | --planes N (50) --writes N (20) --poll-ms N (10)
@@ -107,7 +107,7 @@ fn main() -> Result<()> {
                     concurrency: a.list("--concurrency", &[1, 16, 64, 256])?,
                     chunks: a.num("--chunks", 50)? as usize,
                     stream_concurrency: a.list("--stream-concurrency", &[1, 16])?,
-                    stream_duration: secs("--stream-duration", 3)?,
+                    stream_duration: secs("--stream-duration", 1)?,
                     stream_delay_us: a.num("--stream-delay-us", 200)?,
                     out,
                     bin_dir,

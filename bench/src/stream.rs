@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use crate::http::{chat_request, client};
 use crate::report::percentile;
 
+/// What the clients of one or more runs against one target saw.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     ttfb_us: Vec<u64>,
     /// Events per second within each stream (first to last byte).
     stream_rates: Vec<f64>,
@@ -19,9 +20,47 @@ struct Tally {
     streams: u64,
     errors: u64,
     last_error: Option<String>,
+    /// Seconds the runs took.
+    wall: f64,
+    /// Time-to-first-byte p50 of each run, in run order.
+    round_ttfb_p50_us: Vec<u64>,
 }
 
-/// Runs the streaming measurement against `port`; `chunks` is what the mock sends per stream.
+impl Tally {
+    fn merge(&mut self, t: Tally) {
+        self.ttfb_us.extend(t.ttfb_us);
+        self.stream_rates.extend(t.stream_rates);
+        self.events += t.events;
+        self.streams += t.streams;
+        self.errors += t.errors;
+        self.last_error = self.last_error.take().or(t.last_error);
+        self.wall += t.wall;
+        self.round_ttfb_p50_us.extend(t.round_ttfb_p50_us);
+    }
+
+    /// The tally as a result point: rates over the runs' total time, percentiles over every
+    /// stream, and each run's TTFB p50 (for the budget's paired comparison).
+    pub fn summary(mut self, concurrency: usize) -> Value {
+        let wall = self.wall.max(1e-9);
+        self.ttfb_us.sort_unstable();
+        self.stream_rates.sort_by(f64::total_cmp);
+        json!({
+            "concurrency": concurrency,
+            "streams": self.streams,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "streams_per_s": self.streams as f64 / wall,
+            "events_per_s": self.events as f64 / wall,
+            "ttfb_p50_us": percentile(&self.ttfb_us, 50.0),
+            "ttfb_p99_us": percentile(&self.ttfb_us, 99.0),
+            "stream_events_per_s_p50": self.stream_rates.get(self.stream_rates.len() / 2).copied().unwrap_or(0.0),
+            "rounds_ttfb_p50_us": self.round_ttfb_p50_us,
+        })
+    }
+}
+
+/// Runs the streaming measurement against `port` once and adds it to `into`; `chunks` is
+/// what the mock sends per stream.
 pub async fn run(
     port: u16,
     key: Option<String>,
@@ -29,7 +68,8 @@ pub async fn run(
     chunks: usize,
     concurrency: usize,
     duration: Duration,
-) -> Result<Value> {
+    into: &mut Tally,
+) -> Result<()> {
     let body = serde_json::json!({
         "model": model,
         "messages": [{"role": "user", "content": "Count to fifty."}],
@@ -70,28 +110,13 @@ pub async fn run(
         .collect();
     let mut all = Tally::default();
     for task in tasks {
-        let t = task.await?;
-        all.ttfb_us.extend(t.ttfb_us);
-        all.stream_rates.extend(t.stream_rates);
-        all.events += t.events;
-        all.streams += t.streams;
-        all.errors += t.errors;
-        all.last_error = all.last_error.or(t.last_error);
+        all.merge(task.await?);
     }
-    let wall = started.elapsed().as_secs_f64();
+    all.wall = started.elapsed().as_secs_f64();
     all.ttfb_us.sort_unstable();
-    all.stream_rates.sort_by(f64::total_cmp);
-    Ok(json!({
-        "concurrency": concurrency,
-        "streams": all.streams,
-        "errors": all.errors,
-        "last_error": all.last_error,
-        "streams_per_s": all.streams as f64 / wall,
-        "events_per_s": all.events as f64 / wall,
-        "ttfb_p50_us": percentile(&all.ttfb_us, 50.0),
-        "ttfb_p99_us": percentile(&all.ttfb_us, 99.0),
-        "stream_events_per_s_p50": all.stream_rates.get(all.stream_rates.len() / 2).copied().unwrap_or(0.0),
-    }))
+    all.round_ttfb_p50_us = vec![percentile(&all.ttfb_us, 50.0)];
+    into.merge(all);
+    Ok(())
 }
 
 /// One stream: (time to first body byte, `data:` events other than `[DONE]`, first to last
