@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::procs::{Proc, Usage, bin, free_port, port_open, wait_until};
 use crate::report::TARGETS;
-use crate::{nginx, stream, tollgate, wrk};
+use crate::{litellm, nginx, stream, tollgate, wrk};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -24,6 +24,8 @@ pub struct Options {
     pub stream_delay_us: u64,
     pub out: PathBuf,
     pub bin_dir: Option<PathBuf>,
+    /// The `litellm` command, to measure LiteLLM's proxy as a fourth target.
+    pub litellm: Option<PathBuf>,
 }
 
 struct Target {
@@ -82,6 +84,13 @@ pub async fn run(o: Options) -> Result<Value> {
     } else {
         None
     };
+    let litellm = match &o.litellm {
+        Some(bin) => {
+            let paced_port = paced.as_ref().map(|p| p.0);
+            Some(litellm::start(bin, dir, up_port, paced_port).await?)
+        }
+        None => None,
+    };
     // The key reaches the data plane through sync: wait until it is accepted.
     let body = wrk::chat_body(tollgate::MODEL);
     let mut ok = false;
@@ -103,12 +112,20 @@ pub async fn run(o: Options) -> Result<Value> {
         dp.proc.log_tail()
     );
 
-    let procs: [&Proc; 3] = [&upstream, &nginx, &dp.proc];
+    let mut procs: Vec<&Proc> = vec![&upstream, &nginx, &dp.proc];
+    if let Some(l) = &litellm {
+        procs.push(&l.proc);
+    }
     let mut targets: Vec<Target> = Vec::new();
-    for (i, name) in TARGETS.into_iter().enumerate() {
+    for (i, name) in TARGETS.into_iter().take(procs.len()).enumerate() {
         let (port, key, model) = match name {
             "direct" => (up_port, None, "gpt-4o-mini"),
             "nginx" => (ng_port, None, "gpt-4o-mini"),
+            "litellm" => (
+                litellm.as_ref().map_or(0, |l| l.port),
+                Some(litellm::KEY.to_owned()),
+                "gpt-4o-mini",
+            ),
             _ => (dp.port, Some(key.clone()), tollgate::MODEL),
         };
         let script = wrk::script(dir, name, &wrk::chat_body(model), key.as_deref())?;
@@ -135,18 +152,14 @@ pub async fn run(o: Options) -> Result<Value> {
         let mut runs: Vec<Vec<(Value, f64)>> = vec![Vec::new(); targets.len()];
         for round in 0..o.rounds {
             // ABC then CBA...: each target sees the same average position in time.
-            let order: Vec<usize> = if round % 2 == 0 {
-                vec![0, 1, 2]
-            } else {
-                vec![2, 1, 0]
-            };
+            let order = alternate(round, targets.len());
             for i in order {
                 let t = &targets[i];
                 let before = procs[i].usage();
                 let cp_before = cp.proc.usage();
                 let mut r = wrk::run(&t.script, t.port, c, o.duration).await?;
                 let cpu = procs[i].usage().cpu_secs - before.cpu_secs;
-                if i == 2 {
+                if t.name == "tollgate" {
                     r["control_plane_cpu_s"] = json!(cp.proc.usage().cpu_secs - cp_before.cpu_secs);
                 }
                 eprintln!(
@@ -170,26 +183,28 @@ pub async fn run(o: Options) -> Result<Value> {
     let mut streams = Vec::new();
     // Unpaced: the mock writes a whole stream at once. Paced: events `stream_delay_us` apart,
     // as a model emits tokens, so each is forwarded on its own.
-    let mut stream_targets = vec![(0, up_port, ng_port, tollgate::MODEL)];
+    let mut stream_targets = vec![(0, up_port, ng_port, tollgate::MODEL, "gpt-4o-mini")];
     if let Some((port, ng, _, _)) = &paced {
-        stream_targets.push((o.stream_delay_us, *port, *ng, tollgate::PACED_MODEL));
+        stream_targets.push((
+            o.stream_delay_us,
+            *port,
+            *ng,
+            tollgate::PACED_MODEL,
+            litellm::PACED_MODEL,
+        ));
     }
     // In rounds of `stream_duration`, alternating like the load points.
-    for (delay_us, up, ng, tg_model) in stream_targets {
+    for (delay_us, up, ng, tg_model, ll_model) in stream_targets {
         for &c in &o.stream_concurrency {
             let mut tallies: Vec<stream::Tally> =
                 targets.iter().map(|_| stream::Tally::default()).collect();
             for round in 0..o.rounds.max(1) {
-                let order: Vec<usize> = if round % 2 == 0 {
-                    vec![0, 1, 2]
-                } else {
-                    vec![2, 1, 0]
-                };
-                for i in order {
+                for i in alternate(round, targets.len()) {
                     let t = &targets[i];
                     let (port, model) = match t.name {
                         "direct" => (up, t.model),
                         "nginx" => (ng, t.model),
+                        "litellm" => (t.port, ll_model),
                         _ => (t.port, tg_model),
                     };
                     let key = t.key.clone();
@@ -217,7 +232,7 @@ pub async fn run(o: Options) -> Result<Value> {
     // Honesty check: every request Tollgate answered was metered and reached the store (a
     // few more may be: requests in flight when a wrk run stops are cut, yet metered).
     let served: u64 = warmup_requests
-        + points[2]
+        + points[TARGETS.iter().position(|t| *t == "tollgate").unwrap_or(2)]
             .iter()
             .map(|p| p["requests"].as_f64().unwrap_or(0.0) as u64)
             .sum::<u64>()
@@ -261,6 +276,7 @@ pub async fn run(o: Options) -> Result<Value> {
             "stream_delay_us": o.stream_delay_us,
             "tollgate": "tollgate-control-plane serve (embedded store) + tollgate-data-plane, sync over loopback; key auth, qualified-model routing with model rewrite, usage reporting on",
             "nginx": "worker_processes auto; keepalive 256 to the upstream; access_log off; proxy_buffering off",
+            "litellm": o.litellm.as_deref().map(|b| format!("{} (`{}`): its proxy with a config file, master key, no database", litellm::version(b), b.display())),
         },
         "targets": doc_targets,
         "stream": streams,
@@ -272,7 +288,7 @@ pub async fn run(o: Options) -> Result<Value> {
         json!({"cpu_s": control_plane.cpu_secs, "rss_kib": control_plane.rss_kib});
     write(&o.out, "load", &doc, &crate::report::markdown(&doc))?;
     // Processes are killed here, in reverse order of start, by their guards.
-    drop((dp, cp, paced, nginx, upstream, tmp));
+    drop((litellm, dp, cp, paced, nginx, upstream, tmp));
     let problems = problems(&doc);
     anyhow::ensure!(
         problems.is_empty(),
@@ -280,6 +296,15 @@ pub async fn run(o: Options) -> Result<Value> {
         problems.join("\n  ")
     );
     Ok(doc)
+}
+
+/// The order of the targets in `round`: forward, then backward, and so on.
+fn alternate(round: usize, targets: usize) -> Vec<usize> {
+    if round.is_multiple_of(2) {
+        (0..targets).collect()
+    } else {
+        (0..targets).rev().collect()
+    }
 }
 
 /// What makes a run's numbers meaningless: failed requests, broken streams, usage lost.

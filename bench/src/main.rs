@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod http;
+mod litellm;
 mod load;
 mod nginx;
 mod procs;
@@ -32,6 +33,7 @@ const USAGE: &str = "usage: tollgate-bench <load|scale|propagation|upstream> [op
   load:        --quick | --duration S (3) --rounds N (5) --concurrency 1,16,64,256
                --chunks N (50) --stream-concurrency 1,16 --stream-duration S per round (1)
                --stream-delay-us N (200; 0: no paced streams)
+               --litellm PATH (the `litellm` command: LiteLLM's proxy as a fourth target)
   scale:       --quick | --connections N (10000) --keys N (100000)
   propagation: --quick | --planes N (50) --writes N (20) --poll-ms N (10)
   upstream:    --port P --chunks N (50) --delay-us N (0) --threads N (2)";
@@ -111,6 +113,7 @@ fn main() -> Result<()> {
                     stream_delay_us: a.num("--stream-delay-us", 200)?,
                     out,
                     bin_dir,
+                    litellm: a.value("--litellm").map(PathBuf::from),
                 };
                 let doc = load::run(o).await?;
                 println!("{}", report::markdown(&doc));

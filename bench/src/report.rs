@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-pub const TARGETS: [&str; 3] = ["direct", "nginx", "tollgate"];
+/// Every target `load` knows, in table order; LiteLLM only when asked for.
+pub const TARGETS: [&str; 4] = ["direct", "nginx", "tollgate", "litellm"];
 
 /// The `p`th percentile (nearest rank) of sorted `v`; 0 when empty.
 pub fn percentile(v: &[u64], p: f64) -> u64 {
@@ -89,8 +90,11 @@ pub fn markdown(doc: &Value) -> String {
         for t in TARGETS {
             let Some(p) = point(doc, t, c) else { continue };
             let ratio = |base: f64| {
-                if base > 0.0 {
-                    format!("{:.2}×", f(&p["rps"]) / base)
+                let r = f(&p["rps"]) / base;
+                if base > 0.0 && r < 0.1 {
+                    format!("{r:.4}×")
+                } else if base > 0.0 {
+                    format!("{r:.2}×")
                 } else {
                     "-".into()
                 }
@@ -117,6 +121,9 @@ pub fn markdown(doc: &Value) -> String {
     let _ = writeln!(s, "|---|---:|---:|---:|");
     for t in TARGETS {
         let m = &doc["targets"][t]["memory"];
+        if m.is_null() {
+            continue;
+        }
         let _ = writeln!(
             s,
             "| {t} | {:.1} | {:.1} | {:.1} |",
