@@ -64,6 +64,23 @@ pub async fn start(bin: &Path, dir: &Path, upstream: u16, paced: Option<u16>) ->
     Ok(LiteLlm { proc, port })
 }
 
+/// Returns once the proxy answers a chat completion (within 2 minutes): after a run at high
+/// concurrency it is still working through the requests wrk left behind, and whatever runs
+/// next would share the CPUs with that backlog.
+pub async fn wait_idle(port: u16) -> Result<()> {
+    let body = crate::wrk::chat_body("gpt-4o-mini");
+    let req = crate::http::chat_request(port, Some(KEY), &body)?;
+    let resp = tokio::time::timeout(Duration::from_secs(120), crate::http::client().request(req))
+        .await
+        .map_err(|_| anyhow::anyhow!("LiteLLM did not answer within 2 minutes"))??;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "LiteLLM answered {}",
+        resp.status()
+    );
+    Ok(())
+}
+
 /// `litellm --version`'s first line, for the report.
 pub fn version(bin: &Path) -> String {
     Command::new(bin)

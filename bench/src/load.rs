@@ -159,6 +159,11 @@ pub async fn run(o: Options) -> Result<Value> {
                 let cp_before = cp.proc.usage();
                 let mut r = wrk::run(&t.script, t.port, c, o.duration).await?;
                 let cpu = procs[i].usage().cpu_secs - before.cpu_secs;
+                if t.name == "litellm" {
+                    // Requests wrk left in its queue are still worked on after the run:
+                    // wait, so the next target's run does not share the CPUs with them.
+                    litellm::wait_idle(t.port).await?;
+                }
                 if t.name == "tollgate" {
                     r["control_plane_cpu_s"] = json!(cp.proc.usage().cpu_secs - cp_before.cpu_secs);
                 }
@@ -218,6 +223,9 @@ pub async fn run(o: Options) -> Result<Value> {
                         &mut tallies[i],
                     )
                     .await?;
+                    if t.name == "litellm" {
+                        litellm::wait_idle(t.port).await?;
+                    }
                 }
             }
             for (t, tally) in targets.iter().zip(tallies) {
