@@ -2,10 +2,11 @@
 //!
 //! What every request records (its latency, the provider's, 200s and tokens per model) goes
 //! to the [`Shard`] of the worker thread that served it, and the shards are summed when
-//! /metrics is read: with one set of counters, both workers wrote the same cache lines (and
-//! took the same histogram locks) on every request, and each write had to fetch the line
-//! from the other CPU first (docs/benchmarks.md). Rare outcomes (error statuses, provider
-//! failures) share one set.
+//! /metrics is read: with one set of counters, every worker wrote the same cache lines (and
+//! took the same histogram locks) on every request, each write fetching the line from
+//! another CPU first, a cost that grows with the worker count (about 1% on the 2-vCPU
+//! machine of docs/benchmarks.md). Rare outcomes (error statuses, provider failures) share
+//! one set.
 
 use std::collections::BTreeMap;
 use std::fmt;
