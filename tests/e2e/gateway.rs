@@ -627,8 +627,28 @@ async fn models_environments_and_secrets() {
         .create(chat("gpt-4o-mini", "hi"))
         .await
         .expect("chat");
+    // Each request on a new connection goes to the next worker thread; /metrics sums the
+    // workers' shards.
+    for _ in 0..4 {
+        let (st, j) = http::post_json(
+            &format!("{}/v1/chat/completions", s.dp.url),
+            Some(&s.key),
+            r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+        assert_eq!(st, 200, "{j}");
+    }
     let metrics = s.dp.metrics().await;
-    assert!(metrics.contains("# TYPE"), "prometheus text: {metrics}");
+    for line in [
+        r#"tollgate_requests_total{status="200",model="gpt-4o-mini"} 5"#,
+        r#"tollgate_requests_total{status="200",model=""} 1"#, // the models list
+        r#"tollgate_requests_total{status="404",model=""} 1"#,
+        "tollgate_request_duration_seconds_count 7",
+        "tollgate_upstream_duration_seconds_count 5",
+        r#"tollgate_tokens_total{direction="in",model="gpt-4o-mini"} "#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     for text in [s.dp.logs(), metrics, staging.logs(), s.cp.logs()] {
         assert!(!text.contains(SECRET), "a provider secret leaked");
         assert!(!text.contains(&s.key), "an app key leaked");
