@@ -35,6 +35,12 @@ pub async fn get(port: u16, path: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// The status of one plain chat completion of `model` to `port` (with `key`, if any).
+pub async fn chat_status(port: u16, key: Option<&str>, model: &str) -> Result<http::StatusCode> {
+    let req = chat_request(port, key, &crate::wrk::chat_body(model))?;
+    Ok(client().request(req).await?.status())
+}
+
 /// A chat completion request to `port` (with `key` as the Bearer token, if any).
 pub fn chat_request(
     port: u16,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::http::chat_status;
 use crate::procs::{Proc, free_port, wait_until};
 
 /// The key apps send (LiteLLM's `master_key`; without a database it is the only key).
@@ -47,18 +48,10 @@ pub async fn start(bin: &Path, dir: &Path, upstream: u16, paced: Option<u16>) ->
         .env("NO_DOCS", "True");
     let mut proc = Proc::spawn("litellm", cmd, &dir.join("litellm.log"))?;
     // Python imports take seconds; ready once it answers a chat completion.
-    let body = crate::wrk::chat_body("gpt-4o-mini");
-    wait_until(&mut proc, Duration::from_secs(120), || {
-        let body = body.clone();
-        async move {
-            let Ok(req) = crate::http::chat_request(port, Some(KEY), &body) else {
-                return false;
-            };
-            crate::http::client()
-                .request(req)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
+    wait_until(&mut proc, Duration::from_secs(120), || async move {
+        chat_status(port, Some(KEY), "gpt-4o-mini")
+            .await
+            .is_ok_and(|s| s.is_success())
     })
     .await?;
     Ok(LiteLlm { proc, port })
@@ -68,16 +61,13 @@ pub async fn start(bin: &Path, dir: &Path, upstream: u16, paced: Option<u16>) ->
 /// concurrency it is still working through the requests wrk left behind, and whatever runs
 /// next would share the CPUs with that backlog.
 pub async fn wait_idle(port: u16) -> Result<()> {
-    let body = crate::wrk::chat_body("gpt-4o-mini");
-    let req = crate::http::chat_request(port, Some(KEY), &body)?;
-    let resp = tokio::time::timeout(Duration::from_secs(120), crate::http::client().request(req))
-        .await
-        .map_err(|_| anyhow::anyhow!("LiteLLM did not answer within 2 minutes"))??;
-    anyhow::ensure!(
-        resp.status().is_success(),
-        "LiteLLM answered {}",
-        resp.status()
-    );
+    let status = tokio::time::timeout(
+        Duration::from_secs(120),
+        chat_status(port, Some(KEY), "gpt-4o-mini"),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("LiteLLM did not answer within 2 minutes"))??;
+    anyhow::ensure!(status.is_success(), "LiteLLM answered {status}");
     Ok(())
 }
 

@@ -92,15 +92,10 @@ pub async fn run(o: Options) -> Result<Value> {
         None => None,
     };
     // The key reaches the data plane through sync: wait until it is accepted.
-    let body = wrk::chat_body(tollgate::MODEL);
     let mut ok = false;
     for _ in 0..250 {
-        let req = crate::http::chat_request(dp.port, Some(&key), &body)?;
-        if crate::http::client()
-            .request(req)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
+        let status = crate::http::chat_status(dp.port, Some(&key), tollgate::MODEL).await;
+        if status.is_ok_and(|s| s.is_success()) {
             ok = true;
             break;
         }
