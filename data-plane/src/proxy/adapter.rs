@@ -324,7 +324,7 @@ pub(super) fn record_upstream(
 ) {
     shared.recorder.upstream(started.elapsed().as_secs_f64());
     if let Err(e) = result {
-        shared.recorder.metrics.upstream_error(match e {
+        shared.recorder.upstream_error(match e {
             ProxyError::UpstreamConnect(_) => "connect",
             ProxyError::UpstreamTimeout => "timeout",
             _ => "bad_answer",

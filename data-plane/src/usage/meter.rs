@@ -28,6 +28,11 @@ impl Recorder {
     pub fn upstream(&self, seconds: f64) {
         self.metrics.upstream(self.shard, seconds);
     }
+
+    /// A failed provider call, by kind (`connect`, `timeout`, `bad_answer`).
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.metrics.upstream_error(kind);
+    }
 }
 
 /// Tokens reported by the provider.
