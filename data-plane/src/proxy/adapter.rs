@@ -294,7 +294,7 @@ async fn call_target(
 ) -> Result<HttpResponse, ProxyError> {
     let credential = credential(call, target)?;
     let meter = meter(shared, call, target);
-    let started = Instant::now();
+    let started = meter.started();
     let result = match target.connection.provider {
         Provider::OpenAi => openai::call(shared, call, target, credential, meter).await,
         Provider::Anthropic => anthropic::call(shared, call, target, credential, meter).await,

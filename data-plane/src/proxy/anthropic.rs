@@ -2,7 +2,7 @@
 //! `crate::providers::anthropic`), the answer, stream or error translated back.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 
 use super::adapter::{secret_header, with_retry_hints};
 use super::openai::stream_response;
@@ -64,7 +64,7 @@ pub(super) async fn call(
         return Ok(stream_response(
             http::StatusCode::OK,
             http::HeaderMap::new(),
-            body.boxed_unsync(),
+            crate::body::RespBody::stream(body),
             None,
         ));
     }

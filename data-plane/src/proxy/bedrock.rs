@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 
 use super::adapter::with_retry_hints;
 use super::openai::stream_response;
@@ -114,7 +114,7 @@ pub(super) async fn call(
         return Ok(stream_response(
             http::StatusCode::OK,
             http::HeaderMap::new(),
-            body.boxed_unsync(),
+            crate::body::RespBody::stream(body),
             None,
         ));
     }

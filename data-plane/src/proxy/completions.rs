@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -87,8 +86,8 @@ pub(super) async fn call_target(
     }
     let credential = credential(call, target)?;
     let url = openai_urls(target)?.completions.clone();
-    let started = Instant::now();
     let meter = meter(shared, call, target);
+    let started = meter.started();
     let tap = |inject| CompletionsTap {
         tap: OpenAiUsageTap::new(inject),
         deltas: 0,

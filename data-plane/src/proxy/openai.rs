@@ -1,7 +1,7 @@
 //! OPENAI / OTHER: the body goes out as received with only `model` rewritten; for streams the
 //! gateway asks for the usage chunk when the client did not, and hides it again.
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 
 use super::adapter::secret_header;
 use super::request_body::rewrite;
@@ -81,14 +81,9 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     }
     let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
     let resp = send(&shared.client, req, first_byte).await?;
-    let (parts, upstream_body) = resp.into_parts();
-    let mut headers = http::HeaderMap::new();
-    for name in PASSED_HEADERS {
-        if let Some(v) = parts.headers.get(&name) {
-            headers.insert(name, v.clone());
-        }
-    }
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+    let (mut parts, upstream_body) = resp.into_parts();
+    let content_type = parts.headers.remove(http::header::CONTENT_TYPE);
+    let headers = passed_headers(parts.headers);
     if !parts.status.is_success() {
         let bytes =
             collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
@@ -104,7 +99,7 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
         return Ok(stream_response(
             parts.status,
             headers,
-            body.boxed_unsync(),
+            crate::body::RespBody::stream(body),
             content_type,
         ));
     }
@@ -114,6 +109,17 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     }
     let content_type = content_type.unwrap_or_else(json);
     Ok(answer(parts.status, headers, content_type, full(bytes)))
+}
+
+/// The [`PASSED_HEADERS`] of a provider answer, in the answer's own map (emptied first:
+/// reusing it saves allocating another).
+fn passed_headers(mut upstream: http::HeaderMap) -> http::HeaderMap {
+    let kept = PASSED_HEADERS.map(|name| upstream.remove(&name).map(|v| (name, v)));
+    upstream.clear();
+    for (name, value) in kept.into_iter().flatten() {
+        upstream.insert(name, value);
+    }
+    upstream
 }
 
 fn json() -> http::HeaderValue {
@@ -184,6 +190,35 @@ pub(super) fn stream_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_passed_headers_of_an_answer_reach_the_app() {
+        let mut upstream = http::HeaderMap::new();
+        for (name, value) in [
+            ("x-request-id", "req-1"),
+            ("openai-organization", "org-secret"),
+            ("retry-after", "3"),
+            ("set-cookie", "a=b"),
+            ("openai-processing-ms", "12"),
+        ] {
+            upstream.append(name, http::HeaderValue::from_static(value));
+        }
+        upstream.append("x-request-id", http::HeaderValue::from_static("req-2"));
+        let kept = passed_headers(upstream);
+        let mut got: Vec<_> = kept
+            .iter()
+            .map(|(n, v)| format!("{n}={}", v.to_str().unwrap_or_default()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "openai-processing-ms=12",
+                "retry-after=3",
+                "x-request-id=req-1"
+            ]
+        );
+    }
 
     #[test]
     fn provider_errors_always_reach_apps_in_openai_shape() {

@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 
 use super::request_body::parse_chat;
 use super::respond::ModelLabel;
 use super::{Caller, ChatCall, HttpResponse};
-use crate::body::BoxError;
+use crate::body::{BoxError, Gathered};
 use crate::error::ProxyError;
 use crate::snapshot::{Targets, Unroutable};
 
@@ -147,11 +147,16 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ProxyError::BodyTooLarge { limit })
+    let mut body = std::pin::pin!(body);
+    let mut gathered = Gathered::default();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ProxyError::ReadBody(e.into().to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if gathered.len() + data.len() > limit {
+                return Err(ProxyError::BodyTooLarge { limit });
+            }
+            gathered.push(data);
         }
-        Err(e) => Err(ProxyError::ReadBody(e.to_string())),
     }
+    Ok(gathered.into_bytes())
 }

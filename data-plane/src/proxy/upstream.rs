@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::Either;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
@@ -28,6 +28,7 @@ use tokio::time::error::Elapsed;
 use tower::ServiceExt;
 
 use super::scrub::scrub;
+use crate::body::Gathered;
 use crate::error::ProxyError;
 use crate::net::GuardedConnector;
 use crate::secret::Secret;
@@ -385,18 +386,18 @@ async fn collect(
     {
         return Err(too_large());
     }
-    let mut buf = BytesMut::new();
+    let mut gathered = Gathered::default();
     loop {
         match within(idle, body.frame()).await {
             Err(_) => return Err(ProxyError::UpstreamTimeout),
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => return Ok(gathered.into_bytes()),
             Ok(Some(Err(e))) => return Err(ProxyError::BadUpstream(error_chain(&e))),
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > limit {
+                    if gathered.len() + data.len() > limit {
                         return Err(too_large());
                     }
-                    buf.extend_from_slice(&data);
+                    gathered.push(data);
                 }
             }
         }

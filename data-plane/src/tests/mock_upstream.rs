@@ -111,7 +111,7 @@ async fn handle(
                 .await;
         });
         let stream = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let mut r = http::Response::new(stream.boxed_unsync());
+        let mut r = http::Response::new(RespBody::stream(stream));
         r.headers_mut().insert(
             "content-type",
             http::HeaderValue::from_static("text/event-stream"),

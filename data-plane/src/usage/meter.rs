@@ -74,6 +74,11 @@ impl Meter {
         }
     }
 
+    /// When the call began (latency is measured from here).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
     /// The provider's token counts (the last report wins: streams report a running total).
     pub fn set_tokens(&mut self, tokens: Tokens) {
         self.tokens = tokens;
