@@ -153,7 +153,9 @@ pub async fn run(o: Options) -> Result<Value> {
                 let before = procs[i].usage();
                 let cp_before = cp.proc.usage();
                 let mut r = wrk::run(&t.script, t.port, c, o.duration).await?;
-                let cpu = procs[i].usage().cpu_secs - before.cpu_secs;
+                let after = procs[i].usage();
+                let cpu = after.cpu_secs - before.cpu_secs;
+                r["user_cpu_s"] = json!(after.user_secs - before.user_secs);
                 if t.name == "litellm" {
                     // Requests wrk left in its queue are still worked on after the run:
                     // wait, so the next target's run does not share the CPUs with them.
@@ -357,6 +359,10 @@ fn summarize(c: usize, rs: &[(Value, f64)]) -> Value {
         .map(|(r, _)| r["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
         .sum();
     let cpu: f64 = rs.iter().map(|(_, c)| c).sum();
+    let user: f64 = rs
+        .iter()
+        .map(|(r, _)| r["user_cpu_s"].as_f64().unwrap_or(0.0))
+        .sum();
     let errors: f64 = rs
         .iter()
         .map(|(r, _)| {
@@ -373,6 +379,7 @@ fn summarize(c: usize, rs: &[(Value, f64)]) -> Value {
         "p99_us": mean("p99_us"),
         "p999_us": mean("p999_us"),
         "cpu_s_per_1k": cpu / requests.max(1.0) * 1000.0,
+        "user_cpu_s_per_1k": user / requests.max(1.0) * 1000.0,
         "rounds": rs.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
     })
 }

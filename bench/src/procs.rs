@@ -59,7 +59,9 @@ impl Proc {
         pids.extend(children(self.pid()));
         let mut u = Usage::default();
         for pid in pids {
-            u.cpu_secs += cpu_secs(pid).unwrap_or(0.0);
+            let (user, system) = cpu_times(pid).unwrap_or_default();
+            u.cpu_secs += user + system;
+            u.user_secs += user;
             u.rss_kib += status_kib(pid, "VmRSS:").unwrap_or(0);
             u.hwm_kib += status_kib(pid, "VmHWM:").unwrap_or(0);
         }
@@ -109,6 +111,8 @@ fn start_time(pid: u32) -> Option<u64> {
 pub struct Usage {
     /// utime + stime, seconds.
     pub cpu_secs: f64,
+    /// utime alone (the process's own code; stime is the kernel's work for it), seconds.
+    pub user_secs: f64,
     /// Resident set (VmRSS), KiB.
     pub rss_kib: u64,
     /// Peak resident set (VmHWM), KiB.
@@ -120,15 +124,15 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
-/// utime + stime of `pid` in seconds, from `/proc/<pid>/stat` (fields 14 and 15).
-pub fn cpu_secs(pid: u32) -> Option<f64> {
+/// utime and stime of `pid` in seconds, from `/proc/<pid>/stat` (fields 14 and 15).
+pub fn cpu_times(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; it ends at the last ')'.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
+    Some((utime / clock_ticks(), stime / clock_ticks()))
 }
 
 /// A `kB` line of `/proc/<pid>/status`.

@@ -78,9 +78,12 @@ pub fn markdown(doc: &Value) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| conc. | target | req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | CPU s / 1k req | req/s vs direct | req/s vs nginx | errors |"
+        "| conc. | target | req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | CPU s / 1k req | of it user | req/s vs direct | req/s vs nginx | errors |"
     );
-    let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let levels: Vec<u64> = doc["config"]["concurrency"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
@@ -101,13 +104,14 @@ pub fn markdown(doc: &Value) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {c} | {t} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.4} | {} | {} | {:.0} |",
+                "| {c} | {t} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.4} | {:.4} | {} | {} | {:.0} |",
                 f(&p["rps"]),
                 f(&p["p50_us"]),
                 f(&p["p90_us"]),
                 f(&p["p99_us"]),
                 f(&p["p999_us"]),
                 f(&p["cpu_s_per_1k"]),
+                f(&p["user_cpu_s_per_1k"]),
                 ratio(rps("direct")),
                 ratio(rps("nginx")),
                 f(&p["errors"]),
