@@ -24,7 +24,8 @@
 //!   over costs no wait); a retry to a candidate already tried first waits the backoff:
 //!   `--retry-backoff-ms` (500 ms), doubled at each such wait, at most 16 times that (8 s),
 //!   minus up to 20 % jitter.
-//! - **Retry-After**: a retried answer's `retry-after-ms` or `Retry-After` (seconds) is
+//! - **Retry-After**: a retried answer's `retry-after-ms` or `Retry-After` (seconds or an
+//!   HTTP date) is
 //!   honoured when the retry goes back to the same candidate (the wait is the longer of it
 //!   and the backoff) if it is within that cap; a longer one takes the candidate out of this
 //!   request, and when no candidate is left the client gets that answer (a 429 with its
@@ -39,7 +40,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use http::HeaderName;
@@ -154,14 +155,26 @@ pub fn is_retryable_status(status: http::StatusCode) -> bool {
     status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// A provider's hint: `retry-after-ms` (OpenAI, Azure), else `Retry-After` in seconds (an
-/// HTTP date is not read: the backoff applies).
+/// A provider's hint: `retry-after-ms` (OpenAI, Azure), else `Retry-After` in seconds or as
+/// an HTTP date (RFC 9110 §10.2.3; a date already past means now).
 pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let read = |name: &str, scale: f64| {
-        let v: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
+    retry_after_at(headers, SystemTime::now())
+}
+
+/// [`retry_after`] as seen at `now`.
+fn retry_after_at(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| Some(headers.get(name)?.to_str().ok()?.trim());
+    let number = |name: &str, scale: f64| {
+        let v: f64 = text(name)?.parse().ok()?;
         (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64((v * scale).min(1e9)))
     };
-    read("retry-after-ms", 1e-3).or_else(|| read("retry-after", 1.0))
+    let date = || {
+        let at = httpdate::parse_http_date(text("retry-after")?).ok()?;
+        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    };
+    number("retry-after-ms", 1e-3)
+        .or_else(|| number("retry-after", 1.0))
+        .or_else(date)
 }
 
 /// Sends one request to `targets` with retries and fallbacks (the rule is in the module
@@ -673,6 +686,38 @@ mod tests {
         let r = run(&targets, policy, vec![Err(ProxyError::UpstreamTimeout)]).await;
         assert_eq!(labels(&r), ["a/m", "b/m"]);
         assert_eq!((r.status, r.target.as_deref()), (200, Some("b/m")));
+    }
+
+    #[test]
+    fn retry_after_reads_milliseconds_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let hint = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (n, v) in pairs {
+                h.insert(*n, http::HeaderValue::from_static(v));
+            }
+            retry_after_at(&h, now)
+        };
+        assert_eq!(hint(&[]), None);
+        assert_eq!(
+            hint(&[("retry-after-ms", "1500"), ("retry-after", "9")]),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            hint(&[("retry-after", " 3 ")]),
+            Some(Duration::from_secs(3))
+        );
+        // 1,700,000,000 is Tue, 14 Nov 2023 22:13:20 GMT.
+        assert_eq!(
+            hint(&[("retry-after", "Tue, 14 Nov 2023 22:13:27 GMT")]),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            hint(&[("retry-after", "Tue, 14 Nov 2023 22:00:00 GMT")]),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(hint(&[("retry-after", "soon")]), None);
+        assert_eq!(hint(&[("retry-after", "-1")]), None);
     }
 
     #[tokio::test(start_paused = true)]
