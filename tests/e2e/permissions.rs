@@ -489,6 +489,35 @@ async fn permissions_matrix() {
         Code::PermissionDenied
     );
     expect!("write updates a policy", write.update_policy(upd(&p1)), ok);
+    let p1b = expect!(
+        "write creates a second policy",
+        write.create_policy(pol("w1", "p1b")),
+        ok
+    )
+    .id;
+    expect!(
+        "a rename onto a name taken in the workspace",
+        write.update_policy(proto::UpdatePolicyRequest {
+            id: p1b.clone(),
+            name: Some("p1".into()),
+            ..Default::default()
+        }),
+        Code::AlreadyExists
+    );
+    expect!(
+        "a rename onto a free name",
+        write.update_policy(proto::UpdatePolicyRequest {
+            id: p1b.clone(),
+            name: Some("p1c".into()),
+            ..Default::default()
+        }),
+        ok
+    );
+    expect!(
+        "write deletes the second policy",
+        write.delete_policy(proto::DeletePolicyRequest { id: p1b }),
+        ok
+    );
     expect!(
         "read deletes a policy",
         read.delete_policy(proto::DeletePolicyRequest { id: p1.clone() }),

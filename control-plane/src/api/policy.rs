@@ -298,10 +298,20 @@ impl PolicyService for Service {
         txn = txn.put(keys::policy(&x.id), db::encode(&x));
         let resp = ctx.store().txn(txn).await.map_err(ApiError::from)?;
         if !resp.succeeded {
-            return Err(ApiError::Aborted(format!(
-                "policy '{}' changed meanwhile, or the name '{}' is taken in its scope; retry",
-                cur.value.name, x.name
-            ))
+            let name_key = keys::policy_name(ws.as_deref(), &x.name);
+            let taken = x.name != cur.value.name
+                && matches!(db::get_string(ctx.store(), &name_key).await, Ok(Some(id)) if id != x.id);
+            return Err(if taken {
+                ApiError::AlreadyExists(format!(
+                    "a policy named '{}' already exists in this scope; pick another name",
+                    x.name
+                ))
+            } else {
+                ApiError::Aborted(format!(
+                    "policy '{}' changed at the same time; get it again and retry",
+                    cur.value.name
+                ))
+            }
             .into());
         }
         Ok(Response::new(to_pb(
