@@ -19,7 +19,7 @@ workspaces:
     repositories:
       - name: chat-app
         llms: [openai-prod, claude]
-        keys: [{name: web}]
+        keys: [{name: web}, {name: batch, expiresAt: "2099-01-31T00:00:00Z"}]
         routes:
           - name: smart
             strategy: fallback
@@ -92,9 +92,20 @@ async fn apply_is_idempotent() {
         .json();
     assert_eq!(
         keys.as_array().map(Vec::len),
-        Some(1),
-        "one key, not one per apply"
+        Some(2),
+        "one key per entry, not one per apply: {keys}"
     );
+    let expiry = |name: &str| {
+        keys.as_array()
+            .and_then(|k| k.iter().find(|k| k["name"] == name))
+            .map(|k| k["expiresAt"].clone())
+    };
+    assert_eq!(
+        expiry("batch"),
+        Some("2099-01-31T00:00:00Z".into()),
+        "{keys}"
+    );
+    assert_eq!(expiry("web"), Some(serde_json::Value::Null), "{keys}");
     let routes = ctl
         .run(&["-o", "json", "route", "list", "--repo", "chat-app"])
         .await

@@ -286,7 +286,7 @@ async fn apply_repository(
                     repository_id: repo.id.clone(),
                     workspace_id: ws.id.clone(),
                     name: key.name.clone(),
-                    expires_at: None,
+                    expires_at: key.expires_at,
                 })
                 .await?;
             let mut outcome = Outcome::new("key", key_name, Change::Created);

@@ -111,6 +111,22 @@ impl RouteSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeySpec {
     pub name: String,
+    /// When a key created for this entry stops working, RFC 3339; never if omitted. Read
+    /// when the key is created: an existing key keeps its expiry.
+    #[serde(default, deserialize_with = "rfc3339")]
+    pub expires_at: Option<prost_types::Timestamp>,
+}
+
+/// An RFC 3339 time (`2027-01-31T00:00:00Z`), as the API takes it.
+fn rfc3339<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<prost_types::Timestamp>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.trim().parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "'{text}' is not an RFC 3339 time such as 2027-01-31T00:00:00Z"
+        ))
+    })
 }
 
 /// A policy.

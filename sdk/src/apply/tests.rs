@@ -86,6 +86,26 @@ fn the_apply_md_example_parses() -> Result<(), String> {
 }
 
 #[test]
+fn key_expiry_is_an_rfc3339_time() {
+    let key = |line: &str| {
+        format!(
+            "workspaces:\n  - name: a\n    repositories:\n      - name: r\n        keys: [{line}]\n"
+        )
+    };
+    let file = ApplyFile::from_yaml(&key(r#"{name: k, expiresAt: "2027-01-31T12:00:00Z"}"#));
+    let file = file.expect("parses");
+    let k = &file.workspaces[0].repositories[0].keys[0];
+    assert_eq!(
+        k.expires_at.as_ref().map(|t| t.seconds),
+        Some(1_801_396_800)
+    );
+    let file = ApplyFile::from_yaml(&key("{name: k}")).expect("parses");
+    assert_eq!(file.workspaces[0].repositories[0].keys[0].expires_at, None);
+    let e = err(&key("{name: k, expiresAt: next-week}"));
+    assert!(e.contains("RFC 3339"), "{e}");
+}
+
+#[test]
 fn inline_secret_is_rejected_with_a_clear_message() {
     let e = err(
         "workspaces:\n  - name: a\n    llms:\n      - name: x\n        type: openai\n        secret: sk-live\n",

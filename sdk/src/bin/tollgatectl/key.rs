@@ -18,6 +18,9 @@ pub enum KeyCmd {
         /// Workspace of the repository (disambiguates a name).
         #[arg(long)]
         workspace: Option<String>,
+        /// When the key stops working, RFC 3339 (e.g. 2027-01-31T00:00:00Z); never if omitted.
+        #[arg(long, value_parser = parse_time)]
+        expires_at: Option<prost_types::Timestamp>,
     },
     /// List a repository's keys.
     List {
@@ -35,6 +38,13 @@ pub enum KeyCmd {
     Rename { id: String, name: String },
 }
 
+/// An RFC 3339 time, as the API takes it.
+fn parse_time(s: &str) -> Result<prost_types::Timestamp, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not an RFC 3339 time such as 2027-01-31T00:00:00Z"))
+}
+
 impl Row for proto::ApiKey {
     const HEADERS: &'static [&'static str] = &[
         "ID",
@@ -43,6 +53,7 @@ impl Row for proto::ApiKey {
         "HINT",
         "CREATED",
         "LAST_USED",
+        "EXPIRES",
         "REVOKED",
     ];
     fn row(&self) -> Vec<String> {
@@ -53,6 +64,7 @@ impl Row for proto::ApiKey {
             or_dash(&self.hint),
             ts(&self.created_at),
             ts(&self.last_used_at),
+            ts(&self.expires_at),
             ts(&self.revoked_at),
         ]
     }
@@ -76,13 +88,14 @@ pub async fn run(cmd: KeyCmd, ctx: &Ctx) -> Result<String, CliError> {
             repo,
             name,
             workspace,
+            expires_at,
         } => {
             let resp = c
                 .create_api_key(proto::CreateApiKeyRequest {
                     repository_id: repo,
                     workspace_id: workspace.unwrap_or_default(),
                     name,
-                    expires_at: None,
+                    expires_at,
                 })
                 .await?;
             f.message(&resp, || created_text(&resp))
@@ -119,6 +132,35 @@ mod tests {
         assert!(parse(&["key", "create", "--name", "web"]).is_err());
         let cli = parse(&["key", "create", "--repo", "chat-app", "--name", "web"])?;
         assert!(matches!(cli.command, Command::Key(KeyCmd::Create { .. })));
+        let cli = parse(&[
+            "key",
+            "create",
+            "--repo",
+            "chat-app",
+            "--name",
+            "web",
+            "--expires-at",
+            "2027-01-31T12:00:00Z",
+        ])?;
+        let Command::Key(KeyCmd::Create { expires_at, .. }) = cli.command else {
+            panic!("not key create");
+        };
+        assert_eq!(
+            expires_at.map(|t| t.seconds),
+            Some(1_801_396_800),
+            "2027-01-31T12:00:00Z"
+        );
+        let bad = parse(&[
+            "key",
+            "create",
+            "--repo",
+            "r",
+            "--name",
+            "n",
+            "--expires-at",
+            "soon",
+        ]);
+        assert!(bad.is_err_and(|e| e.to_string().contains("RFC 3339")));
         let cli = parse(&["key", "rename", "key_1", "mobile"])?;
         assert!(matches!(cli.command, Command::Key(KeyCmd::Rename { .. })));
         Ok(())
