@@ -649,6 +649,55 @@ async fn models_environments_and_secrets() {
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
+    // Moved to staging, then out of every environment: each data plane follows.
+    let status_on = |url: String| {
+        let key = s.key.clone();
+        async move {
+            let body =
+                r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+            http::post_json(&format!("{url}/v1/chat/completions"), Some(&key), body)
+                .await
+                .0
+        }
+    };
+    let settle = |want_prod: u16, want_staging: u16| {
+        let (prod, stag) = (s.dp.url.clone(), staging.url.clone());
+        async move {
+            let mut got = (0, 0);
+            for _ in 0..100 {
+                got = (status_on(prod.clone()).await, status_on(stag.clone()).await);
+                if got == (want_prod, want_staging) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("production, staging: {got:?}, want ({want_prod}, {want_staging})");
+        }
+    };
+    let ctl = s.cp.ctl();
+    ctl.run(&["llm", "update", "openai", "--environments", "staging"])
+        .await
+        .ok();
+    settle(404, 200).await;
+    ctl.run(&["llm", "update", "openai", "--environments", ""])
+        .await
+        .ok();
+    settle(404, 404).await;
+    let llm = ctl
+        .run(&["-o", "json", "llm", "get", "openai"])
+        .await
+        .ok()
+        .json();
+    assert!(
+        llm.get("environments")
+            .is_none_or(|e| e == &serde_json::json!([])),
+        "{llm}"
+    );
+    // proto3 JSON leaves out a false `available`.
+    assert!(
+        llm.get("available").is_none_or(|a| a == false),
+        "active nowhere, so not available: {llm}"
+    );
     for text in [s.dp.logs(), metrics, staging.logs(), s.cp.logs()] {
         assert!(!text.contains(SECRET), "a provider secret leaked");
         assert!(!text.contains(&s.key), "an app key leaked");

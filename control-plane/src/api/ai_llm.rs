@@ -20,6 +20,10 @@ use crate::model::{AiLlm, AiType, CredentialMode, Repository, now_ms};
 use crate::store::Txn;
 use crate::validate::{self, ValidationRequest};
 
+/// Where a configuration created without `environments` is active (data planes default to
+/// it too).
+const DEFAULT_ENVIRONMENT: &str = "production";
+
 pub struct Service(pub Arc<Ctx>);
 
 /// The fields a user sets, before they are checked and encrypted.
@@ -135,10 +139,9 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
     } else {
         input::slug("routing_id", &spec.routing_id)?
     };
-    let mut environments = input::environments("environments", &spec.environments)?;
-    if environments.is_empty() {
-        environments.push("production".to_string());
-    }
+    // Empty: active nowhere (an update may take a connection out of every environment);
+    // a create without environments gets `production` before this check.
+    let environments = input::environments("environments", &spec.environments)?;
     let models = input::models("models", &spec.models)?;
     let region = spec.region.trim().to_string();
     let region = if ai_type == AiType::Aws {
@@ -332,7 +335,11 @@ impl AiLlmService for Service {
                 credential_mode: convert::credential_mode("credential_mode", r.credential_mode)?
                     .unwrap_or_default(),
                 routing_id: r.routing_id,
-                environments: r.environments,
+                environments: if r.environments.is_empty() {
+                    vec![DEFAULT_ENVIRONMENT.to_string()]
+                } else {
+                    r.environments
+                },
                 models: r.models,
                 region: r.region,
             },
@@ -880,7 +887,7 @@ mod tests {
         let c = check(spec(), &validator()).unwrap();
         assert_eq!(c.endpoint, "https://api.openai.com/v1");
         assert_eq!(c.routing_id, "prod-openai");
-        assert_eq!(c.environments, ["production"]);
+        assert!(c.environments.is_empty(), "active nowhere until given");
     }
 
     #[test]

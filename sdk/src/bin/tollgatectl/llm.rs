@@ -110,7 +110,8 @@ pub struct LlmFields {
     /// Slug used in model names (defaults from the name).
     #[arg(long)]
     pub routing_id: Option<String>,
-    /// Environments where it is active, comma-separated.
+    /// Environments where it is active, comma-separated (create: production when omitted;
+    /// update: "" takes it out of every environment).
     #[arg(long, value_delimiter = ',')]
     pub environments: Option<Vec<String>>,
     /// Models it exposes, comma-separated.
