@@ -155,8 +155,8 @@ pub struct AiLlm {
 }
 
 impl AiLlm {
-    /// Ready for use: validated (or, for providers that validate on first request, not yet
-    /// failed) and active in some environment.
+    /// Ready for use: validated (or, for AWS and passthrough connections, not validated
+    /// yet and not failed) and active in some environment.
     pub fn is_available(&self) -> bool {
         let validated = match self.validation_success {
             Some(ok) => ok,

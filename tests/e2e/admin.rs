@@ -395,11 +395,11 @@ async fn validation_per_provider_type() {
                 .any(|(k, v)| k == "x-goog-api-key" && v == SECRET)
     }));
 
-    // AWS validates on first request; a provider that is down gives success=false.
+    // AWS without an endpoint defaults to the region's Bedrock runtime.
     let aws = client
         .create_ai_llm(proto::CreateAiLlmRequest {
             workspace_id: "default".into(),
-            name: "bedrock".into(),
+            name: "bedrock-default".into(),
             ai_type: proto::AiType::Aws as i32,
             key: "AKIAEXAMPLE".into(),
             secret: SECRET.into(),
@@ -409,18 +409,38 @@ async fn validation_per_provider_type() {
         .expect("create aws");
     let llm = aws.ai_llm.expect("llm");
     assert_eq!(llm.region, "us-east-1");
+    assert_eq!(
+        llm.endpoint,
+        "https://bedrock-runtime.us-east-1.amazonaws.com"
+    );
+    // Validation signs an empty Converse call, which the mock's Bedrock checks and refuses
+    // as Bedrock does (ValidationException): the credentials work.
+    let aws = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "bedrock".into(),
+            ai_type: proto::AiType::Aws as i32,
+            endpoint: mock.url(),
+            key: tollgate_tests::mock_bedrock::AWS_ACCESS_KEY_ID.into(),
+            region: tollgate_tests::mock_bedrock::AWS_REGION.into(),
+            secret: SECRET.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create aws");
     let v = client
         .validate_ai_llm(proto::ValidateAiLlmRequest {
-            id: llm.id,
+            id: aws.ai_llm.expect("llm").id,
             ..Default::default()
         })
         .await
         .expect("validate");
     assert!(
-        v.success && v.message.contains("first request"),
+        v.success && v.message.contains("AWS accepted the credentials"),
         "{}",
         v.message
     );
+    // A provider that is down gives success=false.
     let down = client
         .create_ai_llm(proto::CreateAiLlmRequest {
             workspace_id: "default".into(),

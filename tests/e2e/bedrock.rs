@@ -325,6 +325,40 @@ async fn bedrock_errors_bad_signature_and_passthrough() {
     assert_eq!(j["error"]["code"], "InvalidSignatureException", "{j}");
     assert_eq!(j["error"]["type"], "authentication_error", "{j}");
 
+    // Validation signs a real (empty) Converse call: the mock checks the signature.
+    let ctl = s.cp.ctl();
+    let v = ctl
+        .run(&["-o", "json", "llm", "validate", "bedrock"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(v["success"], true, "{v}");
+    let v = ctl
+        .run(&["-o", "json", "llm", "validate", "wrong"])
+        .await
+        .ok()
+        .json();
+    assert!(v.get("success").is_none_or(|ok| ok == false), "{v}");
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("AWS rejected the credentials (InvalidSignatureException)"),
+        "{v}"
+    );
+    assert!(!v.to_string().contains("not-the-secret-access-key"), "{v}");
+    let available = ctl
+        .run(&["-o", "json", "llm", "available"])
+        .await
+        .ok()
+        .json();
+    let names: Vec<_> = available
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        names.contains(&"bedrock") && !names.contains(&"wrong"),
+        "{names:?}"
+    );
+
     // Passthrough AWS connections are refused with a clear 400: there is no standard way to
     // carry AWS credentials in one header.
     s.cp.client()

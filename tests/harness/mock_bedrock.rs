@@ -246,6 +246,11 @@ pub(crate) async fn converse(
     if req.get("model").is_some() {
         return invalid("Malformed input request: extraneous key [model] is not permitted");
     }
+    if messages.is_empty() {
+        return invalid(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        );
+    }
     let mut uses_tools = false;
     let mut previous = "";
     for m in messages {

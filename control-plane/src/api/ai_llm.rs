@@ -743,6 +743,7 @@ impl AiLlmService for Service {
                     key: key.as_ref().map(|s| s.expose()),
                     secret: secret.as_ref().map(|s| s.expose()),
                     region: Some(llm.region.as_str()).filter(|s| !s.is_empty()),
+                    model: llm.models.first().map(String::as_str),
                 })
                 .await
         };

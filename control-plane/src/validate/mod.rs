@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, LOCATION};
 use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper_rustls::{ConfigBuilderExt as _, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -36,6 +36,7 @@ pub use tollgate_data_plane::net::is_forbidden;
 use crate::model::AiType;
 use provider::{Listing, MAX_PROVIDER_TEXT, scrub, truncate};
 use tollgate_data_plane::net::{FilteringResolver, ResolveRefused};
+use tollgate_data_plane::providers::bedrock;
 
 /// Largest provider answer read, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -51,8 +52,10 @@ pub struct ValidationRequest<'a> {
     pub endpoint: &'a str,
     pub key: Option<&'a str>,
     pub secret: Option<&'a str>,
-    /// AWS region; unused until AWS credentials are checked here too.
+    /// AWS region.
     pub region: Option<&'a str>,
+    /// A model the connection exposes; AWS is probed with it (else [`AWS_PROBE_MODEL`]).
+    pub model: Option<&'a str>,
 }
 
 impl fmt::Debug for ValidationRequest<'_> {
@@ -63,6 +66,7 @@ impl fmt::Debug for ValidationRequest<'_> {
             .field("key", &self.key.map(|_| "[redacted]"))
             .field("secret", &self.secret.map(|_| "[redacted]"))
             .field("region", &self.region)
+            .field("model", &self.model)
             .finish()
     }
 }
@@ -118,7 +122,7 @@ impl ValidationOutcome {
     }
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Empty<Bytes>>;
+type HttpsClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Full<Bytes>>;
 
 /// Makes validation calls through one pooled HTTPS client. Cheap to clone.
 #[derive(Clone)]
@@ -193,10 +197,15 @@ impl Validator {
             Err(e) => return ValidationOutcome::fail(e.to_string()),
         };
         if req.ai_type == AiType::Aws {
-            return ValidationOutcome::ok(
-                "AWS credentials are validated on the first request",
-                vec![],
-            );
+            let host = base.authority().map(|a| a.to_string()).unwrap_or_default();
+            return match tokio::time::timeout(self.timeout, self.probe_aws(&base, &host, req)).await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => ValidationOutcome::fail(format!(
+                    "AWS did not answer within {}s",
+                    self.timeout.as_secs_f64()
+                )),
+            };
         }
         let call = match provider::list_call(req.ai_type, &base, req.key, req.secret) {
             Ok(call) => call,
@@ -206,7 +215,7 @@ impl Validator {
         for (name, value) in call.headers {
             builder = builder.header(name, value);
         }
-        let request = match builder.body(Empty::new()) {
+        let request = match builder.body(Full::new(Bytes::new())) {
             Ok(r) => r,
             Err(e) => return ValidationOutcome::fail(format!("could not build the request: {e}")),
         };
@@ -221,16 +230,82 @@ impl Validator {
         }
     }
 
-    async fn call(
+    /// AWS has no call that only checks credentials and that a Bedrock-only IAM policy
+    /// allows, so the probe is a signed Converse call with no messages: AWS checks the
+    /// signature and the key, then the caller's access to the model, then the request, which
+    /// it refuses (`ValidationException`) without running (or billing) anything.
+    async fn probe_aws(
         &self,
-        listing: &Listing,
+        base: &Uri,
         host: &str,
-        request: Request<Empty<Bytes>>,
+        req: ValidationRequest<'_>,
     ) -> ValidationOutcome {
+        let (Some(key), Some(secret)) = (
+            req.key.filter(|k| !k.trim().is_empty()),
+            req.secret.filter(|s| !s.trim().is_empty()),
+        ) else {
+            return ValidationOutcome::fail(
+                "AWS needs the access key id (key) and the secret access key (secret)",
+            );
+        };
+        let Some(region) = req.region.filter(|r| !r.trim().is_empty()) else {
+            return ValidationOutcome::fail("AWS needs the connection's region");
+        };
+        let model = req.model.unwrap_or(AWS_PROBE_MODEL);
+        let url = format!(
+            "{}{}",
+            base.to_string().trim_end_matches('/'),
+            bedrock::model_path(model, false)
+        );
+        let body: &[u8] = br#"{"messages":[]}"#;
+        let headers = [("content-type", "application/json")];
+        let credentials = bedrock::AwsCredentials {
+            access_key_id: key,
+            secret_access_key: secret,
+            session_token: None,
+        };
+        let signed = match bedrock::sign_request(
+            "POST",
+            &url,
+            &headers,
+            body,
+            region,
+            &credentials,
+            std::time::SystemTime::now(),
+        ) {
+            Ok(h) => h,
+            Err(e) => return ValidationOutcome::fail(e.to_string()),
+        };
+        let mut builder = Request::post(url.as_str()).header("content-type", "application/json");
+        for (name, value) in signed {
+            builder = builder.header(name, value);
+        }
+        let request = match builder.body(Full::new(Bytes::from_static(body))) {
+            Ok(r) => r,
+            Err(e) => return ValidationOutcome::fail(format!("could not build the request: {e}")),
+        };
+        let (status, headers, body) = match self.fetch(host, request).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
+        aws_outcome(status, &headers, &body, region, req.model)
+    }
+
+    /// Sends `request` and reads the whole answer (redirects reported, never followed; at
+    /// most [`MAX_BODY_BYTES`]); `Err` is the failed outcome to report.
+    async fn fetch(
+        &self,
+        host: &str,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes), ValidationOutcome> {
         let response = match self.client.request(request).await {
             Ok(r) => r,
             Err(e) => {
-                return ValidationOutcome::fail(request_error_message(&e, host, e.is_connect()));
+                return Err(ValidationOutcome::fail(request_error_message(
+                    &e,
+                    host,
+                    e.is_connect(),
+                )));
             }
         };
         let status = response.status();
@@ -243,9 +318,9 @@ impl Validator {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| truncate(v, MAX_PROVIDER_TEXT))
                 .unwrap_or_else(|| "an unspecified location".to_owned());
-            return ValidationOutcome::fail(format!(
+            return Err(ValidationOutcome::fail(format!(
                 "provider answered with a redirect ({status}) to {to}; set the endpoint to the final URL"
-            ));
+            )));
         }
 
         let declared_len = response
@@ -254,22 +329,29 @@ impl Validator {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared_len.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return too_large();
+            return Err(too_large());
         }
-        let body = match Limited::new(response.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-            Err(e) => {
-                return ValidationOutcome::fail(format!(
-                    "connection to {host} broke while reading the answer ({status}): {}",
-                    error_chain(e.as_ref())
-                ));
-            }
-        };
+        let (parts, body) = response.into_parts();
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => Ok((status, parts.headers, collected.to_bytes())),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+            Err(e) => Err(ValidationOutcome::fail(format!(
+                "connection to {host} broke while reading the answer ({status}): {}",
+                error_chain(e.as_ref())
+            ))),
+        }
+    }
 
+    async fn call(
+        &self,
+        listing: &Listing,
+        host: &str,
+        request: Request<Full<Bytes>>,
+    ) -> ValidationOutcome {
+        let (status, _, body) = match self.fetch(host, request).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
         if !status.is_success() {
             return ValidationOutcome::fail(status_message(status, provider::error_message(&body)));
         }
@@ -287,6 +369,87 @@ impl Validator {
                 ValidationOutcome::ok(message, models)
             }
             Err(message) => ValidationOutcome::fail(message),
+        }
+    }
+}
+
+/// The model the AWS probe names when the connection lists none: available in every
+/// Bedrock region. Access to it may be denied, which then says nothing of the credentials.
+pub const AWS_PROBE_MODEL: &str = "amazon.titan-text-express-v1";
+
+/// What Bedrock's answer to the probe (see `probe_aws`) says of the credentials.
+fn aws_outcome(
+    status: StatusCode,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    region: &str,
+    model: Option<&str>,
+) -> ValidationOutcome {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    // `x-amzn-ErrorType: ValidationException:http://internal.amazon.com/...`, or `__type`.
+    let exception = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get("__type"))
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .map(|t| {
+            let t = t.split(':').next().unwrap_or_default();
+            t.rsplit('#').next().unwrap_or(t).to_owned()
+        })
+        .unwrap_or_default();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.get("message").or_else(|| v.get("Message")))
+        .and_then(|m| m.as_str())
+        .map(|m| truncate(m, MAX_PROVIDER_TEXT))
+        .unwrap_or_default();
+    let accepted = |detail: String| {
+        ValidationOutcome::ok(
+            format!("AWS accepted the credentials for Bedrock in {region}{detail}"),
+            Vec::new(),
+        )
+    };
+    match exception.as_str() {
+        // Past authentication: the empty request itself was refused, as intended.
+        "ValidationException"
+        | "ResourceNotFoundException"
+        | "ThrottlingException"
+        | "ServiceQuotaExceededException"
+        | "ModelNotReadyException" => accepted(match model {
+            Some(m) => format!("; model {m} can be called"),
+            None => "; set the connection's models to have access to them checked too".into(),
+        }),
+        "AccessDeniedException" => match model {
+            Some(m) => ValidationOutcome::fail(format!(
+                "AWS accepted the credentials but denied access to model {m}: {message}; allow                  bedrock:InvokeModel on it and enable the model in the Bedrock console"
+            )),
+            None => accepted(format!(
+                "; access to the probe model {AWS_PROBE_MODEL} was denied ({message}), which                  says nothing of yours: set the connection's models to have them checked"
+            )),
+        },
+        "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "IncompleteSignatureException"
+        | "MissingAuthenticationTokenException"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException" => ValidationOutcome::fail(format!(
+            "AWS rejected the credentials ({exception}): {message}; check the access key id              and the secret access key"
+        )),
+        _ if status.is_success() => accepted(String::new()),
+        _ => {
+            let text = match (exception.is_empty(), message.is_empty()) {
+                (false, false) => Some(format!("{exception}: {message}")),
+                (false, true) => Some(exception),
+                (true, false) => Some(message),
+                (true, true) => None,
+            };
+            ValidationOutcome::fail(status_message(status, text))
         }
     }
 }

@@ -253,6 +253,7 @@ fn request<'a>(
         key,
         secret,
         region: None,
+        model: None,
     }
 }
 
@@ -376,25 +377,141 @@ fn azure_without_a_deployment_says_to_set_models() {
     );
 }
 
+/// A Bedrock runtime stand-in answering every call with `status` and, when given, the
+/// exception Bedrock names in `x-amzn-ErrorType`; keeps the method, path and headers of the
+/// last request.
+async fn bedrock(
+    status: u16,
+    exception: Option<&'static str>,
+) -> (String, Arc<Mutex<Option<(String, String, HeaderMap)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(None));
+    let state = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = state.clone();
+            let svc = service_fn(move |req: http::Request<Incoming>| {
+                let state = state.clone();
+                async move {
+                    *state.lock().unwrap() = Some((
+                        req.method().to_string(),
+                        req.uri().path().to_owned(),
+                        req.headers().clone(),
+                    ));
+                    let mut resp = json_response(
+                        StatusCode::from_u16(status).unwrap(),
+                        json!({"message": format!("mock says {}", exception.unwrap_or("ok"))}),
+                    );
+                    if let Some(e) = exception {
+                        resp.headers_mut().insert(
+                            "x-amzn-errortype",
+                            format!(
+                                "{e}:http://internal.amazon.com/coral/com.amazon.coral.service/"
+                            )
+                            .parse()
+                            .unwrap(),
+                        );
+                    }
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+fn aws<'a>(endpoint: &'a str, model: Option<&'a str>) -> ValidationRequest<'a> {
+    ValidationRequest {
+        ai_type: AiType::Aws,
+        endpoint,
+        key: Some("AKIAEXAMPLE"),
+        secret: Some("aws-secret-access-key-0123"),
+        region: Some("eu-west-1"),
+        model,
+    }
+}
+
 #[tokio::test]
-async fn aws_is_not_called() {
+async fn aws_credentials_are_checked_with_a_signed_empty_converse_call() {
+    // Past authentication, Bedrock refuses the empty request: the credentials work.
+    let (endpoint, seen) = bedrock(400, Some("ValidationException")).await;
+    let outcome = validator()
+        .validate(aws(
+            &endpoint,
+            Some("anthropic.claude-3-haiku-20240307-v1:0"),
+        ))
+        .await;
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(
+        outcome.message,
+        "AWS accepted the credentials for Bedrock in eu-west-1; model \
+         anthropic.claude-3-haiku-20240307-v1:0 can be called"
+    );
+    let (method, path, headers) = seen.lock().unwrap().clone().expect("called");
+    assert_eq!(method, "POST");
+    assert_eq!(
+        path,
+        "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    );
+    let auth = header(&headers, "authorization").unwrap_or_default();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/")
+            && auth.contains("/eu-west-1/bedrock/aws4_request"),
+        "{auth}"
+    );
+    assert!(!auth.contains("aws-secret-access-key-0123"));
+
+    // Without models, the probe names a model every region has.
+    let (endpoint, seen) = bedrock(404, Some("ResourceNotFoundException")).await;
+    let outcome = validator().validate(aws(&endpoint, None)).await;
+    assert!(outcome.success, "{outcome:?}");
+    let (_, path, _) = seen.lock().unwrap().clone().expect("called");
+    assert_eq!(path, format!("/model/{AWS_PROBE_MODEL}/converse"));
+}
+
+#[tokio::test]
+async fn aws_rejections_say_what_to_fix() {
+    for exception in ["UnrecognizedClientException", "InvalidSignatureException"] {
+        let (endpoint, _) = bedrock(403, Some(exception)).await;
+        let outcome = validator().validate(aws(&endpoint, None)).await;
+        assert_failure(&outcome, "AWS rejected the credentials");
+        assert!(outcome.message.contains(exception), "{}", outcome.message);
+        assert!(outcome.message.contains("mock says"), "{}", outcome.message);
+    }
+    // Access denied to the connection's own model fails; to the probe model it does not.
+    let (endpoint, _) = bedrock(403, Some("AccessDeniedException")).await;
+    let outcome = validator()
+        .validate(aws(&endpoint, Some("amazon.nova-pro-v1:0")))
+        .await;
+    assert_failure(&outcome, "denied access to model amazon.nova-pro-v1:0");
+    let outcome = validator().validate(aws(&endpoint, None)).await;
+    assert!(outcome.success, "{outcome:?}");
+    assert!(
+        outcome.message.contains("says nothing of yours"),
+        "{}",
+        outcome.message
+    );
+    // Bedrock failing is not a verdict on the credentials.
+    let (endpoint, _) = bedrock(500, Some("InternalServerException")).await;
+    assert_failure(
+        &validator().validate(aws(&endpoint, None)).await,
+        "InternalServerException",
+    );
+    // Missing credentials are named before anything is sent.
+    let (endpoint, seen) = bedrock(400, Some("ValidationException")).await;
     let outcome = validator()
         .validate(ValidationRequest {
-            ai_type: AiType::Aws,
-            endpoint: "",
-            key: Some("AKIAEXAMPLE"),
-            secret: Some("aws-secret"),
-            region: Some("eu-west-1"),
+            secret: None,
+            ..aws(&endpoint, None)
         })
         .await;
-    assert_eq!(
-        outcome,
-        ValidationOutcome {
-            success: true,
-            message: "AWS credentials are validated on the first request".into(),
-            models: vec![],
-        }
-    );
+    assert_failure(&outcome, "secret access key");
+    assert!(seen.lock().unwrap().is_none(), "nothing sent");
 }
 
 #[tokio::test]
