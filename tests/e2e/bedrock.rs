@@ -303,7 +303,8 @@ async fn bedrock_errors_bad_signature_and_passthrough() {
     s.mock.set_behavior(Behavior::default());
 
     // A connection with the wrong secret: the mock's signature check fails, and the app
-    // gets Bedrock's 403 as an OpenAI error.
+    // gets a 502 naming the connection, Bedrock's exception inside (a 403 would read as
+    // "your key is refused", and the app's key was fine).
     create_aws(&s.cp, "wrong", s.mock.url(), "not-the-secret-access-key").await;
     s.cp.ctl()
         .run(&["repo", "attach", "b-app", "wrong"])
@@ -321,9 +322,14 @@ async fn bedrock_errors_bad_signature_and_passthrough() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (status, j) = answer;
-    assert_eq!(status, 403, "{j}");
-    assert_eq!(j["error"]["code"], "InvalidSignatureException", "{j}");
-    assert_eq!(j["error"]["type"], "authentication_error", "{j}");
+    assert_eq!(status, 502, "{j}");
+    assert_eq!(j["error"]["code"], "upstream_credentials_refused", "{j}");
+    assert_eq!(j["error"]["type"], "upstream_error", "{j}");
+    let message = j["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("connection 'wrong' (403 InvalidSignatureException: "),
+        "{j}"
+    );
 
     // Validation signs a real (empty) Converse call: the mock checks the signature.
     let ctl = s.cp.ctl();

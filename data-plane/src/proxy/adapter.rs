@@ -25,11 +25,16 @@
 //!   `--retry-backoff-ms` (500 ms), doubled at each such wait, at most 16 times that (8 s),
 //!   minus up to 20 % jitter.
 //! - **Retry-After**: a retried answer's `retry-after-ms` or `Retry-After` (seconds or an
-//!   HTTP date) is
-//!   honoured when the retry goes back to the same candidate (the wait is the longer of it
-//!   and the backoff) if it is within that cap; a longer one takes the candidate out of this
-//!   request, and when no candidate is left the client gets that answer (a 429 with its
-//!   `Retry-After`).
+//!   HTTP date) is honoured when the retry goes back to the same candidate (the wait is the
+//!   longer of it and the backoff) if it is within that cap; a longer one takes the candidate
+//!   out of this request, and when no candidate is left the client gets that answer (a 429
+//!   with its `Retry-After`).
+//! - **Refused credentials**: a provider answering 401 or 403 to a managed connection has
+//!   refused the gateway's own credentials (the app's key was fine: it got this far). The
+//!   app gets a 502 `upstream_credentials_refused` naming the connection's routing id, with
+//!   the provider's message (never its 401/403, which would read as "your key is wrong");
+//!   the candidate is out of this request (retrying it cannot help) and the others are tried.
+//!   Passthrough connections carry the app's own provider key: their 401/403 pass through.
 //! - **The final answer**: when no attempt succeeded, the client gets the last answer a
 //!   provider gave (its status and OpenAI-style error body, credentials scrubbed), else the
 //!   gateway's error for the last attempt (502 unreachable, 504 timed out).
@@ -134,12 +139,20 @@ pub enum Verdict {
     /// Nothing reached the client and another attempt may succeed; the provider's
     /// `Retry-After` hint, if any.
     Retry(Option<Duration>),
+    /// This candidate cannot succeed in this request (its credentials were refused); the
+    /// others may.
+    FailOver,
 }
+
+/// Marks an answer whose target is out of the request (see [`Verdict::FailOver`]).
+#[derive(Debug, Clone, Copy)]
+struct LeaveOut;
 
 /// Whether an attempt's outcome may be retried (see the module doc). `target`: where the
 /// attempt went (its route timeout makes a timeout retryable).
 pub fn judge(outcome: &Result<HttpResponse, ProxyError>, target: &Target) -> Verdict {
     match outcome {
+        Ok(resp) if resp.extensions().get::<LeaveOut>().is_some() => Verdict::FailOver,
         Ok(resp) if is_retryable_status(resp.status()) => {
             Verdict::Retry(retry_after(resp.headers()))
         }
@@ -202,9 +215,10 @@ where
         tried |= bit(position);
         attempts += 1;
         let outcome = attempt(target).await;
-        let hint = match judge(&outcome, target) {
+        let (hint, leave_out) = match judge(&outcome, target) {
             Verdict::Final => return labelled(outcome, target),
-            Verdict::Retry(hint) => hint,
+            Verdict::Retry(hint) => (hint, false),
+            Verdict::FailOver => (None, true),
         };
         let failure = match outcome {
             Ok(resp) => {
@@ -218,7 +232,7 @@ where
                 kind
             }
         };
-        if hint.is_some_and(|h| h > policy.cap()) {
+        if leave_out || hint.is_some_and(|h| h > policy.cap()) {
             out |= bit(position);
         }
         let next = (1..=n)
@@ -314,8 +328,7 @@ async fn call_target(
         Provider::Google => google::call(shared, call, target, credential, meter).await,
         Provider::Bedrock => bedrock::call(shared, call, target, credential, meter).await,
     };
-    record_upstream(shared, started, &result);
-    result
+    finish_attempt(shared, started, target, result)
 }
 
 /// The meter of one call to `target` (recorded when dropped): shares the snapshot's ids.
@@ -329,12 +342,75 @@ pub(super) fn meter(shared: &Shared, call: &ChatCall, target: &Target) -> Meter 
     Meter::new(shared.recorder.clone(), key)
 }
 
-/// Upstream latency and failure metrics of one call to a target.
-pub(super) fn record_upstream(
+/// The end of one call to a target: its upstream latency and failure metrics, and the
+/// outcome the retry loop judges, with a managed connection's refused credentials made a 502
+/// (see the module doc).
+pub(super) fn finish_attempt(
     shared: &Shared,
     started: Instant,
-    result: &Result<HttpResponse, ProxyError>,
-) {
+    target: &Target,
+    result: Result<HttpResponse, ProxyError>,
+) -> Result<HttpResponse, ProxyError> {
+    let refused = |resp: &HttpResponse| {
+        !target.connection.passthrough
+            && matches!(
+                resp.status(),
+                http::StatusCode::UNAUTHORIZED | http::StatusCode::FORBIDDEN
+            )
+    };
+    match result {
+        Ok(resp) if refused(&resp) => {
+            record_upstream(shared, started, &Ok(()));
+            shared.recorder.upstream_error("credentials");
+            Ok(refused_credentials(&resp, target))
+        }
+        result => {
+            record_upstream(shared, started, &result);
+            result
+        }
+    }
+}
+
+/// The 502 an app gets when the provider refused a managed connection's credentials: the
+/// provider's status, error code and message (already scrubbed of credentials) inside.
+fn refused_credentials(resp: &HttpResponse, target: &Target) -> HttpResponse {
+    let provider = match resp.body() {
+        crate::body::RespBody::Full(Some(bytes)) => {
+            serde_json::from_slice::<serde_json::Value>(bytes).ok()
+        }
+        _ => None,
+    };
+    let field = |name: &str| {
+        provider
+            .as_ref()
+            .and_then(|v| v["error"][name].as_str())
+            .map(|s| s.chars().take(1000).collect::<String>())
+    };
+    let mut said = resp.status().as_u16().to_string();
+    if let Some(code) = field("code") {
+        said = format!("{said} {code}");
+    }
+    if let Some(text) = field("message") {
+        said = format!("{said}: {text}");
+    }
+    let message = format!(
+        "the provider refused the credentials of the gateway's connection '{}' ({said}); the \
+         gateway's operator must fix that connection's key",
+        target.connection.routing_id
+    );
+    let body = serde_json::json!({"error": {
+        "message": message,
+        "type": "upstream_error",
+        "param": null,
+        "code": "upstream_credentials_refused",
+    }});
+    let mut out = crate::body::json_response(http::StatusCode::BAD_GATEWAY, body.to_string());
+    out.extensions_mut().insert(LeaveOut);
+    out
+}
+
+/// Upstream latency and failure metrics of one call to a target.
+fn record_upstream<T>(shared: &Shared, started: Instant, result: &Result<T, ProxyError>) {
     shared.recorder.upstream(started.elapsed().as_secs_f64());
     if let Err(e) = result {
         shared.recorder.upstream_error(match e {
@@ -484,6 +560,43 @@ mod tests {
         r.calls.windows(2).map(|w| w[1].1 - w[0].1).collect()
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn refused_credentials_fail_over_and_reach_the_app_as_a_502() {
+        let targets = resolve(
+            "smart",
+            Some(route(FALLBACK, &[("a/m", 0), ("b/m", 0)], None)),
+        );
+        let a = targets.first().expect("target");
+        let refusal = || Ok(refused_credentials(&answer(401, &[]).expect("answer"), a));
+        let resp = refusal().expect("502");
+        assert_eq!(resp.status(), 502);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        let err: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(err["error"]["code"], "upstream_credentials_refused");
+        assert_eq!(err["error"]["type"], "upstream_error");
+        assert_eq!(
+            err["error"]["message"],
+            "the provider refused the credentials of the gateway's connection 'a' (401: \
+             upstream 401); the gateway's operator must fix that connection's key"
+        );
+        let policy = RetryPolicy::new(targets.retries(), BASE);
+        // The next candidate at once; the refused one is not tried again.
+        let r = run(&targets, policy, vec![refusal()]).await;
+        assert_eq!(labels(&r), ["a/m", "b/m"]);
+        assert_eq!((r.status, r.target.as_deref()), (200, Some("b/m")));
+        assert_eq!(gaps(&r), [0]);
+        let r = run(&targets, policy, vec![refusal(), refusal()]).await;
+        assert_eq!(labels(&r), ["a/m", "b/m"]);
+        assert_eq!(r.status, 502, "no candidate left: the app gets the 502");
+        // A single target: the 502 at once, no backoff and retry of the same target.
+        let targets = resolve("a/m", None);
+        let r = run(&targets, policy, vec![refusal()]).await;
+        assert_eq!((labels(&r), r.status), (vec!["a/m"], 502));
+    }
+
     #[test]
     fn backoff_doubles_to_the_cap_with_a_little_jitter() {
         let p = RetryPolicy::new(10, BASE);
@@ -544,7 +657,7 @@ mod tests {
         ] {
             assert_eq!(judge(&Err(e), plain), Verdict::Final);
         }
-        // Retry hints: retry-after-ms first, then Retry-After in seconds; dates are not read.
+        // Retry hints: retry-after-ms first, then Retry-After in seconds or as a date.
         let hint = |h: &[(&'static str, &'static str)]| judge(&answer(429, h), plain);
         assert_eq!(
             hint(&[("retry-after", "2")]),
@@ -558,7 +671,12 @@ mod tests {
             hint(&[("retry-after", "0.5")]),
             Verdict::Retry(Some(Duration::from_millis(500)))
         );
-        for bad in ["Wed, 21 Oct 2015 07:28:00 GMT", "-1", "soon", "NaN"] {
+        assert_eq!(
+            hint(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            Verdict::Retry(Some(Duration::ZERO)),
+            "a date already past"
+        );
+        for bad in ["-1", "soon", "NaN"] {
             let h = [("retry-after", bad)];
             assert_eq!(hint(&h), Verdict::Retry(None), "{bad}");
         }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tower::Service;
 
-use super::adapter::{RetryPolicy, attempt_targets, credential, meter, record_upstream};
+use super::adapter::{RetryPolicy, attempt_targets, credential, finish_attempt, meter};
 use super::embeddings::{provider_name, serving};
 use super::openai::forward;
 use super::sse::OpenAiUsageTap;
@@ -94,8 +94,7 @@ pub(super) async fn call_target(
     };
     let stream = call.fields.stream;
     let result = forward(shared, call, target, credential, meter, (url, stream), tap).await;
-    record_upstream(shared, started, &result);
-    result
+    finish_attempt(shared, started, target, result)
 }
 
 /// The completions and embeddings URLs of an OPENAI / OTHER target (built per snapshot).

@@ -27,7 +27,7 @@ use http_body_util::Full;
 use tower::Service;
 
 use super::adapter::{
-    RetryPolicy, attempt_targets, credential, meter, record_upstream, secret_header,
+    RetryPolicy, attempt_targets, credential, finish_attempt, meter, secret_header,
     with_retry_hints,
 };
 use super::completions::openai_urls;
@@ -167,8 +167,7 @@ pub(super) async fn call_target(
         }
         Provider::Anthropic => Err(no_embeddings(&call.fields.model, provider)),
     };
-    record_upstream(shared, started, &result);
-    result
+    finish_attempt(shared, started, target, result)
 }
 
 /// A successful upstream answer, read whole.

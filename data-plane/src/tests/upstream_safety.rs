@@ -159,10 +159,13 @@ async fn provider_errors_and_headers_do_not_leak_credentials() {
     assert_eq!(resp.headers()["x-request-id"], "req-1");
     assert!(resp.headers().get("openai-organization").is_none());
 
+    // The provider refused the stored key: a 502 for the app, the provider's words inside.
     let (status, body) = chat(&gw, "oa/echo-key", &[("authorization", &bearer())]).await;
-    assert_eq!(status, 401, "{body}");
+    assert_eq!(status, 502, "{body}");
     assert!(
-        !body.contains("sk-c1") && body.contains("[redacted]"),
+        !body.contains("sk-c1")
+            && body.contains("[redacted]")
+            && body.contains("upstream_credentials_refused"),
         "{body}"
     );
 
