@@ -288,8 +288,41 @@ async fn llm_lifecycle(backend: Backend) {
         .ok();
     assert!(!list.stdout.contains(&key_secret));
     assert_eq!(list.json().as_array().map(Vec::len), Some(1));
-    ctl.run(&["key", "rename", &key_id, "website"]).await.ok();
-    ctl.run(&["key", "revoke", &key_id]).await.ok();
+    // By name within --repo, as by id; a name two active keys share needs the id.
+    ctl.run(&["key", "rename", "web", "website", "--repo", "chat-app"])
+        .await
+        .ok();
+    for _ in 0..2 {
+        ctl.run(&["key", "create", "--repo", "chat-app", "--name", "batch"])
+            .await
+            .ok();
+    }
+    let twice = ctl
+        .run(&["key", "revoke", "batch", "--repo", "chat-app"])
+        .await;
+    twice.fails_with("2 active keys are named 'batch' in repository 'chat-app'");
+    assert_eq!(twice.code, 2, "{}", twice.stderr);
+    ctl.run(&["key", "revoke", "nope", "--repo", "chat-app"])
+        .await
+        .fails_with("no active key with the id or name 'nope'");
+    let batch: Vec<String> = client
+        .list_api_keys(proto::ListApiKeysRequest {
+            repository_id: "chat-app".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .api_keys
+        .into_iter()
+        .filter(|k| k.name == "batch")
+        .map(|k| k.id)
+        .collect();
+    for id in &batch {
+        ctl.run(&["key", "revoke", id]).await.ok();
+    }
+    ctl.run(&["key", "revoke", "website", "--repo", "chat-app"])
+        .await
+        .ok();
     let list = ctl
         .run(&["-o", "json", "key", "list", "--repo", "chat-app"])
         .await
@@ -308,9 +341,38 @@ async fn llm_lifecycle(backend: Backend) {
         })
         .await
         .expect("list with revoked");
-    assert_eq!(all.api_keys.len(), 1);
-    assert_eq!(all.api_keys[0].name, "website");
-    assert!(all.api_keys[0].revoked_at.is_some());
+    assert_eq!(all.api_keys.len(), 3);
+    let website = all
+        .api_keys
+        .iter()
+        .find(|k| k.id == key_id)
+        .expect("the renamed key");
+    assert_eq!(website.name, "website");
+    assert!(all.api_keys.iter().all(|k| k.revoked_at.is_some()));
+
+    // Admin tokens are revoked by name too.
+    ctl.run(&[
+        "token",
+        "create",
+        "--name",
+        "ci-bot",
+        "--workspace",
+        "default",
+        "--role",
+        "read",
+    ])
+    .await
+    .ok();
+    ctl.run(&["token", "revoke", "ci-bot"]).await.ok();
+    let tokens = ctl.run(&["-o", "json", "token", "list"]).await.ok().json();
+    let bot = tokens
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "ci-bot"))
+        .expect("listed");
+    assert!(bot.get("revokedAt").is_some(), "{bot}");
+    ctl.run(&["token", "revoke", "ci-bot"])
+        .await
+        .fails_with("no active admin token with the id or name 'ci-bot'");
 
     // Detach, then delete works and the name is free again.
     ctl.run(&["repo", "detach", "chat-app", &id]).await.ok();

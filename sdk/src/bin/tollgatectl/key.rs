@@ -33,9 +33,52 @@ pub enum KeyCmd {
         include_revoked: bool,
     },
     /// Revoke a key (kept for the audit trail).
-    Revoke { id: String },
+    Revoke(KeyRef),
     /// Rename a key.
-    Rename { id: String, name: String },
+    Rename {
+        #[command(flatten)]
+        key: KeyRef,
+        /// The new name.
+        name: String,
+    },
+}
+
+/// A key: its id, or its name within `--repo` (names are unique only by convention: a name
+/// held by several active keys must be given as an id).
+#[derive(Debug, clap::Args)]
+pub struct KeyRef {
+    /// The key's id, or its name with --repo.
+    pub key: String,
+    /// The repository of a key given by name.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Workspace of the repository (disambiguates a name).
+    #[arg(long, requires = "repo")]
+    pub workspace: Option<String>,
+}
+
+impl KeyRef {
+    /// The key's id: as given, or looked up among the repository's active keys.
+    async fn id(self, c: &tollgate_sdk::Client) -> Result<String, CliError> {
+        let Some(repo) = self.repo else {
+            return Ok(self.key);
+        };
+        let keys = c
+            .list_api_keys(proto::ListApiKeysRequest {
+                repository_id: repo.clone(),
+                workspace_id: self.workspace.unwrap_or_default(),
+                include_revoked: false,
+            })
+            .await?
+            .api_keys;
+        crate::byname::pick(
+            &keys,
+            &self.key,
+            ("key", &format!("in repository '{repo}'")),
+            |k| &k.id,
+            |k| &k.name,
+        )
+    }
 }
 
 /// An RFC 3339 time, as the API takes it.
@@ -113,11 +156,17 @@ pub async fn run(cmd: KeyCmd, ctx: &Ctx) -> Result<String, CliError> {
             .await?
             .api_keys,
         ),
-        KeyCmd::Revoke { id } => f.one(&c.revoke_api_key(proto::RevokeApiKeyRequest { id }).await?),
-        KeyCmd::Rename { id, name } => f.one(
-            &c.rename_api_key(proto::RenameApiKeyRequest { id, name })
-                .await?,
-        ),
+        KeyCmd::Revoke(key) => {
+            let id = key.id(c).await?;
+            f.one(&c.revoke_api_key(proto::RevokeApiKeyRequest { id }).await?)
+        }
+        KeyCmd::Rename { key, name } => {
+            let id = key.id(c).await?;
+            f.one(
+                &c.rename_api_key(proto::RenameApiKeyRequest { id, name })
+                    .await?,
+            )
+        }
     }
 }
 
@@ -161,6 +210,18 @@ mod tests {
             "soon",
         ]);
         assert!(bad.is_err_and(|e| e.to_string().contains("RFC 3339")));
+        let cli = parse(&["key", "revoke", "web", "--repo", "chat-app"])?;
+        let Command::Key(KeyCmd::Revoke(key)) = cli.command else {
+            panic!("not key revoke");
+        };
+        assert_eq!(
+            (key.key.as_str(), key.repo.as_deref()),
+            ("web", Some("chat-app"))
+        );
+        assert!(
+            parse(&["key", "revoke", "web", "--workspace", "w"]).is_err(),
+            "needs --repo"
+        );
         let cli = parse(&["key", "rename", "key_1", "mobile"])?;
         assert!(matches!(cli.command, Command::Key(KeyCmd::Rename { .. })));
         Ok(())

@@ -1,6 +1,7 @@
 //! `tollgatectl`: the command line of the Tollgate admin API (DESIGN section 5).
 
 mod apply;
+mod byname;
 mod cli;
 mod exit;
 mod key;

@@ -13,8 +13,12 @@ pub enum TokenCmd {
     Create(CreateArgs),
     /// List tokens.
     List,
-    /// Revoke a token.
-    Revoke { id: String },
+    /// Revoke a token, by id or by name (a name several active tokens share needs the id).
+    Revoke {
+        /// The token's id or name.
+        #[arg(value_name = "TOKEN")]
+        which: String,
+    },
     /// Show the token in use.
     Whoami,
 }
@@ -120,10 +124,26 @@ pub async fn run(cmd: TokenCmd, ctx: &Ctx) -> Result<String, CliError> {
                 .await?
                 .tokens,
         ),
-        TokenCmd::Revoke { id } => f.one(
-            &c.revoke_admin_token(proto::RevokeAdminTokenRequest { id })
-                .await?,
-        ),
+        TokenCmd::Revoke { which } => {
+            let active: Vec<proto::AdminToken> = c
+                .list_admin_tokens(proto::ListAdminTokensRequest {})
+                .await?
+                .tokens
+                .into_iter()
+                .filter(|t| t.revoked_at.is_none())
+                .collect();
+            let id = crate::byname::pick(
+                &active,
+                &which,
+                ("admin token", "in the organization"),
+                |t| &t.id,
+                |t| &t.name,
+            )?;
+            f.one(
+                &c.revoke_admin_token(proto::RevokeAdminTokenRequest { id })
+                    .await?,
+            )
+        }
         TokenCmd::Whoami => f.one(&c.who_am_i(proto::WhoAmIRequest {}).await?),
     }
 }
@@ -140,6 +160,18 @@ mod tests {
             Command::Token(TokenCmd::Create(a)) => Ok(a),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn revoke_takes_an_id_or_a_name_beside_the_global_token() -> Result<(), clap::Error> {
+        // The positional argument must not share an id with the global --token.
+        let cli = parse(&["--token", "tga_x", "token", "revoke", "ci-bot"])?;
+        assert!(cli.token.is_some());
+        let Command::Token(TokenCmd::Revoke { which }) = cli.command else {
+            panic!("not token revoke");
+        };
+        assert_eq!(which, "ci-bot");
+        Ok(())
     }
 
     #[test]
