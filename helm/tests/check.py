@@ -149,6 +149,7 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
             values.get("sync", {}).get("tls", {}).get("existingSecret", {}).get("dataPlane"),
             values.get("etcd", {}).get("external", {}).get("tls", {}).get("existingSecret"),
             values.get("dataPlane", {}).get("tls", {}).get("existingSecret"),
+            values.get("controlPlane", {}).get("adminTls", {}).get("existingSecret"),
             values.get("sync", {}).get("token", {}).get("existingSecret"),
         } - {None, ""}
         certs = {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
@@ -177,8 +178,20 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     dp = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-data-plane"))
     cpc = cp["spec"]["template"]["spec"]["containers"][0]
     dpc = dp["spec"]["template"]["spec"]["containers"][0]
+    admin_tls = values.get("controlPlane", {}).get("adminTls", {}).get("existingSecret")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        check(cpc[probe].get("grpc", {}).get("port") == 7070, f"{name}: control plane {probe} is gRPC on 7070")
+        if admin_tls:
+            check(cpc[probe].get("tcpSocket", {}).get("port") == 7070 and "grpc" not in cpc[probe],
+                  f"{name}: control plane {probe} is a TCP check of 7070 (admin TLS)")
+        else:
+            check(cpc[probe].get("grpc", {}).get("port") == 7070, f"{name}: control plane {probe} is gRPC on 7070")
+    cp_args = cpc["args"]
+    check(("--admin-tls-cert=/etc/tollgate/admin-tls/tls.crt" in cp_args
+           and "--admin-tls-key=/etc/tollgate/admin-tls/tls.key" in cp_args) == bool(admin_tls),
+          f"{name}: admin TLS flags iff controlPlane.adminTls.existingSecret")
+    check(any(m["name"] == "admin-tls" and m["mountPath"] == "/etc/tollgate/admin-tls"
+              for m in cpc.get("volumeMounts", [])) == bool(admin_tls),
+          f"{name}: admin TLS Secret mounted iff set")
     check(dpc["livenessProbe"]["httpGet"]["path"] == "/healthz"
           and dpc["readinessProbe"]["httpGet"]["path"] == "/readyz"
           and dpc["readinessProbe"]["httpGet"]["port"] == "admin",
