@@ -183,7 +183,17 @@ seccompProfile:
 {{- if and (eq .Values.etcd.mode "external") .Values.etcd.external.tls.enabled (not .Values.etcd.external.tls.existingSecret) }}
 {{- fail "etcd.external.tls.enabled needs etcd.external.tls.existingSecret: a Secret with ca.crt, tls.crt and tls.key" }}
 {{- end }}
-{{- if eq .Values.sync.tls.mode "existingSecret" }}
+{{- if not .Values.controlPlane.enabled }}
+{{- if not .Values.dataPlane.controlPlaneUrl }}
+{{- fail "controlPlane.enabled is false: set dataPlane.controlPlaneUrl to the sync URL of the release that runs the control plane (https://<release>-tollgate-sync.<namespace>.svc:7071)" }}
+{{- end }}
+{{- if not (and (eq .Values.sync.tls.mode "existingSecret") .Values.sync.tls.existingSecret.dataPlane) }}
+{{- fail "controlPlane.enabled is false: set sync.tls.mode to existingSecret and sync.tls.existingSecret.dataPlane to a copy of the control plane release's data-plane sync Secret (tls.crt, tls.key, ca.crt): certificates this release generated would not be trusted" }}
+{{- end }}
+{{- if and .Values.sync.token.enabled (not .Values.sync.token.existingSecret) }}
+{{- fail "controlPlane.enabled is false: sync.token.enabled needs sync.token.existingSecret, a copy of the control plane release's sync token Secret" }}
+{{- end }}
+{{- else if eq .Values.sync.tls.mode "existingSecret" }}
 {{- if not (and .Values.sync.tls.existingSecret.controlPlane .Values.sync.tls.existingSecret.dataPlane) }}
 {{- fail "sync.tls.mode is \"existingSecret\": set both sync.tls.existingSecret.controlPlane and sync.tls.existingSecret.dataPlane (Secrets with tls.crt, tls.key and ca.crt)" }}
 {{- end }}
