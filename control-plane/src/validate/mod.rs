@@ -373,8 +373,9 @@ impl Validator {
     }
 }
 
-/// The model the AWS probe names when the connection lists none: available in every
-/// Bedrock region. Access to it may be denied, which then says nothing of the credentials.
+/// The model the AWS probe names when the connection lists none. Where a region does not
+/// have it, AWS still checks the credentials first (then answers `ResourceNotFound` or
+/// `Validation`); access to it may be denied, which then says nothing of the credentials.
 pub const AWS_PROBE_MODEL: &str = "amazon.titan-text-express-v1";
 
 /// What Bedrock's answer to the probe (see `probe_aws`) says of the credentials.
