@@ -23,3 +23,11 @@ pub use error::{Error, code_name};
 pub use secret::{Secret, SecretError, SecretSource};
 /// The generated admin API types (`tollgate.admin.v1`).
 pub use tollgate_proto::admin as proto;
+
+/// An RFC 3339 time (`2027-01-31T00:00:00Z`), as the admin API takes times; the error names
+/// the text and the form expected.
+pub fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not an RFC 3339 time such as 2027-01-31T00:00:00Z"))
+}

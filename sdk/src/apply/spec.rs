@@ -117,16 +117,14 @@ pub struct KeySpec {
     pub expires_at: Option<prost_types::Timestamp>,
 }
 
-/// An RFC 3339 time (`2027-01-31T00:00:00Z`), as the API takes it.
+/// An apply file's time, read with [`crate::parse_time`].
 fn rfc3339<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<prost_types::Timestamp>, D::Error> {
     let text = String::deserialize(d)?;
-    text.trim().parse().map(Some).map_err(|_| {
-        serde::de::Error::custom(format!(
-            "'{text}' is not an RFC 3339 time such as 2027-01-31T00:00:00Z"
-        ))
-    })
+    crate::parse_time(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A policy.

@@ -19,7 +19,7 @@ pub enum KeyCmd {
         #[arg(long)]
         workspace: Option<String>,
         /// When the key stops working, RFC 3339 (e.g. 2027-01-31T00:00:00Z); never if omitted.
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = tollgate_sdk::parse_time)]
         expires_at: Option<prost_types::Timestamp>,
     },
     /// List a repository's keys.
@@ -79,13 +79,6 @@ impl KeyRef {
             |k| &k.name,
         )
     }
-}
-
-/// An RFC 3339 time, as the API takes it.
-fn parse_time(s: &str) -> Result<prost_types::Timestamp, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not an RFC 3339 time such as 2027-01-31T00:00:00Z"))
 }
 
 impl Row for proto::ApiKey {
