@@ -91,11 +91,16 @@ impl Gathered {
         self.len() == 0
     }
 
-    /// Appends one frame's data.
-    pub fn push(&mut self, data: Bytes) {
+    /// Appends one frame's data, unless the whole would then be longer than `limit`: then
+    /// nothing is appended and the answer is `false`.
+    #[must_use]
+    pub fn push(&mut self, data: Bytes, limit: usize) -> bool {
+        if self.len() + data.len() > limit {
+            return false;
+        }
         if self.is_empty() {
             self.first = data;
-            return;
+            return true;
         }
         if self.rest.is_empty() {
             let first = std::mem::take(&mut self.first);
@@ -103,6 +108,7 @@ impl Gathered {
             self.rest.extend_from_slice(&first);
         }
         self.rest.extend_from_slice(&data);
+        true
     }
 
     /// The whole body.
@@ -134,21 +140,23 @@ mod tests {
     fn gathered_keeps_one_frame_and_joins_several() {
         let one = Bytes::from_static(b"whole");
         let mut g = Gathered::default();
-        g.push(one.clone());
+        assert!(g.push(one.clone(), 5));
         let got = g.into_bytes();
         assert_eq!(got, one);
         assert_eq!(got.as_ptr(), one.as_ptr(), "a single frame is not copied");
 
         let mut g = Gathered::default();
         for part in ["ab", "", "cd", "e"] {
-            g.push(Bytes::from(part));
+            assert!(g.push(Bytes::from(part), 5));
         }
         assert_eq!(g.len(), 5);
+        assert!(!g.push(Bytes::from_static(b"f"), 5), "over the limit");
+        assert_eq!(g.len(), 5, "nothing appended");
         assert_eq!(g.into_bytes(), Bytes::from_static(b"abcde"));
 
         let mut g = Gathered::default();
-        g.push(Bytes::new());
-        g.push(Bytes::from_static(b"x"));
+        assert!(g.push(Bytes::new(), 1));
+        assert!(g.push(Bytes::from_static(b"x"), 1));
         assert_eq!(g.into_bytes(), Bytes::from_static(b"x"));
         assert!(Gathered::default().into_bytes().is_empty());
     }

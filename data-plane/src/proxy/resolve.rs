@@ -151,11 +151,10 @@ where
     let mut gathered = Gathered::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ProxyError::ReadBody(e.into().to_string()))?;
-        if let Ok(data) = frame.into_data() {
-            if gathered.len() + data.len() > limit {
-                return Err(ProxyError::BodyTooLarge { limit });
-            }
-            gathered.push(data);
+        if let Ok(data) = frame.into_data()
+            && !gathered.push(data, limit)
+        {
+            return Err(ProxyError::BodyTooLarge { limit });
         }
     }
     Ok(gathered.into_bytes())

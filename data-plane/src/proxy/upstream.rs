@@ -393,11 +393,10 @@ async fn collect(
             Ok(None) => return Ok(gathered.into_bytes()),
             Ok(Some(Err(e))) => return Err(ProxyError::BadUpstream(error_chain(&e))),
             Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    if gathered.len() + data.len() > limit {
-                        return Err(too_large());
-                    }
-                    gathered.push(data);
+                if let Ok(data) = frame.into_data()
+                    && !gathered.push(data, limit)
+                {
+                    return Err(too_large());
                 }
             }
         }
