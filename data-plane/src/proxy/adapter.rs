@@ -384,7 +384,7 @@ fn refused_credentials(resp: &HttpResponse, target: &Target) -> HttpResponse {
         provider
             .as_ref()
             .and_then(|v| v["error"][name].as_str())
-            .map(|s| s.chars().take(1000).collect::<String>())
+            .map(|s| s.chars().take(openai::MAX_ERROR_TEXT).collect::<String>())
     };
     let mut said = resp.status().as_u16().to_string();
     if let Some(code) = field("code") {

@@ -141,7 +141,7 @@ fn answer(
 }
 
 /// Longest provider text kept in a wrapped error message.
-const MAX_ERROR_TEXT: usize = 1000;
+pub(super) const MAX_ERROR_TEXT: usize = 1000;
 
 /// `None` when a provider error body already has OpenAI's shape (`{"error": {...}}`: OpenAI
 /// and most compatible servers); else an OpenAI error body carrying the provider's status
