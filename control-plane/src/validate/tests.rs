@@ -34,25 +34,36 @@ struct Mock {
     hits: Arc<Mutex<Vec<String>>>,
 }
 
+/// An HTTP/1 server on 127.0.0.1 answering each request with `handler(request, its own
+/// address)`.
+async fn serve<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(http::Request<Incoming>, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            let svc = service_fn(move |req| {
+                let answer = handler(req, addr);
+                async move { Ok::<_, Infallible>(answer.await) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    addr
+}
+
 impl Mock {
     async fn start() -> Mock {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let state = hits.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                let svc = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(req, addr, state).await) }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc),
-                );
-            }
-        });
+        let addr = serve(move |req, addr| handle(req, addr, state.clone())).await;
         Mock { addr, hits }
     }
 
@@ -384,44 +395,29 @@ async fn bedrock(
     status: u16,
     exception: Option<&'static str>,
 ) -> (String, Arc<Mutex<Option<(String, String, HeaderMap)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(None));
     let state = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let state = state.clone();
-            let svc = service_fn(move |req: http::Request<Incoming>| {
-                let state = state.clone();
-                async move {
-                    *state.lock().unwrap() = Some((
-                        req.method().to_string(),
-                        req.uri().path().to_owned(),
-                        req.headers().clone(),
-                    ));
-                    let mut resp = json_response(
-                        StatusCode::from_u16(status).unwrap(),
-                        json!({"message": format!("mock says {}", exception.unwrap_or("ok"))}),
-                    );
-                    if let Some(e) = exception {
-                        resp.headers_mut().insert(
-                            "x-amzn-errortype",
-                            format!(
-                                "{e}:http://internal.amazon.com/coral/com.amazon.coral.service/"
-                            )
-                            .parse()
-                            .unwrap(),
-                        );
-                    }
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc),
+    let addr = serve(move |req: http::Request<Incoming>, _| {
+        *state.lock().unwrap() = Some((
+            req.method().to_string(),
+            req.uri().path().to_owned(),
+            req.headers().clone(),
+        ));
+        let mut resp = json_response(
+            StatusCode::from_u16(status).unwrap(),
+            json!({"message": format!("mock says {}", exception.unwrap_or("ok"))}),
+        );
+        if let Some(e) = exception {
+            resp.headers_mut().insert(
+                "x-amzn-errortype",
+                format!("{e}:http://internal.amazon.com/coral/com.amazon.coral.service/")
+                    .parse()
+                    .unwrap(),
             );
         }
-    });
+        std::future::ready(resp)
+    })
+    .await;
     (format!("http://{addr}"), seen)
 }
 
