@@ -25,6 +25,35 @@ pub fn check_bootstrap_token(token: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Moves policies stored by earlier versions (under `policies/`) to where data planes see
+/// them. Each move is one compare-and-swap (the old record unchanged, the new key absent),
+/// so replicas starting together move each record once. Returns how many this call moved.
+pub async fn move_policies(store: &dyn Store) -> ApiResult<usize> {
+    let (old, _) = store.list(keys::OLD_POLICIES).await?;
+    let mut moved = 0;
+    for kv in old {
+        let Some(id) = kv.key.strip_prefix(keys::OLD_POLICIES) else {
+            continue;
+        };
+        let new_key = keys::policy(id);
+        let txn = Txn::new()
+            .when(kv.key.clone(), kv.mod_revision)
+            .when(new_key.clone(), 0)
+            .put(new_key, kv.value)
+            .delete(kv.key.clone());
+        if store.txn(txn).await?.succeeded {
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        tracing::info!(
+            policies = moved,
+            "moved policies to the synced config prefix"
+        );
+    }
+    Ok(moved)
+}
+
 /// Creates the organization once (replicas race safely: one wins, the others read its
 /// result). A given bootstrap token is made sure to exist as an owner token on every start,
 /// so an operator can regain access by restarting with a new one.
@@ -119,4 +148,32 @@ pub async fn ensure_bootstrap_token(ctx: &Ctx, token: &str) -> ApiResult<()> {
     .await?;
     tracing::info!("added the configured bootstrap token as an owner token");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+
+    #[tokio::test]
+    async fn policies_of_earlier_versions_move_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(&dir.path().join("s.redb"), "/t/").expect("store");
+        let txn = Txn::new()
+            .put(
+                format!("{}pol_1", keys::OLD_POLICIES),
+                b"{\"a\":1}".to_vec(),
+            )
+            .put(
+                format!("{}pol_2", keys::OLD_POLICIES),
+                b"{\"b\":2}".to_vec(),
+            );
+        store.txn(txn).await.expect("write");
+        assert_eq!(move_policies(&store).await.expect("move"), 2);
+        assert_eq!(move_policies(&store).await.expect("again"), 0);
+        let (old, _) = store.list(keys::OLD_POLICIES).await.expect("list");
+        assert!(old.is_empty());
+        let moved = store.get(&keys::policy("pol_1")).await.expect("get");
+        assert_eq!(moved.map(|kv| kv.value), Some(b"{\"a\":1}".to_vec()));
+    }
 }

@@ -124,6 +124,8 @@ pub struct ServeArgs {
     pub validation: ValidationArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 /// The sync API that data planes connect to: mTLS, or plaintext on loopback.
@@ -185,6 +187,24 @@ pub struct ValidationArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct AlertArgs {
+    /// URL that each ALERT policy violation is POSTed to as JSON (best effort, 3 attempts;
+    /// alerts are listed by `tollgatectl policy alerts` either way).
+    #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
+}
+
+impl AlertArgs {
+    fn webhook(&self) -> anyhow::Result<Option<crate::alerts::Webhook>> {
+        self.alert_webhook_url
+            .as_deref()
+            .map(crate::alerts::Webhook::new)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Args, Debug)]
 pub struct RetentionArgs {
     /// Hours minute-level usage rows are kept (day rows and lifetime totals stay).
     #[arg(
@@ -193,11 +213,17 @@ pub struct RetentionArgs {
         default_value_t = 48
     )]
     pub usage_minute_retention_hours: u64,
+    /// Days policy violation events are kept (their counts in usage rows stay).
+    #[arg(long, env = "TOLLGATE_VIOLATION_RETENTION_DAYS", default_value_t = 90)]
+    pub violation_retention_days: u64,
 }
 
 impl RetentionArgs {
     fn spawn(&self, ctx: &Ctx) {
-        let keep = Duration::from_secs(self.usage_minute_retention_hours.max(1) * 3600);
+        let keep = crate::retention::Keep {
+            usage_minutes: Duration::from_secs(self.usage_minute_retention_hours.max(1) * 3600),
+            violations: Duration::from_secs(self.violation_retention_days.max(1) * 24 * 3600),
+        };
         tokio::spawn(crate::retention::run(
             ctx.store.clone(),
             keep,
@@ -243,6 +269,8 @@ pub struct DevArgs {
     pub validation: ValidationArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -325,15 +353,18 @@ async fn start(
     store: Arc<dyn Store>,
     keyring: Keyring,
     validator: Validator,
+    alerts: Option<crate::alerts::Webhook>,
     bootstrap_token: Option<&str>,
     admin_listen: SocketAddr,
 ) -> anyhow::Result<(Arc<Ctx>, Option<String>, TcpListener)> {
     let boot = bootstrap::bootstrap(store.as_ref(), bootstrap_token).await?;
+    bootstrap::move_policies(store.as_ref()).await?;
     let ctx = Arc::new(Ctx {
         store,
         keyring: Arc::new(keyring),
         validator,
         org_id: boot.org_id,
+        alerts,
     });
     if let Some(t) = bootstrap_token {
         bootstrap::ensure_bootstrap_token(&ctx, t).await?;
@@ -397,12 +428,14 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let transport = a.sync.transport()?;
     transport.check()?;
     let token = a.sync.token_check(&transport)?;
+    let alerts = a.alerts.webhook()?;
     let keyring = load_keyring(a.store.master_key_file.as_deref())?;
     let store = a.store.open().await?;
     let (ctx, generated, listener) = start(
         store,
         keyring,
         validator(&a.validation),
+        alerts,
         a.bootstrap_token.as_deref(),
         a.admin_listen,
     )
@@ -451,6 +484,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 async fn dev(a: DevArgs) -> anyhow::Result<()> {
     // The in-process data plane connects over loopback; plaintext is refused anywhere else.
     let transport = crate::sync::transport_from_flags(a.sync_listen, None, None, None, true)?;
+    let alerts = a.alerts.webhook()?;
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("cannot create the data dir {}", a.data_dir.display()))?;
     #[cfg(unix)]
@@ -471,6 +505,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
         store,
         keyring,
         validator(&a.validation),
+        alerts,
         a.bootstrap_token.as_deref(),
         a.admin_listen,
     )

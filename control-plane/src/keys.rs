@@ -46,7 +46,7 @@ pub fn token(id: &str) -> String {
     format!("tokens/{id}")
 }
 pub fn policy(id: &str) -> String {
-    format!("policies/{id}")
+    format!("{POLICIES}{id}")
 }
 pub fn ws_name(name: &str) -> String {
     format!("idx/ws-name/{name}")
@@ -87,8 +87,21 @@ pub const LLMS: &str = "cfg/llms/";
 pub const REPOS: &str = "cfg/repos/";
 pub const API_KEYS: &str = "cfg/apikeys/";
 pub const TOKENS: &str = "tokens/";
-pub const POLICIES: &str = "policies/";
+/// Policies are enforced by data planes, so they live under [`CONFIG`] (before 0.2 they
+/// were under [`OLD_POLICIES`]; `bootstrap::move_policies` moves them).
+pub const POLICIES: &str = "cfg/policies/";
+pub const OLD_POLICIES: &str = "policies/";
 pub const VIOLATIONS: &str = "violations/";
+
+/// A violation event, listed per workspace in time order (milliseconds zero-padded).
+pub fn violation(workspace: &str, time_ms: i64, id: &str) -> String {
+    format!(
+        "{VIOLATIONS}{}/{:015}/{}",
+        escape_segment(workspace),
+        time_ms.max(0),
+        escape_segment(id)
+    )
+}
 
 /// Escapes `/` and `%` so a value can be one segment of a key (model names hold `/`).
 pub fn escape_segment(s: &str) -> String {

@@ -1,6 +1,7 @@
 //! Tollgate control plane: the admin API, the store, secrets and snapshots for data planes.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;

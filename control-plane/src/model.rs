@@ -253,6 +253,51 @@ pub struct Policy {
     pub updated_at: Millis,
     pub created_by: String,
     pub last_updated_by: String,
+    /// What enforces it on the data planes; none: documented, not enforced.
+    #[serde(default)]
+    pub rules: PolicyRules,
+}
+
+/// The deterministic rules of a policy (see `PolicyRules` in `admin.proto`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyRules {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pii: Vec<PiiKind>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secrets: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_models: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_models: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_input_chars: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_output_tokens: u32,
+}
+
+impl PolicyRules {
+    /// No rule at all: the policy enforces nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PiiKind {
+    Email,
+    Phone,
+    CreditCard,
+    UsSsn,
+    Iban,
+    IpAddress,
 }
 
 /// Usage counters, as the data plane reports them and the control plane adds them up.

@@ -1,5 +1,7 @@
 //! Retention of minute usage rows: they are kept for a window (48 h by default) and then
 //! deleted, so the store and `GetAiLlmStats` stay bounded. Day rows and lifetime totals stay.
+//! Policy violation events are kept for their own window (90 days by default); their
+//! counters in the usage rows stay.
 //! Every replica may run the sweep; deletes are compare-and-swap, so they never collide with
 //! a report being applied to the same row.
 
@@ -42,16 +44,55 @@ pub async fn sweep_minutes(store: &dyn Store, keep: Duration) -> ApiResult<usize
     Ok(deleted)
 }
 
-/// Runs the sweep every `every` until the process ends.
-pub async fn run(store: std::sync::Arc<dyn Store>, keep: Duration, every: Duration) {
+/// Deletes violation events older than `keep`; returns how many were deleted.
+pub async fn sweep_violations(store: &dyn Store, keep: Duration) -> ApiResult<usize> {
+    let cutoff = now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let (events, _) = store.list(keys::VIOLATIONS).await?;
+    // `violations/{workspace}/{time ms}/{id}`: the time is the second segment.
+    let old: Vec<_> = events
+        .into_iter()
+        .filter(|kv| {
+            kv.key[keys::VIOLATIONS.len()..]
+                .split('/')
+                .nth(1)
+                .and_then(|t| t.parse::<i64>().ok())
+                .is_some_and(|t| t < cutoff)
+        })
+        .collect();
+    let mut deleted = 0;
+    for batch in old.chunks(BATCH) {
+        let mut txn = Txn::new();
+        for kv in batch {
+            txn = txn.delete(kv.key.clone());
+        }
+        store.txn(txn).await?;
+        deleted += batch.len();
+    }
+    Ok(deleted)
+}
+
+/// How long each kind of record is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub usage_minutes: Duration,
+    pub violations: Duration,
+}
+
+/// Runs the sweeps every `every` until the process ends.
+pub async fn run(store: std::sync::Arc<dyn Store>, keep: Keep, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match sweep_minutes(store.as_ref(), keep).await {
+        match sweep_minutes(store.as_ref(), keep.usage_minutes).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "deleted minute usage rows past retention"),
             Err(e) => tracing::warn!(error = %e, "usage retention sweep failed; will retry"),
+        }
+        match sweep_violations(store.as_ref(), keep.violations).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "deleted policy violations past retention"),
+            Err(e) => tracing::warn!(error = %e, "violation retention sweep failed; will retry"),
         }
     }
 }
@@ -61,6 +102,24 @@ mod tests {
     use super::*;
     use crate::model::UsageTotals;
     use crate::store::EmbeddedStore;
+
+    #[tokio::test]
+    async fn old_violations_go_recent_ones_stay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(&dir.path().join("s.redb"), "/t/").expect("store");
+        let day = 24 * 3600 * 1000;
+        let mut txn = Txn::new();
+        for (i, age_days) in [100, 91, 89, 1].into_iter().enumerate() {
+            let key = keys::violation("ws_1", now_ms() - age_days * day, &format!("v{i}"));
+            txn = txn.put(key, b"{}".to_vec());
+        }
+        store.txn(txn).await.expect("write");
+        let keep = Duration::from_secs(90 * 24 * 3600);
+        assert_eq!(sweep_violations(&store, keep).await.expect("sweep"), 2);
+        let (left, _) = store.list(keys::VIOLATIONS).await.expect("list");
+        let ids: Vec<_> = left.iter().map(|kv| kv.key.rsplit('/').next()).collect();
+        assert_eq!(ids, [Some("v2"), Some("v3")]);
+    }
 
     #[tokio::test]
     async fn old_minute_rows_go_recent_ones_and_days_stay() {

@@ -52,6 +52,7 @@ impl Harness {
             keyring: Arc::new(Keyring::generate()),
             validator: Validator::new(Duration::from_secs(5), false),
             org_id: boot.org_id,
+            alerts: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -515,6 +516,7 @@ fn usage_report(sequence: u64, llm: &str, calls: u64) -> pb::UsageReport {
         sequence,
         environment: "production".into(),
         records: vec![record("gpt-4o"), record("meta/llama-3")],
+        violations: Vec::new(),
     }
 }
 

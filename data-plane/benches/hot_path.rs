@@ -11,6 +11,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 use tollgate_data_plane::metrics::Metrics;
+use tollgate_data_plane::policy::detect::{Pii, find_pii, find_secret, request_text};
 use tollgate_data_plane::providers::anthropic::{StreamTranslator, translate_request};
 use tollgate_data_plane::proxy::{
     OpenAiUsageTap, StreamProcessor, authenticate, parse_chat, rewrite,
@@ -253,6 +254,57 @@ fn snapshot_apply(c: &mut Criterion) {
     g.finish();
 }
 
+/// The content detectors of a policy on a ~2 KiB chat request with nothing to find (the
+/// common case): extract the text, then scan it for credentials and every kind of PII.
+fn policy_scan(c: &mut Criterion) {
+    let user = "Our release 4.2.1 shipped on 2026-11-23 at 14:05 UTC to 3 regions; build 20261123 \
+        passed 1,284 tests in 97.5 s. Summarise the changelog below for the support team in five \
+        bullet points, keep version numbers, and flag anything that changes the public API. \
+        Changelog: the scheduler now retries failed jobs up to 5 times with exponential backoff \
+        (base 250 ms, cap 30 s); the task-manager service exposes a /v2/jobs endpoint; config key \
+        `queue.max_inflight` defaults to 64 instead of 32; std::time::Instant replaces the old \
+        clock helper; the dashboard shows p50/p95/p99 latency per tenant; logs rotate at 100 MB \
+        and keep 7 files; the CLI gains `--dry-run` and `--since 2026-10-01T00:00:00Z`; fixed a \
+        race in the cache eviction path (issue #4821) and a memory leak when clients disconnect \
+        mid-stream. Deprecated: the v1 webhook format, removed in 5.0 (planned for Q2 2027). \
+        Audience: about 40 support engineers in Lisbon and Toronto who answer tickets from \
+        customers on plans Team and Enterprise; most know the product well but not the code. \
+        Keep it under 300 words, put breaking changes first, and link to docs/upgrading.md for \
+        the migration steps. Mention that the retry change affects billing for jobs that fail \
+        repeatedly (each attempt counts as one run), that the new limit can be raised to 256 per \
+        worker, and that the 3 regions are eu-west-1, us-east-2 and ap-southeast-1.";
+    let body = Bytes::from(
+        serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "You are a careful technical writer. Use plain English, short sentences and no marketing language. When unsure, say so."},
+                {"role": "user", "content": "Hi! Can you help me write release notes for our job scheduler?"},
+                {"role": "assistant", "content": "Of course. Paste the changelog and tell me who will read the notes and how long they should be."},
+                {"role": "user", "content": user}
+            ],
+            "temperature": 0.3,
+            "max_tokens": 512,
+            "stream": true
+        })
+        .to_string(),
+    );
+    let scan = |body: &[u8]| {
+        let text = request_text(body).expect("json");
+        find_secret(&text).or_else(|| find_pii(&text, &Pii::ALL))
+    };
+    assert_eq!(
+        scan(&body),
+        None,
+        "the benchmark body must have no findings"
+    );
+    let mut g = c.benchmark_group("policy_scan");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function(format!("chat_{}b_no_findings", body.len()), |b| {
+        b.iter(|| black_box(scan(black_box(&body))))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     key_lookup,
@@ -261,6 +313,7 @@ criterion_group!(
     anthropic_request,
     sse,
     usage,
-    snapshot_apply
+    snapshot_apply,
+    policy_scan
 );
 criterion_main!(benches);

@@ -52,6 +52,8 @@ pub enum ProxyError {
     BadUpstream(String),
     #[error("the provider did not answer in time")]
     UpstreamTimeout,
+    #[error("blocked by policy '{policy}': {explanation}")]
+    PolicyBlocked { policy: String, explanation: String },
 }
 
 impl ProxyError {
@@ -69,6 +71,7 @@ impl ProxyError {
             }
             UpstreamConnect(_) | BadUpstream(_) => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            PolicyBlocked { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -97,6 +100,7 @@ impl ProxyError {
             ),
             UpstreamConnect(_) | BadUpstream(_) => ("upstream_error", Some("bad_gateway"), None),
             UpstreamTimeout => ("upstream_error", Some("gateway_timeout"), None),
+            PolicyBlocked { .. } => ("invalid_request_error", Some("policy_blocked"), None),
         }
     }
 
@@ -284,6 +288,17 @@ mod tests {
             Some("gateway_timeout"),
             None,
             "in time",
+        );
+        check(
+            ProxyError::PolicyBlocked {
+                policy: "no-secrets".into(),
+                explanation: "the request text contains an AWS access key id".into(),
+            },
+            403,
+            "invalid_request_error",
+            Some("policy_blocked"),
+            None,
+            "blocked by policy 'no-secrets': the request text contains an AWS access key id",
         );
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod net;
+pub mod policy;
 pub mod providers;
 pub mod proxy;
 pub mod secret;

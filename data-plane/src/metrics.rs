@@ -40,6 +40,11 @@ struct ErrorLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+}
+
 /// Upper bounds of the latency histograms: 0.5 ms doubling to ~65 s (gateway overhead is
 /// sub-millisecond, LLM calls take seconds), then +Inf.
 const BOUNDS: [f64; 18] = {
@@ -119,6 +124,7 @@ pub struct Metrics {
     registry: Registry,
     traffic: Arc<Traffic>,
     upstream_errors: Family<ErrorLabels, Counter>,
+    policy_violations: Family<ActionLabels, Counter>,
     snapshot_version: Gauge,
     snapshot_age: Gauge<f64, AtomicU64>,
     /// Usage reports waiting for the control plane.
@@ -141,6 +147,7 @@ impl Metrics {
             other: Mutex::default(),
         });
         let upstream_errors = Family::<ErrorLabels, Counter>::default();
+        let policy_violations = Family::<ActionLabels, Counter>::default();
         let snapshot_version = Gauge::default();
         let snapshot_age = Gauge::<f64, AtomicU64>::default();
         let usage_reports_pending = Gauge::default();
@@ -149,6 +156,11 @@ impl Metrics {
             "upstream_errors",
             "Failed provider calls by kind",
             upstream_errors.clone(),
+        );
+        registry.register(
+            "policy_violations",
+            "Policy violations by the policy's action (log, alert, block)",
+            policy_violations.clone(),
         );
         registry.register(
             "snapshot_version",
@@ -169,6 +181,7 @@ impl Metrics {
             registry,
             traffic,
             upstream_errors,
+            policy_violations,
             snapshot_version,
             snapshot_age,
             usage_reports_pending,
@@ -208,6 +221,13 @@ impl Metrics {
     pub fn upstream_error(&self, kind: &'static str) {
         self.upstream_errors
             .get_or_create(&ErrorLabels { kind })
+            .inc();
+    }
+
+    /// A request violated a policy whose action is `action`.
+    pub fn policy_violation(&self, action: &'static str) {
+        self.policy_violations
+            .get_or_create(&ActionLabels { action })
             .inc();
     }
 

@@ -111,7 +111,8 @@ proto_names! {
     CreateApiKeyRequest CreateApiKeyResponse ListApiKeysRequest ListApiKeysResponse
     RevokeApiKeyRequest RenameApiKeyRequest Policy CreatePolicyRequest ListPoliciesRequest
     ListPoliciesResponse GetPolicyRequest UpdatePolicyRequest DeletePolicyRequest
-    DeletePolicyResponse PolicyViolation ListPolicyViolationsRequest ListPolicyViolationsResponse
+    DeletePolicyResponse PolicyRules PolicyViolation ListPolicyViolationsRequest
+    ListPolicyViolationsResponse
     RoleBinding AdminToken CreateAdminTokenRequest CreateAdminTokenResponse ListAdminTokensRequest
     ListAdminTokensResponse RevokeAdminTokenRequest WhoAmIRequest GetUsageRequest UsageRow
     GetUsageResponse

@@ -31,11 +31,16 @@ workspaces:
         risk: high
         action: block
         repository: chat-app
+        rules:
+          pii: [email, credit_card, email]
+          patterns: ['(?i)\bproject\s+falcon\b']
+          maxOutputTokens: 4096
 policies:
   - name: no-credentials
     content: "Never include passwords or API keys in prompts."
     risk: medium
     action: alert
+    rules: {secrets: true, deniedModels: ["gpt-3.5*"]}
 tokens:
   - name: ci
     workspace: team-a
@@ -84,6 +89,18 @@ async fn apply_is_idempotent() {
     assert_eq!(
         before, after,
         "applying twice changes nothing, versions included"
+    );
+    let policy = ctl
+        .run(&["-o", "json", "policy", "get", "no-pii"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        policy["rules"],
+        serde_json::json!({"pii": ["EMAIL", "CREDIT_CARD"],
+            "patterns": ["(?i)\\bproject\\s+falcon\\b"], "maxOutputTokens": 4096,
+            "secrets": false, "allowedModels": [], "deniedModels": [], "maxInputChars": 0}),
+        "{policy}"
     );
     let keys = ctl
         .run(&["-o", "json", "key", "list", "--repo", "chat-app"])

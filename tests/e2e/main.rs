@@ -12,6 +12,7 @@ mod gateway;
 mod google;
 mod other;
 mod permissions;
+mod policies;
 mod restart;
 mod routes;
 mod secrets;

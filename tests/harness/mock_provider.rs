@@ -551,6 +551,12 @@ async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> 
     if seen.method == "POST" && path.starts_with("/model/") {
         return crate::mock_bedrock::converse(&seen, secret, behavior).await;
     }
+    // A webhook receiver (alerts): takes anything, answers 204.
+    if seen.method == "POST" && path.starts_with("/hooks/") {
+        let mut resp = Response::new(Body::default());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        return resp;
+    }
     let anthropic = path == "/v1/messages";
     let openai_paths = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions"];
     if seen.method != "POST" || !(anthropic || openai_paths.contains(&path)) {

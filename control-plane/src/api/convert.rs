@@ -5,7 +5,7 @@ use tollgate_proto::admin as pb;
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::{
-    self, AiType, CredentialMode, Millis, PolicyAction, RiskType, Role, RouteStrategy,
+    self, AiType, CredentialMode, Millis, PiiKind, PolicyAction, RiskType, Role, RouteStrategy,
 };
 
 pub fn ts(ms: Millis) -> Option<Timestamp> {
@@ -111,6 +111,17 @@ pub fn action_to_pb(a: PolicyAction) -> pb::PolicyAction {
         PolicyAction::Log => pb::PolicyAction::Log,
         PolicyAction::Alert => pb::PolicyAction::Alert,
         PolicyAction::Block => pb::PolicyAction::Block,
+    }
+}
+
+pub fn pii_to_pb(k: PiiKind) -> pb::PiiKind {
+    match k {
+        PiiKind::Email => pb::PiiKind::Email,
+        PiiKind::Phone => pb::PiiKind::Phone,
+        PiiKind::CreditCard => pb::PiiKind::CreditCard,
+        PiiKind::UsSsn => pb::PiiKind::UsSsn,
+        PiiKind::Iban => pb::PiiKind::Iban,
+        PiiKind::IpAddress => pb::PiiKind::IpAddress,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Ctx {
     pub validator: Validator,
     /// The organization this control plane serves (created at bootstrap).
     pub org_id: String,
+    /// Where ALERT violations are posted, if anywhere.
+    pub alerts: Option<crate::alerts::Webhook>,
 }
 
 /// A record that lives in a workspace and has a name unique there.

@@ -12,7 +12,7 @@ use crate::auth::{Access, Principal};
 use crate::db::{self, Versioned};
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
-use crate::model::{Policy, Repository, Violation, now_ms};
+use crate::model::{PiiKind, Policy, PolicyRules, Repository, Violation, now_ms};
 use crate::store::Txn;
 
 pub struct Service(pub Arc<Ctx>);
@@ -34,7 +34,122 @@ fn to_pb(v: &Versioned<Policy>, org_id: &str) -> pb::Policy {
         created_by: x.created_by.clone(),
         last_updated_by: x.last_updated_by.clone(),
         version: v.revision,
+        rules: Some(rules_to_pb(&x.rules)),
     }
+}
+
+fn rules_to_pb(r: &PolicyRules) -> pb::PolicyRules {
+    pb::PolicyRules {
+        patterns: r.patterns.clone(),
+        pii: r
+            .pii
+            .iter()
+            .map(|k| convert::pii_to_pb(*k) as i32)
+            .collect(),
+        secrets: r.secrets,
+        allowed_models: r.allowed_models.clone(),
+        denied_models: r.denied_models.clone(),
+        max_input_chars: r.max_input_chars,
+        max_output_tokens: r.max_output_tokens,
+    }
+}
+
+/// Most patterns, model names per list, and bytes per pattern or name, in one policy.
+const MAX_RULE_ITEMS: usize = 64;
+const MAX_RULE_LEN: usize = 1024;
+/// Largest compiled size of one policy's patterns (the data plane compiles them with the
+/// same limit, so a pattern accepted here is never rejected there).
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// Checks `r` as the data planes will use it: patterns compile within the size limit, PII
+/// kinds are known, model names are names (a `*` only at the end).
+fn rules(field: &str, r: &pb::PolicyRules) -> ApiResult<PolicyRules> {
+    let list = |name: &str, items: &[String]| -> ApiResult<Vec<String>> {
+        let f = format!("{field}.{name}");
+        if items.len() > MAX_RULE_ITEMS {
+            return Err(ApiError::invalid(
+                &f,
+                format!("at most {MAX_RULE_ITEMS} entries"),
+            ));
+        }
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if item.trim().is_empty() || item.len() > MAX_RULE_LEN {
+                return Err(ApiError::invalid(
+                    &format!("{f}[{i}]"),
+                    format!("entries are non-empty and at most {MAX_RULE_LEN} bytes"),
+                ));
+            }
+            if !out.contains(item) {
+                out.push(item.clone());
+            }
+        }
+        Ok(out)
+    };
+    let patterns = list("patterns", &r.patterns)?;
+    if !patterns.is_empty() {
+        regex::RegexSetBuilder::new(&patterns)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .dfa_size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                // Name the pattern that fails on its own, when one does.
+                let which = patterns.iter().position(|p| {
+                    regex::RegexBuilder::new(p)
+                        .size_limit(PATTERN_SIZE_LIMIT)
+                        .build()
+                        .is_err()
+                });
+                let f = match which {
+                    Some(i) => format!("{field}.patterns[{i}]"),
+                    None => format!("{field}.patterns"),
+                };
+                ApiError::invalid(&f, format!("not a usable regular expression: {e}"))
+            })?;
+    }
+    let models = |name: &str, items: &[String]| -> ApiResult<Vec<String>> {
+        let items = list(name, items)?;
+        for (i, m) in items.iter().enumerate() {
+            if m.trim() != m || m.trim_end_matches('*').contains('*') {
+                return Err(ApiError::invalid(
+                    &format!("{field}.{name}[{i}]"),
+                    "a model name, without surrounding spaces; a `*` only at the end matches a prefix",
+                ));
+            }
+        }
+        Ok(items)
+    };
+    let mut pii = Vec::with_capacity(r.pii.len());
+    for (i, k) in r.pii.iter().enumerate() {
+        let kind = match pb::PiiKind::try_from(*k) {
+            Ok(pb::PiiKind::Email) => PiiKind::Email,
+            Ok(pb::PiiKind::Phone) => PiiKind::Phone,
+            Ok(pb::PiiKind::CreditCard) => PiiKind::CreditCard,
+            Ok(pb::PiiKind::UsSsn) => PiiKind::UsSsn,
+            Ok(pb::PiiKind::Iban) => PiiKind::Iban,
+            Ok(pb::PiiKind::IpAddress) => PiiKind::IpAddress,
+            Ok(pb::PiiKind::Unspecified) | Err(_) => {
+                return Err(ApiError::invalid(
+                    &format!("{field}.pii[{i}]"),
+                    format!(
+                        "unknown kind {k}; use EMAIL, PHONE, CREDIT_CARD, US_SSN, IBAN or IP_ADDRESS"
+                    ),
+                ));
+            }
+        };
+        if !pii.contains(&kind) {
+            pii.push(kind);
+        }
+    }
+    Ok(PolicyRules {
+        patterns,
+        pii,
+        secrets: r.secrets,
+        allowed_models: models("allowed_models", &r.allowed_models)?,
+        denied_models: models("denied_models", &r.denied_models)?,
+        max_input_chars: r.max_input_chars,
+        max_output_tokens: r.max_output_tokens,
+    })
 }
 
 fn content(field: &str, v: &str) -> ApiResult<String> {
@@ -150,6 +265,10 @@ impl PolicyService for Service {
             updated_at: now,
             created_by: p.name.clone(),
             last_updated_by: p.name.clone(),
+            rules: match &r.rules {
+                Some(x) => rules("rules", x)?,
+                None => PolicyRules::default(),
+            },
         };
         let name_key = keys::policy_name(ws_id.as_deref(), &name);
         let mut txn = Txn::new().when(name_key.clone(), 0);
@@ -281,6 +400,9 @@ impl PolicyService for Service {
         if let Some(e) = r.enabled {
             x.enabled = e;
         }
+        if let Some(rl) = &r.rules {
+            x.rules = rules("rules", rl)?;
+        }
         if x == cur.value {
             return Ok(Response::new(to_pb(&cur, &ctx.org_id)));
         }
@@ -375,15 +497,63 @@ async fn violations(
     let severity = convert::risk("severity", r.severity)?;
     let from = r.from.as_ref().map(convert::from_ts).unwrap_or(i64::MIN);
     let to = r.to.as_ref().map(convert::from_ts).unwrap_or(i64::MAX);
-    let mut all: Vec<Violation> = db::list::<Violation>(ctx.store(), keys::VIOLATIONS)
+    // Filters take ids or names. One the caller may not read gives an empty list, as the
+    // product does; one that does not exist is NOT_FOUND (a typo is not "no violations").
+    let empty = || pb::ListPolicyViolationsResponse {
+        violations: Vec::new(),
+        total: 0,
+    };
+    let given = |s: &str| !s.trim().is_empty();
+    let workspace = if given(&r.workspace_id) {
+        match ctx.workspace(p, &r.workspace_id, Access::Read).await {
+            Ok(ws) => Some(ws.value.id),
+            Err(ApiError::PermissionDenied(_)) => return Ok(empty()),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let repository = if given(&r.repository_id) {
+        match ctx
+            .resolve::<Repository>(
+                p,
+                "repository_id",
+                &r.repository_id,
+                &r.workspace_id,
+                Access::Read,
+            )
+            .await
+        {
+            Ok(repo) => Some(repo.value.id),
+            Err(ApiError::PermissionDenied(_)) => return Ok(empty()),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let policy = if given(&r.policy_id) {
+        match ctx.policy(p, &r.policy_id, Access::Read).await {
+            Ok(x) => Some(x.value.id),
+            Err(ApiError::PermissionDenied(_)) => return Ok(empty()),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    // Events are kept per workspace: a workspace filter reads only its own.
+    let prefix = match &workspace {
+        Some(ws) => format!("{}{}/", keys::VIOLATIONS, keys::escape_segment(ws)),
+        None => keys::VIOLATIONS.to_string(),
+    };
+    let mut all: Vec<Violation> = db::list::<Violation>(ctx.store(), &prefix)
         .await?
         .into_iter()
         .map(|v| v.value)
         .filter(|v| p.can(&v.workspace_id, Access::Read))
         .filter(|v| !alerts || v.message.is_some())
-        .filter(|v| r.workspace_id.is_empty() || v.workspace_id == r.workspace_id)
-        .filter(|v| r.repository_id.is_empty() || v.repository_id == r.repository_id)
-        .filter(|v| r.policy_id.is_empty() || v.policy_id == r.policy_id)
+        .filter(|v| workspace.as_ref().is_none_or(|w| &v.workspace_id == w))
+        .filter(|v| repository.as_ref().is_none_or(|x| &v.repository_id == x))
+        .filter(|v| policy.as_ref().is_none_or(|x| &v.policy_id == x))
         .filter(|v| r.model.is_empty() || v.model == r.model)
         .filter(|v| severity.is_none_or(|s| v.severity == s))
         .filter(|v| r.blocked.is_none_or(|b| v.blocked == b))
@@ -416,4 +586,82 @@ async fn violations(
         })
         .collect();
     Ok(pb::ListPolicyViolationsResponse { violations, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(r: pb::PolicyRules) -> String {
+        match rules("rules", &r) {
+            Err(ApiError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rules_are_checked_as_data_planes_use_them() {
+        let ok = rules(
+            "rules",
+            &pb::PolicyRules {
+                patterns: vec!["(?i)falcon".into(), "(?i)falcon".into()],
+                pii: vec![pb::PiiKind::Email as i32, pb::PiiKind::Email as i32],
+                secrets: true,
+                allowed_models: vec!["gpt-4o*".into()],
+                denied_models: vec!["gpt-4o-audio-preview".into()],
+                max_input_chars: 10,
+                max_output_tokens: 20,
+            },
+        )
+        .expect("valid");
+        // Duplicates dropped, order kept.
+        assert_eq!(ok.patterns, ["(?i)falcon"]);
+        assert_eq!(ok.pii, [PiiKind::Email]);
+        assert!(!ok.is_empty());
+        assert!(
+            rules("rules", &pb::PolicyRules::default())
+                .expect("empty")
+                .is_empty()
+        );
+
+        let pattern = |p: Vec<&str>| pb::PolicyRules {
+            patterns: p.into_iter().map(String::from).collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(pattern(vec!["ok", "(unclosed"])),
+            "rules.patterns[1]"
+        );
+        assert_eq!(field_of(pattern(vec![" "])), "rules.patterns[0]");
+        // Too large to compile within the data planes' limit.
+        assert_eq!(
+            field_of(pattern(vec![r"\w{1000}{1000}"])),
+            "rules.patterns[0]"
+        );
+        assert_eq!(
+            field_of(pattern((0..65).map(|_| "x").collect())),
+            "rules.patterns"
+        );
+        assert_eq!(
+            field_of(pb::PolicyRules {
+                pii: vec![pb::PiiKind::Phone as i32, 99],
+                ..Default::default()
+            }),
+            "rules.pii[1]"
+        );
+        assert_eq!(
+            field_of(pb::PolicyRules {
+                denied_models: vec!["gpt-*-mini".into()],
+                ..Default::default()
+            }),
+            "rules.denied_models[0]"
+        );
+        assert_eq!(
+            field_of(pb::PolicyRules {
+                allowed_models: vec![" gpt-4o".into()],
+                ..Default::default()
+            }),
+            "rules.allowed_models[0]"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use tollgate_proto::sync::ResourceKind;
 
 use crate::api::{Ctx, convert};
 use crate::keys;
-use crate::model::{AiLlm, ApiKey, CredentialMode, Repository};
+use crate::model::{AiLlm, ApiKey, CredentialMode, Policy, Repository};
 
 /// What a data plane must do about one store key.
 #[derive(Clone, PartialEq)]
@@ -31,7 +31,7 @@ impl std::fmt::Debug for Change {
 }
 
 /// The kind and id of a key that is synced to data planes; `None` for every other key
-/// (usage, indexes, tokens, policies, ...).
+/// (usage, indexes, tokens, violations, ...).
 pub fn parse_key(key: &str) -> Option<(ResourceKind, &str)> {
     let (kind, id) = if let Some(id) = key.strip_prefix(keys::LLMS) {
         (ResourceKind::Connection, id)
@@ -39,6 +39,8 @@ pub fn parse_key(key: &str) -> Option<(ResourceKind, &str)> {
         (ResourceKind::Repository, id)
     } else if let Some(id) = key.strip_prefix(keys::API_KEYS) {
         (ResourceKind::ApiKey, id)
+    } else if let Some(id) = key.strip_prefix(keys::POLICIES) {
+        (ResourceKind::Policy, id)
     } else {
         return None;
     };
@@ -76,7 +78,12 @@ pub fn change(ctx: &Ctx, environment: &str, key: &str, value: Option<&[u8]>) -> 
             }
             api_key(&k).map(pb::resource::Resource::ApiKey)
         }),
-        ResourceKind::Unspecified | ResourceKind::Policy => None,
+        // Every environment answers to the same policies; a disabled one, or one without
+        // rules, has nothing for data planes to enforce.
+        ResourceKind::Policy => decode::<Policy>(key, value).and_then(|p| {
+            (p.enabled && !p.rules.is_empty()).then(|| pb::resource::Resource::Policy(policy(&p)))
+        }),
+        ResourceKind::Unspecified => None,
     };
     match upsert {
         Some(r) => Some(Change::Upsert(pb::Resource { resource: Some(r) })),
@@ -157,6 +164,31 @@ fn repository(r: &Repository) -> pb::Repository {
     }
 }
 
+fn policy(p: &Policy) -> pb::Policy {
+    let r = &p.rules;
+    pb::Policy {
+        id: p.id.clone(),
+        workspace_id: p.workspace_id.clone().unwrap_or_default(),
+        repository_id: p.repository_id.clone().unwrap_or_default(),
+        name: p.name.clone(),
+        risk_type: convert::risk_to_pb(p.risk_type) as i32,
+        action: convert::action_to_pb(p.action) as i32,
+        rules: Some(pb::PolicyRules {
+            patterns: r.patterns.clone(),
+            pii: r
+                .pii
+                .iter()
+                .map(|k| convert::pii_to_pb(*k) as i32)
+                .collect(),
+            secrets: r.secrets,
+            allowed_models: r.allowed_models.clone(),
+            denied_models: r.denied_models.clone(),
+            max_input_chars: r.max_input_chars,
+            max_output_tokens: r.max_output_tokens,
+        }),
+    }
+}
+
 /// The key with its hash as raw bytes (the store keeps hex); `None`, logged, when the stored
 /// hash is malformed, since such a key could never match anyway.
 fn api_key(k: &ApiKey) -> Option<pb::ApiKey> {
@@ -203,7 +235,10 @@ mod tests {
         check("usage/total/l1", None);
         check("idx/llm-name/ws/x", None);
         check("tokens/t1", None);
+        check(&keys::policy("p1"), Some((ResourceKind::Policy, "p1")));
         check("policies/p1", None);
+        check("idx/policy-name/_org/p", None);
+        check("violations/ws/1/v1", None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::store::{Revision, StoreError};
 
 /// Builds a full snapshot for `environment`.
 ///
-/// The three prefixes are listed one after the other, so each list may be at a later
+/// The prefixes are listed one after the other, so each list may be at a later
 /// revision than the one before. The snapshot's version is the revision of the FIRST list:
 /// whatever changed after it (including what the later lists already show) is replayed by
 /// the watch that starts from that version, and replaying the current state of a record is
@@ -20,7 +20,7 @@ use crate::store::{Revision, StoreError};
 pub async fn build(ctx: &Arc<Ctx>, environment: &str) -> Result<pb::ConfigUpdate, StoreError> {
     let mut version: Option<Revision> = None;
     let mut kvs = Vec::new();
-    for prefix in [keys::LLMS, keys::REPOS, keys::API_KEYS] {
+    for prefix in [keys::LLMS, keys::REPOS, keys::API_KEYS, keys::POLICIES] {
         let (listed, revision) = ctx.store().list(prefix).await?;
         version.get_or_insert(revision);
         kvs.extend(listed);

@@ -12,10 +12,10 @@ use std::time::Duration;
 use rand::Rng as _;
 use tollgate_proto::sync as pb;
 
-use crate::api::Ctx;
+use crate::api::{Ctx, convert};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{self, Bucket, UsageRowKey};
-use crate::model::UsageTotals;
+use crate::model::{PolicyAction, UsageTotals, Violation};
 use crate::store::{Revision, Txn, embedded::MAX_TXN_OPS};
 
 /// Transactions tried before giving up with `ABORTED` (the data plane retries later).
@@ -34,6 +34,7 @@ pub fn applied_key(instance_id: &str) -> String {
 /// Applies `report` once; `applied: false` when it had been applied before.
 pub async fn report(ctx: &Ctx, report: pb::UsageReport) -> ApiResult<pb::UsageAck> {
     let deltas = plan(&report)?;
+    let events = violations(&report)?;
     let mark = applied_key(&report.instance_id);
     let sequence = report.sequence;
     for attempt in 0..ATTEMPTS {
@@ -66,10 +67,20 @@ pub async fn report(ctx: &Ctx, report: pb::UsageReport) -> ApiResult<pb::UsageAc
                 .when(key.clone(), rev)
                 .put(key.clone(), crate::db::encode(&totals));
         }
+        for (key, event) in &events {
+            txn = txn.put(key.clone(), crate::db::encode(event));
+        }
         if ctx.store().txn(txn).await?.succeeded {
             tracing::debug!(instance = %report.instance_id, sequence,
                 records = report.records.len(), "usage report applied");
             record_last_used(ctx, &report).await;
+            if let Some(webhook) = &ctx.alerts {
+                let alerts = events.into_iter().map(|(_, v)| v);
+                webhook.send(
+                    &ctx.validator,
+                    alerts.filter(|v| v.message.is_some()).collect(),
+                );
+            }
             return Ok(pb::UsageAck {
                 sequence,
                 applied: true,
@@ -208,18 +219,94 @@ fn plan(report: &pb::UsageReport) -> ApiResult<BTreeMap<String, UsageTotals>> {
             add(deltas.entry(key).or_default(), &t);
         }
     }
-    // One key is the applied mark.
-    if deltas.len() + 1 > MAX_TXN_OPS {
+    // One key is the applied mark, one per violation event.
+    let writes = deltas.len() + 1 + report.violations.len();
+    if writes > MAX_TXN_OPS {
         return Err(ApiError::invalid(
             "records",
             format!(
-                "this report needs {} store writes, more than the {MAX_TXN_OPS} one transaction \
-                 may hold; the data plane must split it (32 records always fit)",
-                deltas.len() + 1
+                "this report needs {writes} store writes, more than the {MAX_TXN_OPS} one \
+                 transaction may hold; the data plane must split it (32 records and violations \
+                 together always fit)"
             ),
         ));
     }
     Ok(deltas)
+}
+
+/// The report's violation events with their store keys.
+fn violations(report: &pb::UsageReport) -> ApiResult<Vec<(String, Violation)>> {
+    report
+        .violations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let field = |name: &str| format!("violations[{i}].{name}");
+            for (name, value) in [
+                ("id", &v.id),
+                ("policy_id", &v.policy_id),
+                ("policy_name", &v.policy_name),
+                ("workspace_id", &v.workspace_id),
+                ("repository_id", &v.repository_id),
+                ("api_key_id", &v.api_key_id),
+                ("ai_llm_id", &v.ai_llm_id),
+                ("model", &v.model),
+                ("host", &v.host),
+            ] {
+                check_field(&field(name), value)?;
+            }
+            if v.id.is_empty() || v.policy_id.is_empty() || v.workspace_id.is_empty() {
+                return Err(ApiError::invalid(
+                    &field("id"),
+                    "a violation needs its id, its policy's id and its workspace",
+                ));
+            }
+            if v.explanation.len() > 4 * MAX_FIELD_LEN {
+                return Err(ApiError::invalid(
+                    &field("explanation"),
+                    format!("longer than {} bytes", 4 * MAX_FIELD_LEN),
+                ));
+            }
+            if !(0..=MAX_MINUTE * 60_000).contains(&v.time_ms) {
+                return Err(ApiError::invalid(
+                    &field("time_ms"),
+                    format!("{} is not a time in Unix milliseconds", v.time_ms),
+                ));
+            }
+            let severity = convert::risk(&field("severity"), v.severity)?.ok_or_else(|| {
+                ApiError::invalid(
+                    &field("severity"),
+                    "a severity (the policy's risk) is required",
+                )
+            })?;
+            let action = convert::action(&field("action"), v.action)?;
+            let event = Violation {
+                id: v.id.clone(),
+                policy_id: v.policy_id.clone(),
+                policy_name: v.policy_name.clone(),
+                time: v.time_ms,
+                explanation: v.explanation.clone(),
+                workspace_id: v.workspace_id.clone(),
+                repository_id: v.repository_id.clone(),
+                api_key_id: v.api_key_id.clone(),
+                severity,
+                blocked: v.blocked,
+                // An unknown type from a newer data plane is left out, not refused.
+                model_type: convert::ai_type("", v.ai_type).ok().flatten(),
+                model: v.model.clone(),
+                host: v.host.clone(),
+                message: (action == Some(PolicyAction::Alert)).then(|| {
+                    format!(
+                        "policy '{}' ({} risk) fired: {}",
+                        v.policy_name,
+                        format!("{severity:?}").to_uppercase(),
+                        v.explanation
+                    )
+                }),
+            };
+            Ok((keys::violation(&v.workspace_id, v.time_ms, &v.id), event))
+        })
+        .collect()
 }
 
 fn check_field(name: &str, value: &str) -> ApiResult<()> {
@@ -288,6 +375,7 @@ mod tests {
             sequence: 1,
             environment: "production".into(),
             records,
+            violations: Vec::new(),
         }
     }
 
@@ -332,5 +420,82 @@ mod tests {
             .map(|i| record(&format!("l{i}"), i * 1440))
             .collect();
         assert!(plan(&report(spread)).is_ok());
+    }
+
+    fn violation(id: &str) -> pb::Violation {
+        pb::Violation {
+            id: id.into(),
+            policy_id: "pol_1".into(),
+            policy_name: "no-secrets".into(),
+            time_ms: 1_700_000_000_000,
+            explanation: "the request text contains an AWS access key id".into(),
+            workspace_id: "ws_1".into(),
+            severity: 3,
+            action: 2,
+            ai_type: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sync_usage_violations_become_events() {
+        let mut r = report(vec![record("l1", 60)]);
+        r.violations = vec![violation("v1")];
+        let events = violations(&r).expect("valid");
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            events[0].0,
+            keys::violation("ws_1", 1_700_000_000_000, "v1")
+        );
+        let event = &events[0].1;
+        assert_eq!(event.severity, crate::model::RiskType::High);
+        assert_eq!(event.model_type, Some(crate::model::AiType::Openai));
+        // An ALERT carries its message (alerts are listed apart).
+        assert!(
+            event
+                .message
+                .as_ref()
+                .is_some_and(|m| m.contains("no-secrets"))
+        );
+
+        let bad = |v: pb::Violation, field: &str| {
+            let mut r = report(vec![]);
+            r.violations = vec![v];
+            match violations(&r) {
+                Err(ApiError::InvalidArgument { field: f, .. }) => {
+                    assert!(f.contains(field), "{f}")
+                }
+                other => panic!("expected INVALID_ARGUMENT on {field}, got {other:?}"),
+            }
+        };
+        bad(
+            pb::Violation {
+                workspace_id: String::new(),
+                ..violation("v")
+            },
+            "violations[0]",
+        );
+        bad(
+            pb::Violation {
+                severity: 0,
+                ..violation("v")
+            },
+            "severity",
+        );
+        bad(
+            pb::Violation {
+                time_ms: -1,
+                ..violation("v")
+            },
+            "time_ms",
+        );
+        // Violations count against the transaction: 32 spread records leave no room for 33.
+        let mut full = report(
+            (0..32)
+                .map(|i| record(&format!("l{i}"), i * 1440))
+                .collect(),
+        );
+        full.violations = (0..32).map(|i| violation(&format!("v{i}"))).collect();
+        assert!(plan(&full).is_err());
     }
 }

@@ -293,6 +293,41 @@ impl Validator {
 
     /// Sends `request` and reads the whole answer (redirects reported, never followed; at
     /// most [`MAX_BODY_BYTES`]); `Err` is the failed outcome to report.
+    /// POSTs a JSON `body` to `url` (the operator's alert webhook) within this validator's
+    /// timeout; the status, or why there is none.
+    pub async fn post_json(&self, url: &Uri, body: Bytes) -> Result<StatusCode, String> {
+        let request = Request::post(url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("tollgate/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(body))
+            .map_err(|e| format!("could not build the request: {e}"))?;
+        let host = url.authority().map(|a| a.to_string()).unwrap_or_default();
+        let call = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| request_error_message(&e, &host, e.is_connect()))?;
+            let status = response.status();
+            // Read (and drop) a bounded answer, so the connection can be reused.
+            let _ = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await;
+            Ok(status)
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| {
+                format!(
+                    "{host} did not answer within {}s",
+                    self.timeout.as_secs_f64()
+                )
+            })?
+    }
+
     async fn fetch(
         &self,
         host: &str,

@@ -71,6 +71,11 @@ pub struct ProviderService {
 }
 
 impl ProviderService {
+    /// What this service shares with the rest of the worker's request path.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Calls providers with `shared`'s client and meters into its aggregator.
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }

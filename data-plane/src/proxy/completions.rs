@@ -31,6 +31,11 @@ pub struct CompletionsService {
 }
 
 impl CompletionsService {
+    /// What this service shares with the rest of the worker's request path.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }

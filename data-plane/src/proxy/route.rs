@@ -137,6 +137,17 @@ pub enum Provider {
     Embeddings(EmbeddingsService),
 }
 
+impl Provider {
+    /// The worker's shared state (its recorder, for the policy layer).
+    pub fn shared(&self) -> &Arc<Shared> {
+        match self {
+            Provider::Chat(s) => s.shared(),
+            Provider::Completions(s) => s.shared(),
+            Provider::Embeddings(s) => s.shared(),
+        }
+    }
+}
+
 impl Service<ChatCall> for Provider {
     type Response = HttpResponse;
     type Error = ProxyError;

@@ -9,6 +9,7 @@ use tollgate_proto::sync as pb;
 
 use super::convert::{Rejected, RepositoryDef};
 use super::{Connection, FastMap, KeyEntry, ModelIndex, RepositoryView, Snapshot};
+use crate::policy::{Policy, PolicySet};
 
 /// Every resource the data plane holds, by id. Updates apply here; a [`Snapshot`] is then
 /// built from the whole set, so readers only ever see a complete version.
@@ -19,6 +20,7 @@ pub struct ResourceSet {
     connections: HashMap<String, Arc<Connection>>,
     repositories: HashMap<String, RepositoryDef>,
     keys: HashMap<String, KeyEntry>,
+    policies: HashMap<String, Arc<Policy>>,
 }
 
 impl ResourceSet {
@@ -29,13 +31,15 @@ impl ResourceSet {
             self.connections.clear();
             self.repositories.clear();
             self.keys.clear();
+            self.policies.clear();
         }
         for r in update.removals {
             match pb::ResourceKind::try_from(r.kind) {
                 Ok(pb::ResourceKind::Connection) => drop(self.connections.remove(&r.id)),
                 Ok(pb::ResourceKind::Repository) => drop(self.repositories.remove(&r.id)),
                 Ok(pb::ResourceKind::ApiKey) => drop(self.keys.remove(&r.id)),
-                // Policies are not enforced yet; unknown kinds come from newer control planes.
+                Ok(pb::ResourceKind::Policy) => drop(self.policies.remove(&r.id)),
+                // Unknown kinds come from newer control planes.
                 _ => {}
             }
         }
@@ -72,6 +76,16 @@ impl ResourceSet {
                         }
                     }
                 }
+                Some(pb::resource::Resource::Policy(p)) => {
+                    let id = p.id.clone();
+                    match Policy::try_from(p) {
+                        Ok(p) => drop(self.policies.insert(id, Arc::new(p))),
+                        Err(e) => {
+                            self.policies.remove(&id);
+                            rejected.push(e);
+                        }
+                    }
+                }
                 None => {}
             }
         }
@@ -91,6 +105,12 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
         .collect();
     let mut repositories =
         FastMap::with_capacity_and_hasher(set.repositories.len(), Default::default());
+    // In a fixed order (scope, then name), so violations list the same way on every replica.
+    let mut policies: Vec<&Arc<Policy>> = set.policies.values().collect();
+    policies.sort_by(|a, b| {
+        let scope = |p: &Policy| (!p.workspace_id.is_empty(), !p.repository_id.is_empty());
+        (scope(a), &a.name, &a.id).cmp(&(scope(b), &b.name, &b.id))
+    });
     for repo in set.repositories.values() {
         let mut conns: Vec<Arc<Connection>> = repo
             .connection_ids
@@ -112,8 +132,10 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
             repo.id.clone(),
             Arc::new(RepositoryView {
                 id: repo.id.clone(),
+                workspace_id: repo.workspace_id.as_str().into(),
                 models,
                 models_body,
+                policies: policies_of(&policies, repo),
             }),
         );
     }
@@ -124,6 +146,21 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
         repositories,
     };
     (snapshot, rejected)
+}
+
+/// The policies `repo`'s requests answer to. Few policies exist (tens, not thousands), so a
+/// scan per repository is cheap next to building its model index.
+fn policies_of(policies: &[&Arc<Policy>], repo: &RepositoryDef) -> PolicySet {
+    if policies.is_empty() {
+        return PolicySet::default();
+    }
+    PolicySet::new(
+        policies
+            .iter()
+            .filter(|p| p.applies_to(&repo.workspace_id, &repo.id))
+            .map(|p| Arc::clone(p))
+            .collect(),
+    )
 }
 
 fn models_list_body(models: &ModelIndex) -> Bytes {
@@ -394,5 +431,90 @@ pub(crate) mod tests {
         });
         assert_eq!(rejected.len(), 1);
         assert!(build_snapshot(&set).0.key(&[5; 32]).is_some());
+    }
+
+    fn policy_res(id: &str, ws: &str, repo: &str, patterns: &[&str]) -> pb::Resource {
+        pb::Resource {
+            resource: Some(pb::resource::Resource::Policy(pb::Policy {
+                id: id.into(),
+                workspace_id: ws.into(),
+                repository_id: repo.into(),
+                name: id.into(),
+                risk_type: 1,
+                action: 3,
+                rules: Some(pb::PolicyRules {
+                    patterns: patterns.iter().map(|p| p.to_string()).collect(),
+                    ..Default::default()
+                }),
+            })),
+        }
+    }
+
+    /// Each repository gets the policies of its organization, workspace and itself; a bad
+    /// policy is reported and left out; removals and full updates drop policies.
+    #[test]
+    fn policies_join_repositories_by_scope() {
+        let in_ws = |id: &str, ws: &str| {
+            let mut r = repo(id, &[], vec![]);
+            if let Some(pb::resource::Resource::Repository(x)) = &mut r.resource {
+                x.workspace_id = ws.into();
+            }
+            r
+        };
+        let mut set = ResourceSet::default();
+        let rejected = set.apply(pb::ConfigUpdate {
+            version: 1,
+            full: true,
+            upserts: vec![
+                in_ws("r1", "w1"),
+                in_ws("r2", "w1"),
+                in_ws("r3", "w2"),
+                policy_res("org", "", "", &["x"]),
+                policy_res("w1", "w1", "", &["x"]),
+                policy_res("r1-only", "w1", "r1", &["x"]),
+                policy_res("broken", "w1", "", &["(unclosed"]),
+            ],
+            removals: vec![],
+        });
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].id, "broken");
+        assert!(
+            rejected[0].reason.contains("pattern 1"),
+            "{}",
+            rejected[0].reason
+        );
+        let names = |set: &ResourceSet, repo: &str| {
+            let (snap, _) = build_snapshot(set);
+            let view = snap.repository(repo).expect("repo").clone();
+            view.policies
+                .evaluate(
+                    "m",
+                    br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+                )
+                .into_iter()
+                .map(|h| h.policy.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        // Organization first, then workspace, then repository.
+        assert_eq!(names(&set, "r1"), ["org", "w1", "r1-only"]);
+        assert_eq!(names(&set, "r2"), ["org", "w1"]);
+        assert_eq!(names(&set, "r3"), ["org"]);
+        set.apply(pb::ConfigUpdate {
+            version: 2,
+            full: false,
+            upserts: vec![],
+            removals: vec![pb::ResourceRef {
+                kind: pb::ResourceKind::Policy as i32,
+                id: "org".into(),
+            }],
+        });
+        assert_eq!(names(&set, "r3"), Vec::<String>::new());
+        set.apply(pb::ConfigUpdate {
+            version: 3,
+            full: true,
+            upserts: vec![in_ws("r1", "w1")],
+            removals: vec![],
+        });
+        assert_eq!(names(&set, "r1"), Vec::<String>::new());
     }
 }

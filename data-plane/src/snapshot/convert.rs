@@ -64,6 +64,7 @@ pub struct RouteTargetDef {
 #[derive(Debug, Clone)]
 pub struct RepositoryDef {
     pub id: String,
+    pub workspace_id: String,
     pub connection_ids: Vec<String>,
     pub routes: Vec<RouteDef>,
 }
@@ -157,6 +158,7 @@ impl TryFrom<pb::Connection> for Connection {
         Ok(Connection {
             id: c.id.into(),
             name: c.name,
+            ai_type: c.ai_type,
             provider,
             chat_url,
             openai_urls,
@@ -250,6 +252,7 @@ impl TryFrom<pb::Repository> for RepositoryDef {
             .collect();
         Ok(RepositoryDef {
             id: r.id,
+            workspace_id: r.workspace_id,
             connection_ids: r.connection_ids,
             routes,
         })

@@ -41,6 +41,8 @@ pub struct Connection {
     /// Shared with every usage record of the connection (no copy per request).
     pub id: Arc<str>,
     pub name: String,
+    /// The `tollgate.admin.v1.AiType` number (OPENAI and OTHER are both [`Provider::OpenAi`]).
+    pub ai_type: i32,
     pub provider: Provider,
     /// Upstream URL of chat completions, computed once from the endpoint (an OPENAI/OTHER
     /// endpoint's query, such as Azure's `?api-version=`, stays after the path). For GOOGLE,
@@ -85,9 +87,12 @@ pub struct KeyEntry {
 #[derive(Debug)]
 pub struct RepositoryView {
     pub id: String,
+    pub workspace_id: Arc<str>,
     pub models: ModelIndex,
     /// The OpenAI list body of `GET /v1/models`, rendered once per snapshot.
     pub models_body: Bytes,
+    /// The policies its requests answer to (organization, workspace, repository).
+    pub policies: crate::policy::PolicySet,
 }
 
 /// Everything a request needs, for one config version.

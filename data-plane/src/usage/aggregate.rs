@@ -2,10 +2,15 @@
 //! everything not yet handed to the reporter; it is bounded by merging old windows into
 //! coarser ones (hour, then day), which keeps totals exact instead of dropping anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tollgate_proto::sync::UsageRecord;
+use tollgate_proto::sync::{UsageRecord, Violation};
+
+/// Violation events kept while the control plane is unreachable. Events cannot be merged
+/// like counters: beyond this the oldest are dropped (and counted in the log); the
+/// violation, alert and block counters of the usage records stay exact.
+pub const VIOLATION_CAP: usize = 10_000;
 
 /// Who and what a usage record is about. The ids are the snapshot's own strings, shared:
 /// metering a request copies no text.
@@ -25,6 +30,9 @@ pub struct Counters {
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub latency_ms_sum: u64,
+    pub policy_violations: u64,
+    pub alerts: u64,
+    pub blocks: u64,
 }
 
 impl Counters {
@@ -34,6 +42,9 @@ impl Counters {
         self.tokens_in += o.tokens_in;
         self.tokens_out += o.tokens_out;
         self.latency_ms_sum += o.latency_ms_sum;
+        self.policy_violations += o.policy_violations;
+        self.alerts += o.alerts;
+        self.blocks += o.blocks;
     }
 }
 
@@ -52,6 +63,15 @@ pub struct Aggregator {
     shards: Box<[Shard]>,
     /// Entries of a shard above which its old windows are merged.
     cap: usize,
+    /// Policy violation events not yet reported, oldest first (rare: one lock is enough).
+    violations: Mutex<Violations>,
+}
+
+#[derive(Debug, Default)]
+struct Violations {
+    queue: VecDeque<Violation>,
+    /// Dropped since the last warning.
+    dropped: u64,
 }
 
 /// One worker's records. Aligned so two shards' locks never share a cache line.
@@ -108,7 +128,44 @@ impl Aggregator {
                 })
                 .collect(),
             cap,
+            violations: Mutex::default(),
         }
+    }
+
+    /// Queues a policy violation event for the reporter.
+    pub fn add_violation(&self, v: Violation) {
+        let mut q = self.lock_violations();
+        if q.queue.len() >= VIOLATION_CAP {
+            q.queue.pop_front();
+            q.dropped += 1;
+            if q.dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = q.dropped,
+                    "control plane unreachable: oldest policy violation events dropped \
+                     (their counters are kept)"
+                );
+            }
+        }
+        q.queue.push_back(v);
+    }
+
+    /// Removes and returns at most `max` violation events, oldest first.
+    pub fn take_violations(&self, max: usize) -> Vec<Violation> {
+        let mut q = self.lock_violations();
+        let n = max.min(q.queue.len());
+        if q.queue.len() == n {
+            q.dropped = 0;
+        }
+        q.queue.drain(..n).collect()
+    }
+
+    /// Number of unsent violation events.
+    pub fn violations_len(&self) -> usize {
+        self.lock_violations().queue.len()
+    }
+
+    fn lock_violations(&self) -> MutexGuard<'_, Violations> {
+        self.violations.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Adds one request's counters to its minute window, in shard `shard` (modulo the
@@ -149,6 +206,9 @@ impl Aggregator {
                 tokens_in: c.tokens_in,
                 tokens_out: c.tokens_out,
                 latency_ms_sum: c.latency_ms_sum,
+                policy_violations: c.policy_violations,
+                alerts: c.alerts,
+                blocks: c.blocks,
                 window_minutes: if width > 1 { width } else { 0 },
                 ..Default::default()
             })
@@ -168,9 +228,9 @@ impl Aggregator {
         self.shards.iter().map(|s| s.lock().map.len()).sum()
     }
 
-    /// Whether nothing is waiting.
+    /// Whether nothing is waiting (records or violation events).
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.lock().map.is_empty())
+        self.shards.iter().all(|s| s.lock().map.is_empty()) && self.violations_len() == 0
     }
 }
 
@@ -217,10 +277,10 @@ mod tests {
     fn one(tokens_in: u64) -> Counters {
         Counters {
             api_calls: 1,
-            errors: 0,
             tokens_in,
             tokens_out: 2,
             latency_ms_sum: 5,
+            ..Default::default()
         }
     }
 

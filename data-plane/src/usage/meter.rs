@@ -107,6 +107,7 @@ impl Drop for Meter {
             tokens_in: self.tokens.input,
             tokens_out: self.tokens.output,
             latency_ms_sum: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..Counters::default()
         };
         let Some(key) = self.key.take() else {
             return;

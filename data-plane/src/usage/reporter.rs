@@ -18,8 +18,10 @@ use super::Aggregator;
 use crate::backoff::Backoff;
 use crate::metrics::Metrics;
 
-/// The control plane's limit on records per report.
+/// The control plane's limit on records and violation events together per report.
 pub const MAX_RECORDS: usize = 32;
+/// Most violation events per report, so that usage records always travel too.
+const MAX_VIOLATIONS: usize = MAX_RECORDS / 2;
 /// How often collected usage is sent.
 const PERIOD: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the last reports.
@@ -121,21 +123,32 @@ impl<S: UsageSender> Reporter<S> {
     async fn drain(&mut self) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut left = self.aggregator.len();
+        let mut left_violations = self.aggregator.violations_len();
         loop {
             self.publish_pending();
             let report = match &self.in_flight {
                 Some(r) => r.clone(),
                 None => {
-                    let records = self.aggregator.take(MAX_RECORDS.min(left));
-                    if records.is_empty() {
+                    let mut violations = self
+                        .aggregator
+                        .take_violations(MAX_VIOLATIONS.min(left_violations));
+                    left_violations = left_violations.saturating_sub(violations.len());
+                    let records = self
+                        .aggregator
+                        .take((MAX_RECORDS - violations.len()).min(left));
+                    if records.is_empty() && violations.is_empty() {
                         return;
                     }
                     left = left.saturating_sub(records.len());
+                    for v in &mut violations {
+                        v.host.clone_from(&self.instance_id);
+                    }
                     let report = UsageReport {
                         instance_id: self.instance_id.clone(),
                         sequence: self.next_sequence,
                         environment: self.environment.clone(),
                         records,
+                        violations,
                     };
                     self.next_sequence += 1;
                     self.in_flight = Some(report.clone());
@@ -171,7 +184,11 @@ impl<S: UsageSender> Reporter<S> {
     }
 
     fn publish_pending(&self) {
-        let queued = self.aggregator.len().div_ceil(MAX_RECORDS);
+        let queued = self
+            .aggregator
+            .len()
+            .div_ceil(MAX_RECORDS)
+            .max(self.aggregator.violations_len().div_ceil(MAX_VIOLATIONS));
         let pending = queued + usize::from(self.in_flight.is_some());
         self.metrics
             .usage_reports_pending
@@ -364,6 +381,58 @@ mod tests {
         assert!(seen[..4].iter().all(|r| r == &seen[0]));
         assert_eq!(seen[0].records.len(), 32);
         let calls: u64 = seen[3..]
+            .iter()
+            .flat_map(|r| &r.records)
+            .map(|r| r.api_calls)
+            .sum();
+        assert_eq!(calls, 40);
+        assert!(agg.is_empty());
+    }
+
+    /// Violation events travel with the records (at most half a report each time), carry
+    /// the instance id as their host, and are delivered once like the records.
+    #[tokio::test(start_paused = true)]
+    async fn violations_travel_in_reports() {
+        let agg = Arc::new(Aggregator::new(10_000));
+        fill(&agg, 40);
+        for i in 0..20 {
+            agg.add_violation(tollgate_proto::sync::Violation {
+                id: format!("v{i}"),
+                ..Default::default()
+            });
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake {
+            fail: 1,
+            seen: seen.clone(),
+        };
+        let (tx, task) = start(fake, &agg, "dp-v");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let _ = tx.send(());
+        task.await.expect("reporter");
+        let seen = seen.lock().expect("lock");
+        // The failed first report was resent as is, violations included.
+        assert_eq!(seen[0], seen[1]);
+        let delivered = &seen[1..];
+        assert!(
+            delivered
+                .iter()
+                .all(|r| r.violations.len() <= MAX_VIOLATIONS
+                    && r.records.len() + r.violations.len() <= MAX_RECORDS)
+        );
+        let ids: Vec<&str> = delivered
+            .iter()
+            .flat_map(|r| &r.violations)
+            .map(|v| v.id.as_str())
+            .collect();
+        assert_eq!(ids, (0..20).map(|i| format!("v{i}")).collect::<Vec<_>>());
+        assert!(
+            delivered
+                .iter()
+                .flat_map(|r| &r.violations)
+                .all(|v| v.host == "dp-v")
+        );
+        let calls: u64 = delivered
             .iter()
             .flat_map(|r| &r.records)
             .map(|r| r.api_calls)

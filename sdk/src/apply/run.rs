@@ -366,6 +366,7 @@ async fn apply_policy(
 ) -> Result<Change, ApplyError> {
     let risk = proto::RiskType::from(spec.risk) as i32;
     let action = proto::PolicyAction::from(spec.action) as i32;
+    let rules = spec.rules.to_proto();
     let Some(current) = current else {
         client
             .create_policy(proto::CreatePolicyRequest {
@@ -376,6 +377,7 @@ async fn apply_policy(
                 risk_type: risk,
                 action,
                 enabled: Some(spec.enabled),
+                rules: Some(rules),
             })
             .await?;
         return Ok(Change::Created);
@@ -383,7 +385,8 @@ async fn apply_policy(
     let same = current.content == spec.content
         && current.risk_type == risk
         && current.action == action
-        && current.enabled == spec.enabled;
+        && current.enabled == spec.enabled
+        && current.rules.clone().unwrap_or_default() == rules;
     if same {
         return Ok(Change::Unchanged);
     }
@@ -396,6 +399,7 @@ async fn apply_policy(
             action,
             enabled: Some(spec.enabled),
             expected_version: current.version,
+            rules: Some(rules),
         })
         .await?;
     Ok(Change::Updated)

@@ -139,6 +139,53 @@ pub struct PolicySpec {
     pub repository: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// What enforces it on the data planes (none: documented, not enforced).
+    #[serde(default)]
+    pub rules: RulesSpec,
+}
+
+/// A policy's rules (`PolicyRules` in `admin.proto`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RulesSpec {
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub pii: Vec<PiiSpec>,
+    #[serde(default)]
+    pub secrets: bool,
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    #[serde(default)]
+    pub denied_models: Vec<String>,
+    #[serde(default)]
+    pub max_input_chars: u32,
+    #[serde(default)]
+    pub max_output_tokens: u32,
+}
+
+impl RulesSpec {
+    /// The rules as the API takes them, duplicates dropped (as the control plane does).
+    pub fn to_proto(&self) -> proto::PolicyRules {
+        fn unique<T: Clone + PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+            let mut out = Vec::new();
+            for i in items {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+            out
+        }
+        proto::PolicyRules {
+            patterns: unique(self.patterns.iter().cloned()),
+            pii: unique(self.pii.iter().map(|k| proto::PiiKind::from(*k) as i32)),
+            secrets: self.secrets,
+            allowed_models: unique(self.allowed_models.iter().cloned()),
+            denied_models: unique(self.denied_models.iter().cloned()),
+            max_input_chars: self.max_input_chars,
+            max_output_tokens: self.max_output_tokens,
+        }
+    }
 }
 
 /// An admin token: `orgRole`, or `workspace` with `role`.
@@ -207,6 +254,15 @@ spec_enum!(/// Policy action.
     Log = "log" | "LOG",
     Alert = "alert" | "ALERT",
     Block = "block" | "BLOCK",
+});
+spec_enum!(/// Personal data a policy detects.
+    PiiSpec => PiiKind {
+    Email = "email" | "EMAIL",
+    Phone = "phone" | "PHONE",
+    CreditCard = "credit_card" | "CREDIT_CARD",
+    UsSsn = "us_ssn" | "US_SSN",
+    Iban = "iban" | "IBAN",
+    IpAddress = "ip_address" | "IP_ADDRESS",
 });
 spec_enum!(/// Organization role.
     OrgRoleSpec => Role {

@@ -67,6 +67,90 @@ impl From<Action> for proto::PolicyAction {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pii {
+    Email,
+    Phone,
+    CreditCard,
+    UsSsn,
+    Iban,
+    IpAddress,
+}
+
+impl From<Pii> for proto::PiiKind {
+    fn from(p: Pii) -> Self {
+        match p {
+            Pii::Email => Self::Email,
+            Pii::Phone => Self::Phone,
+            Pii::CreditCard => Self::CreditCard,
+            Pii::UsSsn => Self::UsSsn,
+            Pii::Iban => Self::Iban,
+            Pii::IpAddress => Self::IpAddress,
+        }
+    }
+}
+
+/// What enforces the policy on the data planes. A request violates it when any rule fires.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// A regular expression the request text must not match (repeatable).
+    #[arg(long = "pattern", value_name = "REGEX", help_heading = "Rules")]
+    pub patterns: Vec<String>,
+    /// Personal data the request text must not contain (repeatable, or comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "KIND",
+        help_heading = "Rules"
+    )]
+    pub pii: Vec<Pii>,
+    /// The request text must not contain credentials (API keys, tokens, private keys).
+    #[arg(long, help_heading = "Rules")]
+    pub secrets: bool,
+    /// Only these models may be asked for; `name*` matches a prefix (repeatable).
+    #[arg(long = "allow-model", value_name = "MODEL", help_heading = "Rules")]
+    pub allowed_models: Vec<String>,
+    /// These models may not be asked for; `name*` matches a prefix (repeatable).
+    #[arg(long = "deny-model", value_name = "MODEL", help_heading = "Rules")]
+    pub denied_models: Vec<String>,
+    /// Most characters of text a request may send.
+    #[arg(long, value_name = "N", help_heading = "Rules")]
+    pub max_input_chars: Option<u32>,
+    /// Most output tokens a request may ask for (`max_tokens`, `max_completion_tokens`).
+    #[arg(long, value_name = "N", help_heading = "Rules")]
+    pub max_output_tokens: Option<u32>,
+}
+
+impl RulesArgs {
+    /// Whether any rule flag was given.
+    fn given(&self) -> bool {
+        !self.patterns.is_empty()
+            || !self.pii.is_empty()
+            || self.secrets
+            || !self.allowed_models.is_empty()
+            || !self.denied_models.is_empty()
+            || self.max_input_chars.is_some()
+            || self.max_output_tokens.is_some()
+    }
+
+    fn into_proto(self) -> proto::PolicyRules {
+        proto::PolicyRules {
+            patterns: self.patterns,
+            pii: self
+                .pii
+                .into_iter()
+                .map(|k| proto::PiiKind::from(k) as i32)
+                .collect(),
+            secrets: self.secrets,
+            allowed_models: self.allowed_models,
+            denied_models: self.denied_models,
+            max_input_chars: self.max_input_chars.unwrap_or(0),
+            max_output_tokens: self.max_output_tokens.unwrap_or(0),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[arg(long)]
@@ -93,6 +177,8 @@ pub struct CreateArgs {
     /// Create it disabled.
     #[arg(long)]
     pub disabled: bool,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +200,12 @@ pub struct UpdateArgs {
     /// Disable the policy.
     #[arg(long)]
     pub disabled: bool,
+    /// Rule flags replace all of the policy's rules (those not given are cleared).
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Remove every rule (the policy is then documented, not enforced).
+    #[arg(long, conflicts_with_all = ["patterns", "pii", "secrets", "allowed_models", "denied_models", "max_input_chars", "max_output_tokens"])]
+    pub clear_rules: bool,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +261,7 @@ pub fn create_request(a: CreateArgs) -> Result<proto::CreatePolicyRequest, CliEr
         risk_type: proto::RiskType::from(a.risk) as i32,
         action: proto::PolicyAction::from(a.action) as i32,
         enabled: Some(!a.disabled),
+        rules: Some(a.rules.into_proto()),
     })
 }
 
@@ -185,6 +278,13 @@ pub fn update_request(a: UpdateArgs) -> Result<proto::UpdatePolicyRequest, CliEr
             _ => None,
         },
         expected_version: 0,
+        rules: if a.clear_rules {
+            Some(proto::PolicyRules::default())
+        } else if a.rules.given() {
+            Some(a.rules.into_proto())
+        } else {
+            None
+        },
     })
 }
 
@@ -212,6 +312,7 @@ impl Row for proto::Policy {
         "RISK",
         "ACTION",
         "ENABLED",
+        "RULES",
     ];
     fn row(&self) -> Vec<String> {
         vec![
@@ -222,7 +323,47 @@ impl Row for proto::Policy {
             enum_name(self.risk_type, proto::RiskType::as_str_name),
             enum_name(self.action, proto::PolicyAction::as_str_name),
             yes_no(self.enabled),
+            rules_summary(self.rules.as_ref()),
         ]
+    }
+}
+
+/// One line for the RULES column: what fires the policy ("none": it enforces nothing).
+fn rules_summary(r: Option<&proto::PolicyRules>) -> String {
+    let Some(r) = r else {
+        return "none".into();
+    };
+    let mut parts = Vec::new();
+    if r.secrets {
+        parts.push("secrets".to_string());
+    }
+    if !r.pii.is_empty() {
+        let kinds: Vec<_> = r
+            .pii
+            .iter()
+            .map(|k| enum_name(*k, proto::PiiKind::as_str_name).to_lowercase())
+            .collect();
+        parts.push(format!("pii:{}", kinds.join("+")));
+    }
+    if !r.patterns.is_empty() {
+        parts.push(format!("patterns:{}", r.patterns.len()));
+    }
+    if !r.allowed_models.is_empty() {
+        parts.push(format!("allow:{}", r.allowed_models.join("+")));
+    }
+    if !r.denied_models.is_empty() {
+        parts.push(format!("deny:{}", r.denied_models.join("+")));
+    }
+    if r.max_input_chars > 0 {
+        parts.push(format!("input<={}", r.max_input_chars));
+    }
+    if r.max_output_tokens > 0 {
+        parts.push(format!("output<={}", r.max_output_tokens));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" ")
     }
 }
 
@@ -354,6 +495,76 @@ mod tests {
         assert_eq!(req.action, proto::PolicyAction::Block as i32);
         assert_eq!(req.enabled, Some(false));
         assert_eq!(req.repository_id, "chat-app");
+        assert_eq!(req.rules, Some(proto::PolicyRules::default()));
+        Ok(())
+    }
+
+    #[test]
+    fn rule_flags() -> Result<(), Box<dyn std::error::Error>> {
+        let PolicyCmd::Create(a) = policy(&[
+            "create",
+            "--name",
+            "guard",
+            "--content",
+            "No secrets or PII",
+            "--risk",
+            "high",
+            "--action",
+            "block",
+            "--secrets",
+            "--pii",
+            "email,credit-card",
+            "--pii",
+            "us-ssn",
+            "--pattern",
+            "(?i)project\\s+falcon",
+            "--deny-model",
+            "gpt-4o*",
+            "--max-output-tokens",
+            "4096",
+        ])?
+        else {
+            panic!("not create");
+        };
+        let rules = create_request(a)
+            .map_err(|e| e.render())?
+            .rules
+            .expect("rules");
+        assert!(rules.secrets);
+        assert_eq!(
+            rules.pii,
+            [
+                proto::PiiKind::Email,
+                proto::PiiKind::CreditCard,
+                proto::PiiKind::UsSsn
+            ]
+            .map(|k| k as i32)
+        );
+        assert_eq!(rules.patterns, ["(?i)project\\s+falcon"]);
+        assert_eq!(rules.denied_models, ["gpt-4o*"]);
+        assert_eq!((rules.max_input_chars, rules.max_output_tokens), (0, 4096));
+        assert_eq!(
+            rules_summary(Some(&rules)),
+            "secrets pii:email+credit_card+us_ssn patterns:1 deny:gpt-4o* output<=4096"
+        );
+        // Update: no rule flag keeps the rules, rule flags replace them, --clear-rules clears.
+        let update =
+            |args: &[&str]| -> Result<Option<proto::PolicyRules>, Box<dyn std::error::Error>> {
+                let PolicyCmd::Update(a) = policy(args)? else {
+                    panic!("not update");
+                };
+                Ok(update_request(a).map_err(|e| e.render())?.rules)
+            };
+        assert_eq!(update(&["update", "guard", "--risk", "low"])?, None);
+        let replaced = update(&["update", "guard", "--allow-model", "gpt-4o-mini"])?.expect("set");
+        assert_eq!(replaced.allowed_models, ["gpt-4o-mini"]);
+        assert!(!replaced.secrets);
+        assert_eq!(
+            update(&["update", "guard", "--clear-rules"])?,
+            Some(proto::PolicyRules::default())
+        );
+        assert!(policy(&["update", "guard", "--clear-rules", "--secrets"]).is_err());
+        assert!(policy(&["update", "guard", "--pii", "passport"]).is_err());
         Ok(())
     }
 

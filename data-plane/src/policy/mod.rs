@@ -1,0 +1,305 @@
+//! Policies as the data plane enforces them: the deterministic rules of each enabled policy,
+//! compiled once per config version, and their evaluation on a routed request.
+//!
+//! A repository's requests answer to the organization's policies, their workspace's and
+//! their repository's (lower scopes add to higher ones). Each policy that fires is one
+//! violation; any BLOCK among them refuses the request (403) before it reaches a provider.
+//! Explanations name what fired (a model, a kind of data, a pattern number), never the text
+//! that fired it: that text may be the very secret the policy protects.
+
+pub mod detect;
+
+use std::sync::Arc;
+
+use tollgate_proto::sync as pb;
+
+use crate::snapshot::Rejected;
+use detect::{Patterns, Pii};
+
+/// What a policy does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Log,
+    Alert,
+    Block,
+}
+
+impl Action {
+    /// The `tollgate.admin.v1.PolicyAction` number.
+    pub fn number(self) -> i32 {
+        match self {
+            Action::Log => 1,
+            Action::Alert => 2,
+            Action::Block => 3,
+        }
+    }
+
+    /// Lower-case name, for metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Log => "log",
+            Action::Alert => "alert",
+            Action::Block => "block",
+        }
+    }
+}
+
+/// One enabled policy with its rules compiled.
+#[derive(Debug)]
+pub struct Policy {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    /// Empty for an organization policy.
+    pub workspace_id: String,
+    /// Set for a repository policy.
+    pub repository_id: String,
+    /// `tollgate.admin.v1.RiskType` number.
+    pub severity: i32,
+    pub action: Action,
+    rules: Rules,
+}
+
+#[derive(Debug)]
+struct Rules {
+    patterns: Patterns,
+    pii: Vec<Pii>,
+    secrets: bool,
+    allowed_models: Vec<String>,
+    denied_models: Vec<String>,
+    max_input_chars: usize,
+    max_output_tokens: u64,
+}
+
+impl Rules {
+    /// Whether a rule reads the request's text (so it must be extracted).
+    fn reads_text(&self) -> bool {
+        !self.patterns.is_empty()
+            || !self.pii.is_empty()
+            || self.secrets
+            || self.max_input_chars > 0
+    }
+}
+
+impl TryFrom<pb::Policy> for Policy {
+    type Error = Rejected;
+
+    fn try_from(p: pb::Policy) -> Result<Self, Rejected> {
+        let reject = |reason: String| Rejected {
+            kind: pb::ResourceKind::Policy,
+            id: p.id.clone(),
+            reason,
+        };
+        if p.id.is_empty() {
+            return Err(reject("policy without an id".into()));
+        }
+        let action = match p.action {
+            1 => Action::Log,
+            2 => Action::Alert,
+            3 => Action::Block,
+            n => return Err(reject(format!("unknown policy action {n}"))),
+        };
+        let r = p.rules.clone().unwrap_or_default();
+        let patterns = Patterns::compile(&r.patterns).map_err(|e| reject(format!("rules: {e}")))?;
+        let mut pii = Vec::with_capacity(r.pii.len());
+        for k in &r.pii {
+            let kind = match k {
+                1 => Pii::Email,
+                2 => Pii::Phone,
+                3 => Pii::CreditCard,
+                4 => Pii::UsSsn,
+                5 => Pii::Iban,
+                6 => Pii::IpAddress,
+                n => return Err(reject(format!("unknown personal data kind {n}"))),
+            };
+            pii.push(kind);
+        }
+        // Build the built-in detectors now (1-2 ms, once per process and set of kinds), on
+        // the config path rather than in the first request that needs them.
+        if r.secrets {
+            let _ = detect::find_secret("");
+        }
+        if !pii.is_empty() {
+            let _ = detect::find_pii("", &pii);
+        }
+        Ok(Policy {
+            id: p.id.as_str().into(),
+            name: p.name.as_str().into(),
+            workspace_id: p.workspace_id,
+            repository_id: p.repository_id,
+            severity: p.risk_type,
+            action,
+            rules: Rules {
+                patterns,
+                pii,
+                secrets: r.secrets,
+                allowed_models: r.allowed_models,
+                denied_models: r.denied_models,
+                max_input_chars: r.max_input_chars as usize,
+                max_output_tokens: u64::from(r.max_output_tokens),
+            },
+        })
+    }
+}
+
+impl Policy {
+    /// Whether requests of repository `repository_id` in workspace `workspace_id` answer to
+    /// this policy.
+    pub fn applies_to(&self, workspace_id: &str, repository_id: &str) -> bool {
+        (self.workspace_id.is_empty() || self.workspace_id == workspace_id)
+            && (self.repository_id.is_empty() || self.repository_id == repository_id)
+    }
+}
+
+/// The policies one repository's requests answer to (empty for most repositories: then
+/// nothing is evaluated).
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet(Arc<[Arc<Policy>]>);
+
+impl PolicySet {
+    pub fn new(policies: Vec<Arc<Policy>>) -> Self {
+        Self(policies.into())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The policies `request` violates, each with why. The request body was already parsed
+    /// once by routing, so it is a JSON object; if its text cannot be read after all, the
+    /// text rules see none (and the size rule counts none).
+    pub fn evaluate(&self, model: &str, body: &[u8]) -> Vec<Hit> {
+        let mut text: Option<String> = None;
+        let mut max_output_tokens: Option<Option<u64>> = None;
+        let mut hits = Vec::new();
+        for policy in self.0.iter() {
+            let rules = &policy.rules;
+            let request = Request {
+                model,
+                text: if rules.reads_text() {
+                    text.get_or_insert_with(|| detect::request_text(body).unwrap_or_default())
+                } else {
+                    ""
+                },
+                max_output_tokens: if rules.max_output_tokens > 0 {
+                    *max_output_tokens.get_or_insert_with(|| output_tokens(body))
+                } else {
+                    None
+                },
+            };
+            if let Some(explanation) = check(rules, &request) {
+                hits.push(Hit {
+                    policy: policy.clone(),
+                    explanation,
+                });
+            }
+        }
+        hits
+    }
+}
+
+/// What the rules read of a request (each part only extracted when a rule needs it).
+#[derive(Debug, Clone, Copy)]
+struct Request<'a> {
+    /// The model the app asked for.
+    model: &'a str,
+    /// The text the app sends (see [`detect::request_text`]).
+    text: &'a str,
+    /// The larger of `max_completion_tokens` and `max_tokens`, if the app set either.
+    max_output_tokens: Option<u64>,
+}
+
+/// The output tokens a request asks for at most (see [`Request`]).
+fn output_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        max_tokens: Option<serde_json::Number>,
+        max_completion_tokens: Option<serde_json::Number>,
+    }
+    // Any number counts, so that `1e9` or `4096.5` cannot slip past as "not a u64".
+    let tokens = |n: Option<serde_json::Number>| {
+        n.map(|n| {
+            n.as_u64()
+                .unwrap_or_else(|| n.as_f64().map_or(0, |f| f.max(0.0).ceil() as u64))
+        })
+    };
+    let l: Limits = serde_json::from_slice(body).ok()?;
+    tokens(l.max_tokens).max(tokens(l.max_completion_tokens))
+}
+
+/// One policy a request violated.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub policy: Arc<Policy>,
+    pub explanation: String,
+}
+
+/// Why `rules` fire on the request, if they do (the first rule that fires).
+fn check(rules: &Rules, req: &Request<'_>) -> Option<String> {
+    let text = req.text;
+    if !rules.allowed_models.is_empty()
+        && !rules
+            .allowed_models
+            .iter()
+            .any(|m| model_matches(m, req.model))
+    {
+        return Some(format!(
+            "the request asks for model '{}', which is not among the allowed models",
+            req.model
+        ));
+    }
+    if let Some(m) = rules
+        .denied_models
+        .iter()
+        .find(|m| model_matches(m, req.model))
+    {
+        return Some(format!(
+            "the request asks for model '{}', which is denied ('{m}')",
+            req.model
+        ));
+    }
+    if rules.max_output_tokens > 0
+        && let Some(n) = req.max_output_tokens
+        && n > rules.max_output_tokens
+    {
+        return Some(format!(
+            "the request asks for up to {n} output tokens; the limit is {}",
+            rules.max_output_tokens
+        ));
+    }
+    if rules.max_input_chars > 0 {
+        let chars = text.chars().count();
+        if chars > rules.max_input_chars {
+            return Some(format!(
+                "the request sends {chars} characters of text; the limit is {}",
+                rules.max_input_chars
+            ));
+        }
+    }
+    if rules.secrets
+        && let Some(f) = detect::find_secret(text)
+    {
+        return Some(format!("the request text contains {}", f.what));
+    }
+    if let Some(f) = detect::find_pii(text, &rules.pii) {
+        return Some(format!("the request text contains {}", f.what));
+    }
+    if let Some(i) = rules.patterns.first_match(text) {
+        return Some(format!("the request text matches pattern {}", i + 1));
+    }
+    None
+}
+
+/// `pattern` is a model name, or a prefix when it ends with `*`.
+fn model_matches(pattern: &str, model: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => model.starts_with(prefix),
+        None => pattern == model,
+    }
+}
+
+#[cfg(test)]
+mod tests;

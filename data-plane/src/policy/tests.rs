@@ -1,0 +1,190 @@
+use super::*;
+
+fn policy(id: &str, action: i32, rules: pb::PolicyRules) -> pb::Policy {
+    pb::Policy {
+        id: id.into(),
+        workspace_id: "ws".into(),
+        repository_id: String::new(),
+        name: id.into(),
+        risk_type: 3,
+        action,
+        rules: Some(rules),
+    }
+}
+
+fn set(policies: Vec<pb::Policy>) -> PolicySet {
+    PolicySet::new(
+        policies
+            .into_iter()
+            .map(|p| Arc::new(Policy::try_from(p).expect("valid policy")))
+            .collect(),
+    )
+}
+
+fn chat(text: &str) -> Vec<u8> {
+    serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
+        .to_string()
+        .into_bytes()
+}
+
+fn fired(set: &PolicySet, model: &str, body: &[u8]) -> Vec<(String, String)> {
+    set.evaluate(model, body)
+        .into_iter()
+        .map(|h| (h.policy.id.to_string(), h.explanation))
+        .collect()
+}
+
+#[test]
+fn each_rule_fires_and_names_what_not_the_text() {
+    let aws_key = "AKIAIOSFODNN7EXAMPLE";
+    let s = set(vec![
+        policy(
+            "secrets",
+            3,
+            pb::PolicyRules {
+                secrets: true,
+                ..Default::default()
+            },
+        ),
+        policy(
+            "pii",
+            1,
+            pb::PolicyRules {
+                pii: vec![1],
+                ..Default::default()
+            },
+        ),
+        policy(
+            "falcon",
+            2,
+            pb::PolicyRules {
+                patterns: vec!["nothing".into(), "(?i)project\\s+falcon".into()],
+                ..Default::default()
+            },
+        ),
+    ]);
+    let body = chat(&format!(
+        "key {aws_key}, mail ada@example.com about Project  Falcon"
+    ));
+    let hits = fired(&s, "gpt-4o", &body);
+    assert_eq!(
+        hits,
+        [
+            (
+                "secrets".into(),
+                "the request text contains an AWS access key id".into()
+            ),
+            (
+                "pii".into(),
+                "the request text contains an email address".into()
+            ),
+            ("falcon".into(), "the request text matches pattern 2".into()),
+        ]
+    );
+    for (_, why) in &hits {
+        assert!(!why.contains(aws_key) && !why.contains("ada@"), "{why}");
+    }
+    assert!(fired(&s, "gpt-4o", &chat("an ordinary question")).is_empty());
+}
+
+#[test]
+fn model_and_size_rules() {
+    let s = set(vec![
+        policy(
+            "models",
+            3,
+            pb::PolicyRules {
+                allowed_models: vec!["gpt-4o*".into(), "claude-3-haiku".into()],
+                denied_models: vec!["gpt-4o-audio*".into()],
+                ..Default::default()
+            },
+        ),
+        policy(
+            "limits",
+            1,
+            pb::PolicyRules {
+                max_input_chars: 10,
+                max_output_tokens: 100,
+                ..Default::default()
+            },
+        ),
+    ]);
+    let short = chat("hi");
+    assert!(fired(&s, "gpt-4o-mini", &short).is_empty());
+    assert!(fired(&s, "claude-3-haiku", &short).is_empty());
+    assert_eq!(
+        fired(&s, "o1", &short)[0].1,
+        "the request asks for model 'o1', which is not among the allowed models"
+    );
+    assert_eq!(
+        fired(&s, "gpt-4o-audio-preview", &short)[0].1,
+        "the request asks for model 'gpt-4o-audio-preview', which is denied ('gpt-4o-audio*')"
+    );
+    // Characters, not bytes: ten accented letters are within a limit of 10.
+    assert!(fired(&s, "gpt-4o", &chat("éééééééééé")).is_empty());
+    assert_eq!(
+        fired(&s, "gpt-4o", &chat("eleven chars"))[0].1,
+        "the request sends 12 characters of text; the limit is 10"
+    );
+    for (field, value) in [
+        ("max_tokens", serde_json::json!(101)),
+        ("max_completion_tokens", serde_json::json!(5000)),
+        // A float or an exponent cannot slip past the limit.
+        ("max_tokens", serde_json::json!(1e9)),
+        ("max_tokens", serde_json::json!(100.5)),
+    ] {
+        let body = serde_json::json!({"model": "gpt-4o", "messages": [], field: value});
+        let hits = fired(&s, "gpt-4o", body.to_string().as_bytes());
+        assert_eq!(hits.len(), 1, "{field}: {value}");
+        assert!(
+            hits[0].1.contains("output tokens; the limit is 100"),
+            "{}",
+            hits[0].1
+        );
+    }
+    let within = serde_json::json!({"model": "gpt-4o", "messages": [], "max_tokens": 100});
+    assert!(fired(&s, "gpt-4o", within.to_string().as_bytes()).is_empty());
+}
+
+#[test]
+fn bad_policies_are_rejected_with_a_reason() {
+    let reason = |p: pb::Policy| Policy::try_from(p).expect_err("rejected").reason;
+    assert!(
+        reason(policy(
+            "p",
+            3,
+            pb::PolicyRules {
+                patterns: vec!["ok".into(), "(unclosed".into()],
+                ..Default::default()
+            }
+        ))
+        .contains("pattern 2")
+    );
+    assert!(reason(policy("p", 9, Default::default())).contains("action 9"));
+    assert!(
+        reason(policy(
+            "p",
+            1,
+            pb::PolicyRules {
+                pii: vec![42],
+                ..Default::default()
+            }
+        ))
+        .contains("42")
+    );
+}
+
+#[test]
+fn scope_decides_which_repositories_answer() {
+    let scoped = |ws: &str, repo: &str| {
+        let mut p = policy("p", 1, Default::default());
+        p.workspace_id = ws.into();
+        p.repository_id = repo.into();
+        Policy::try_from(p).expect("valid")
+    };
+    assert!(scoped("", "").applies_to("ws", "r1"));
+    assert!(scoped("ws", "").applies_to("ws", "r1"));
+    assert!(!scoped("other", "").applies_to("ws", "r1"));
+    assert!(scoped("ws", "r1").applies_to("ws", "r1"));
+    assert!(!scoped("ws", "r2").applies_to("ws", "r1"));
+}

@@ -1,0 +1,333 @@
+//! Policies enforced end to end: rules set with `tollgatectl`, synced to a real data plane,
+//! a BLOCK refusing an `async-openai` request before the provider sees it, an ALERT letting
+//! one through, both listed as violations and counted in the connection's stats.
+
+use std::time::{Duration, Instant};
+
+use async_openai::error::OpenAIError;
+use tollgate_sdk::proto;
+use tollgate_tests::chat::{chat, create_llm};
+use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http};
+
+const SECRET: &str = "sk-policy-e2e-provider-secret-51c2";
+/// AWS's documented example key id: what the secrets rule must catch and never repeat.
+const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+
+/// Sends `text` to gpt-4o-mini until the answer's status is `want` (the policy change has
+/// reached the data plane), or fails after 10 s. Returns the last body.
+async fn until_status(dp: &DataPlane, key: &str, text: &str, want: u16) -> serde_json::Value {
+    let body = serde_json::json!({"model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": text}]})
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, json) =
+            http::post_json(&format!("{}/v1/chat/completions", dp.url), Some(key), &body).await;
+        if status == want {
+            return json;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} instead of {want}: {json}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stats(cp: &ControlPlane) -> proto::AiLlmStats {
+    cp.client()
+        .await
+        .get_ai_llm_stats(proto::GetAiLlmStatsRequest {
+            ai_llm_id: "openai".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("stats")
+        .stats
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_alert_and_log_end_to_end() {
+    let mock = MockProvider::start(SECRET).await;
+    let hook = format!("{}/hooks/alerts", mock.url());
+    let cp = ControlPlane::start_with(Backend::Embedded, &["--alert-webhook-url", &hook]).await;
+    create_llm(
+        &cp,
+        "openai",
+        proto::AiType::Openai,
+        format!("{}/v1", mock.url()),
+        "gpt-4o-mini",
+        SECRET,
+    )
+    .await;
+    let ctl = cp.ctl();
+    ctl.run(&[
+        "repo",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "chat-app",
+    ])
+    .await
+    .ok();
+    ctl.run(&["repo", "attach", "chat-app", "openai"])
+        .await
+        .ok();
+    let key_out = ctl
+        .run(&[
+            "-o", "json", "key", "create", "--repo", "chat-app", "--name", "app",
+        ])
+        .await
+        .ok()
+        .json();
+    let key = key_out["secret"].as_str().expect("key").to_string();
+    let key_id = key_out["apiKey"]["id"]
+        .as_str()
+        .expect("key id")
+        .to_string();
+
+    // Bad rules are refused with the field that is wrong.
+    ctl.run(&[
+        "policy",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "bad",
+        "--content",
+        "x",
+        "--risk",
+        "low",
+        "--action",
+        "log",
+        "--pattern",
+        "ok",
+        "--pattern",
+        "(unclosed",
+    ])
+    .await
+    .fails_with("rules.patterns[1]");
+
+    // A workspace BLOCK on credentials, a repository ALERT on email addresses, an
+    // organization LOG on a model family.
+    for args in [
+        &[
+            "--workspace",
+            "default",
+            "--name",
+            "no-secrets",
+            "--risk",
+            "high",
+            "--action",
+            "block",
+            "--secrets",
+        ][..],
+        &[
+            "--workspace",
+            "default",
+            "--repo",
+            "chat-app",
+            "--name",
+            "no-email",
+            "--risk",
+            "medium",
+            "--action",
+            "alert",
+            "--pii",
+            "email",
+        ][..],
+        &[
+            "--name",
+            "watch-mini",
+            "--risk",
+            "low",
+            "--action",
+            "log",
+            "--deny-model",
+            "gpt-4o-mini*",
+        ][..],
+    ] {
+        let mut full = vec!["policy", "create", "--content", "what, why, examples"];
+        full.extend_from_slice(args);
+        ctl.run(&full).await.ok();
+    }
+    let listed = ctl.run(&["policy", "list"]).await.ok().stdout;
+    assert!(
+        listed.contains("secrets") && listed.contains("pii:email"),
+        "{listed}"
+    );
+    // Started after the policies exist, so its first snapshot holds them and every count
+    // below is exact.
+    let dp = DataPlane::start(&cp, "production").await;
+
+    // The BLOCK: refused with 403 `policy_blocked`, naming the policy, never the key; the
+    // provider never sees the request.
+    let refused = until_status(&dp, &key, &format!("deploy with {AWS_KEY}"), 403).await;
+    assert_eq!(refused["error"]["code"], "policy_blocked");
+    let message = refused["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("no-secrets") && message.contains("AWS access key id"),
+        "{message}"
+    );
+    assert!(!refused.to_string().contains(AWS_KEY));
+    let upstream_calls = mock.calls("/v1/chat/completions").len();
+    // The same through a real OpenAI client: an API error it understands.
+    let err = dp
+        .openai(&key)
+        .chat()
+        .create(chat("gpt-4o-mini", &format!("my key is {AWS_KEY}")))
+        .await
+        .expect_err("blocked");
+    match err {
+        OpenAIError::ApiError(e) => {
+            let e = e.api_error;
+            assert_eq!(e.code.as_deref(), Some("policy_blocked"));
+            assert!(e.message.contains("no-secrets"), "{}", e.message);
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+    assert_eq!(mock.calls("/v1/chat/completions").len(), upstream_calls);
+
+    // The ALERT (and the LOG on the model) let the request through.
+    let resp = dp
+        .openai(&key)
+        .chat()
+        .create(chat("gpt-4o-mini", "write to ada@example.com"))
+        .await
+        .expect("alert does not block");
+    assert!(resp.choices[0].message.content.is_some());
+    assert_eq!(mock.calls("/v1/chat/completions").len(), upstream_calls + 1);
+
+    // Violations reach the control plane: each names its policy, severity, key and model.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let violations = loop {
+        let v = ctl
+            .run(&[
+                "-o",
+                "json",
+                "policy",
+                "violations",
+                "--workspace",
+                "default",
+                "--take",
+                "100",
+            ])
+            .await
+            .ok()
+            .json();
+        let items = v.as_array().cloned().unwrap_or_default();
+        // 2 blocked requests × (no-secrets + watch-mini), 1 alert × (no-email + watch-mini).
+        if items.len() >= 6 {
+            break items;
+        }
+        assert!(Instant::now() < deadline, "violations so far: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(violations.len(), 6, "{violations:?}");
+    let named = |name: &str| -> Vec<&serde_json::Value> {
+        violations
+            .iter()
+            .filter(|v| v["policyName"] == name)
+            .collect()
+    };
+    let blocks = named("no-secrets");
+    assert_eq!(blocks.len(), 2);
+    for b in &blocks {
+        assert_eq!(b["blocked"], true);
+        assert_eq!(b["severity"], "HIGH");
+        assert_eq!(b["apiKeyId"], key_id);
+        assert_eq!(b["model"], "gpt-4o-mini");
+        assert_eq!(b["modelType"], "OPENAI");
+        assert!(b["host"].as_str().is_some_and(|h| !h.is_empty()), "{b}");
+        assert_eq!(
+            b["explanation"],
+            "the request text contains an AWS access key id"
+        );
+    }
+    assert_eq!(named("watch-mini").len(), 3);
+    let alert = named("no-email");
+    assert_eq!(alert.len(), 1);
+    assert_eq!(alert[0]["blocked"], false);
+    assert!(!violations.iter().any(|v| v.to_string().contains(AWS_KEY)));
+    // Alerts: the ALERT policy's violation only, with its message.
+    let alerts = ctl
+        .run(&["-o", "json", "policy", "alerts", "--workspace", "default"])
+        .await
+        .ok()
+        .json();
+    let alerts = alerts.as_array().cloned().unwrap_or_default();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-email")),
+        "{alerts:?}"
+    );
+    // The alert was also POSTed to the webhook, alone (LOG and BLOCK are not alerts).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.calls("/hooks/alerts").is_empty() {
+        assert!(Instant::now() < deadline, "no webhook call");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hooks = mock.calls("/hooks/alerts");
+    assert_eq!(hooks.len(), 1);
+    let posted = hooks[0].json();
+    assert_eq!(posted["type"], "tollgate.policy.alert");
+    assert_eq!(posted["alert"]["policyName"], "no-email");
+    assert_eq!(posted["alert"]["severity"], "MEDIUM");
+    assert_eq!(posted["alert"]["apiKeyId"], key_id);
+    assert_eq!(hooks[0].header("content-type"), Some("application/json"));
+    let blocked_only = ctl
+        .run(&[
+            "-o",
+            "json",
+            "policy",
+            "violations",
+            "--policy",
+            "no-secrets",
+            "--blocked",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        blocked_only.as_array().map(Vec::len),
+        Some(2),
+        "{blocked_only}"
+    );
+
+    // Counted in the connection's stats: 3 calls (2 refused), 6 violations, 1 alert, 2 blocks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stats(&cp).await;
+        let got = (
+            s.total_api_calls,
+            s.total_policy_violations,
+            s.total_alerts,
+            s.total_blocks,
+        );
+        if got == (3, 6, 1, 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stats: {got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = dp.metrics().await;
+    assert!(
+        metrics.contains(r#"tollgate_policy_violations_total{action="block"} 2"#),
+        "{metrics}"
+    );
+
+    // Disabling the BLOCK lets the same request through.
+    ctl.run(&["policy", "update", "no-secrets", "--disabled"])
+        .await
+        .ok();
+    until_status(&dp, &key, &format!("deploy with {AWS_KEY}"), 200).await;
+
+    // The key never reached a log.
+    for logs in [dp.logs(), cp.logs()] {
+        assert!(!logs.contains(AWS_KEY), "a log holds the detected key");
+    }
+}
