@@ -190,7 +190,8 @@ impl PolicySet {
                     None
                 },
             };
-            if let Some(explanation) = check(rules, &request) {
+            if let Some(mut explanation) = check(rules, &request) {
+                cap(&mut explanation, MAX_EXPLANATION);
                 hits.push(Hit {
                     policy: policy.clone(),
                     explanation,
@@ -198,6 +199,22 @@ impl PolicySet {
             }
         }
         hits
+    }
+}
+
+/// Longest explanation kept (model names and patterns come from config and could be long;
+/// the control plane refuses a report holding an explanation over 2 KiB).
+const MAX_EXPLANATION: usize = 1024;
+
+/// Shortens `s` to at most `max` bytes, on a character boundary, marking the cut.
+fn cap(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max - '…'.len_utf8();
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
     }
 }
 

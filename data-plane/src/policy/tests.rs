@@ -188,3 +188,20 @@ fn scope_decides_which_repositories_answer() {
     assert!(scoped("ws", "r1").applies_to("ws", "r1"));
     assert!(!scoped("ws", "r2").applies_to("ws", "r1"));
 }
+
+#[test]
+fn long_explanations_are_capped_on_a_character_boundary() {
+    let model = "é".repeat(2000);
+    let s = set(vec![policy(
+        "models",
+        1,
+        pb::PolicyRules {
+            denied_models: vec!["é*".into()],
+            ..Default::default()
+        },
+    )]);
+    let hits = s.evaluate(&model, b"{}");
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].explanation.len() <= MAX_EXPLANATION);
+    assert!(hits[0].explanation.ends_with('…'));
+}
