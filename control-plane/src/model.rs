@@ -276,6 +276,11 @@ pub struct PolicyRules {
     pub max_input_chars: u32,
     #[serde(skip_serializing_if = "is_zero")]
     pub max_output_tokens: u32,
+    /// The judge's AI LLM configuration (an id) and model; empty: no judge.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub judge_ai_llm_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub judge_model: String,
 }
 
 impl PolicyRules {

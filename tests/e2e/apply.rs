@@ -35,6 +35,7 @@ workspaces:
           pii: [email, credit_card, email]
           patterns: ['(?i)\bproject\s+falcon\b']
           maxOutputTokens: 4096
+          judge: {llm: openai-prod, model: gpt-4o-mini}
 policies:
   - name: no-credentials
     content: "Never include passwords or API keys in prompts."
@@ -90,6 +91,11 @@ async fn apply_is_idempotent() {
         before, after,
         "applying twice changes nothing, versions included"
     );
+    let judge_id = before
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["name"] == "openai-prod"))
+        .map(|l| l["id"].clone())
+        .expect("openai-prod");
     let policy = ctl
         .run(&["-o", "json", "policy", "get", "no-pii"])
         .await
@@ -99,7 +105,8 @@ async fn apply_is_idempotent() {
         policy["rules"],
         serde_json::json!({"pii": ["EMAIL", "CREDIT_CARD"],
             "patterns": ["(?i)\\bproject\\s+falcon\\b"], "maxOutputTokens": 4096,
-            "secrets": false, "allowedModels": [], "deniedModels": [], "maxInputChars": 0}),
+            "secrets": false, "allowedModels": [], "deniedModels": [], "maxInputChars": 0,
+            "judgeAiLlmId": judge_id, "judgeModel": "gpt-4o-mini"}),
         "{policy}"
     );
     let keys = ctl

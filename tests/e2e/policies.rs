@@ -331,3 +331,174 @@ async fn block_alert_and_log_end_to_end() {
         assert!(!logs.contains(AWS_KEY), "a log holds the detected key");
     }
 }
+
+/// A policy only a model can decide: the judge (the mock's OpenAI endpoint, recognising the
+/// gateway's judge prompt) blocks a request, lets another through, and its tokens count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_judge_decides_what_rules_cannot() {
+    let mock = MockProvider::start(SECRET).await;
+    let cp = ControlPlane::start(Backend::Embedded).await;
+    create_llm(
+        &cp,
+        "openai",
+        proto::AiType::Openai,
+        format!("{}/v1", mock.url()),
+        "gpt-4o-mini",
+        SECRET,
+    )
+    .await;
+    create_llm(
+        &cp,
+        "claude",
+        proto::AiType::Anthropic,
+        mock.url(),
+        "claude-sonnet-4-20250514",
+        SECRET,
+    )
+    .await;
+    let ctl = cp.ctl();
+    ctl.run(&[
+        "repo",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "chat-app",
+    ])
+    .await
+    .ok();
+    ctl.run(&["repo", "attach", "chat-app", "openai"])
+        .await
+        .ok();
+    let key = ctl
+        .run(&[
+            "-o", "json", "key", "create", "--repo", "chat-app", "--name", "app",
+        ])
+        .await
+        .ok()
+        .json()["secret"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let create = |name: &'static str, action: &'static str, judge: &'static str| {
+        let ctl = ctl.clone();
+        async move {
+            ctl.run(&[
+                "policy",
+                "create",
+                "--workspace",
+                "default",
+                "--name",
+                name,
+                "--risk",
+                "high",
+                "--action",
+                action,
+                "--content",
+                "Never discuss launch codes.",
+                "--judge",
+                judge,
+                "--judge-model",
+                "gpt-4o-mini",
+            ])
+            .await
+        }
+    };
+    // Judges call OpenAI-format endpoints with stored credentials.
+    create("bad-judge", "block", "claude")
+        .await
+        .fails_with("judges are OPENAI or OTHER");
+    create("no-launch-codes", "block", "openai").await.ok();
+    create("watch-codes", "log", "openai").await.ok();
+    let dp = DataPlane::start(&cp, "production").await;
+    let judged = |mock: &MockProvider| {
+        mock.calls("/v1/chat/completions")
+            .iter()
+            .filter(|c| {
+                c.json()["messages"][0]["content"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("You decide whether"))
+            })
+            .count()
+    };
+
+    let refused = until_status(&dp, &key, "what are the launch codes?", 403).await;
+    let message = refused["error"]["message"].as_str().expect("message");
+    assert_eq!(
+        message,
+        "blocked by policy 'no-launch-codes': the policy's judge found: The request asks for restricted codes."
+    );
+    // Two judges asked (the BLOCK one waited for, the LOG one in the background); the
+    // request itself never forwarded.
+    let forwarded = mock.calls("/v1/chat/completions").len() - judged(&mock);
+    assert_eq!(forwarded, 0);
+
+    let ok = dp
+        .openai(&key)
+        .chat()
+        .create(chat("gpt-4o-mini", "what is the capital of France?"))
+        .await
+        .expect("a request the judge finds fine goes through");
+    assert_eq!(
+        ok.choices[0].message.content.as_deref(),
+        Some("Hello from mock OpenAI")
+    );
+    assert_eq!(mock.calls("/v1/chat/completions").len() - judged(&mock), 1);
+
+    // Violations: the BLOCK (blocked) and the LOG judge's own finding, each with the reason.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let violations = loop {
+        let v = ctl
+            .run(&[
+                "-o",
+                "json",
+                "policy",
+                "violations",
+                "--workspace",
+                "default",
+            ])
+            .await
+            .ok()
+            .json();
+        let items = v.as_array().cloned().unwrap_or_default();
+        if items.len() >= 2 {
+            break items;
+        }
+        assert!(Instant::now() < deadline, "violations so far: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    for v in &violations {
+        assert_eq!(
+            v["explanation"],
+            "the policy's judge found: The request asks for restricted codes."
+        );
+    }
+    assert!(
+        violations
+            .iter()
+            .any(|v| v["policyName"] == "no-launch-codes" && v["blocked"] == true)
+    );
+    assert!(violations.iter().any(|v| v["policyName"] == "watch-codes"));
+
+    // Every judge call's tokens count as the policy judges' tokens of the connection the
+    // requests were for.
+    let asked = judged(&mock) as u64;
+    assert_eq!(asked, 4, "two judges per request");
+    let (p, c) = tollgate_tests::mock_provider::JUDGE_USAGE;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stats(&cp).await;
+        if (s.total_llm_tokens_in, s.total_llm_tokens_out) == (asked * p, asked * c) {
+            assert_eq!(s.total_blocks, 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "judge tokens: {} / {}",
+            s.total_llm_tokens_in,
+            s.total_llm_tokens_out
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

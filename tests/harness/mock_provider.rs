@@ -213,7 +213,34 @@ fn openai_error(status: u16) -> Response<Body> {
     )
 }
 
+/// Tokens a policy judge's verdict costs (prompt, completion).
+pub const JUDGE_USAGE: (u64, u64) = (50, 12);
+
+/// A policy judge (the gateway's own call, recognised by its system prompt): finds a
+/// violation when the request mentions "launch codes", and says so without quoting it.
+fn judge_verdict(req: &Value) -> Option<Response<Body>> {
+    let system = req.pointer("/messages/0/content")?.as_str()?;
+    if !system.starts_with("You decide whether a request sent to an AI model violates a policy") {
+        return None;
+    }
+    let text = req.pointer("/messages/1/content")?.as_str()?;
+    let violation = text.contains("launch codes");
+    let verdict = json!({"violation": violation,
+        "reason": if violation { "The request asks for restricted codes." } else { "Nothing restricted." }});
+    let (p, c) = JUDGE_USAGE;
+    Some(json_response(
+        StatusCode::OK,
+        json!({"id": "chatcmpl-judge", "object": "chat.completion", "created": 1_700_000_000,
+               "model": req["model"], "choices": [{"index": 0, "finish_reason": "stop",
+               "message": {"role": "assistant", "content": verdict.to_string()}}],
+               "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}),
+    ))
+}
+
 fn openai_chat(req: &Value, gap: Duration) -> Response<Body> {
+    if let Some(verdict) = judge_verdict(req) {
+        return verdict;
+    }
     let model = req
         .get("model")
         .and_then(Value::as_str)

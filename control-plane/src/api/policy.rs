@@ -12,7 +12,9 @@ use crate::auth::{Access, Principal};
 use crate::db::{self, Versioned};
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
-use crate::model::{PiiKind, Policy, PolicyRules, Repository, Violation, now_ms};
+use crate::model::{
+    AiLlm, AiType, CredentialMode, PiiKind, Policy, PolicyRules, Repository, Violation, now_ms,
+};
 use crate::store::Txn;
 
 pub struct Service(pub Arc<Ctx>);
@@ -51,6 +53,8 @@ fn rules_to_pb(r: &PolicyRules) -> pb::PolicyRules {
         denied_models: r.denied_models.clone(),
         max_input_chars: r.max_input_chars,
         max_output_tokens: r.max_output_tokens,
+        judge_ai_llm_id: r.judge_ai_llm_id.clone(),
+        judge_model: r.judge_model.clone(),
     }
 }
 
@@ -149,6 +153,8 @@ fn rules(field: &str, r: &pb::PolicyRules) -> ApiResult<PolicyRules> {
         denied_models: models("denied_models", &r.denied_models)?,
         max_input_chars: r.max_input_chars,
         max_output_tokens: r.max_output_tokens,
+        judge_ai_llm_id: r.judge_ai_llm_id.trim().to_string(),
+        judge_model: r.judge_model.trim().to_string(),
     })
 }
 
@@ -170,6 +176,76 @@ fn content(field: &str, v: &str) -> ApiResult<String> {
 }
 
 impl Ctx {
+    /// Checks a judge and stores its configuration by id: an OPENAI or OTHER configuration
+    /// with managed credentials (the gateway calls it itself), in the policy's workspace (any
+    /// the caller can read for an organization policy), and a model.
+    async fn judge(
+        &self,
+        p: &Principal,
+        rules: &mut PolicyRules,
+        workspace: Option<&str>,
+    ) -> ApiResult<()> {
+        let (llm, model) = (&rules.judge_ai_llm_id, &rules.judge_model);
+        match (llm.is_empty(), model.is_empty()) {
+            (true, true) => return Ok(()),
+            (false, false) => {}
+            (true, false) => {
+                return Err(ApiError::invalid(
+                    "rules.judge_ai_llm_id",
+                    "a judge needs its AI LLM configuration as well as its model",
+                ));
+            }
+            (false, true) => {
+                return Err(ApiError::invalid(
+                    "rules.judge_model",
+                    "a judge needs the model it asks, as well as its configuration",
+                ));
+            }
+        }
+        if model.len() > 256 {
+            return Err(ApiError::invalid("rules.judge_model", "at most 256 bytes"));
+        }
+        let found = self
+            .resolve::<AiLlm>(
+                p,
+                "rules.judge_ai_llm_id",
+                llm,
+                workspace.unwrap_or(""),
+                Access::Read,
+            )
+            .await?
+            .value;
+        if workspace.is_some_and(|ws| ws != found.workspace_id) {
+            return Err(ApiError::invalid(
+                "rules.judge_ai_llm_id",
+                format!(
+                    "the judge '{}' is in another workspace; use a configuration of the policy's workspace",
+                    found.name
+                ),
+            ));
+        }
+        if !matches!(found.ai_type, AiType::Openai | AiType::Other) {
+            return Err(ApiError::invalid(
+                "rules.judge_ai_llm_id",
+                format!(
+                    "the judge '{}' is {:?}; judges are OPENAI or OTHER (OpenAI-compatible) configurations for now",
+                    found.name, found.ai_type
+                ),
+            ));
+        }
+        if found.credential_mode == CredentialMode::Passthrough {
+            return Err(ApiError::invalid(
+                "rules.judge_ai_llm_id",
+                format!(
+                    "the judge '{}' uses the caller's provider keys; a judge needs stored credentials",
+                    found.name
+                ),
+            ));
+        }
+        rules.judge_ai_llm_id = found.id;
+        Ok(())
+    }
+
     fn require_policy(
         &self,
         p: &Principal,
@@ -252,7 +328,7 @@ impl PolicyService for Service {
         })?;
         let now = now_ms();
         let ws_id = workspace.as_ref().map(|w| w.value.id.clone());
-        let policy = Policy {
+        let mut policy = Policy {
             id: new_id("pol"),
             workspace_id: ws_id.clone(),
             repository_id: repo,
@@ -270,6 +346,7 @@ impl PolicyService for Service {
                 None => PolicyRules::default(),
             },
         };
+        ctx.judge(&p, &mut policy.rules, ws_id.as_deref()).await?;
         let name_key = keys::policy_name(ws_id.as_deref(), &name);
         let mut txn = Txn::new().when(name_key.clone(), 0);
         if let Some(ws) = &workspace {
@@ -402,6 +479,8 @@ impl PolicyService for Service {
         }
         if let Some(rl) = &r.rules {
             x.rules = rules("rules", rl)?;
+            ctx.judge(&p, &mut x.rules, x.workspace_id.as_deref())
+                .await?;
         }
         if x == cur.value {
             return Ok(Response::new(to_pb(&cur, &ctx.org_id)));
@@ -611,6 +690,7 @@ mod tests {
                 denied_models: vec!["gpt-4o-audio-preview".into()],
                 max_input_chars: 10,
                 max_output_tokens: 20,
+                ..Default::default()
             },
         )
         .expect("valid");

@@ -45,7 +45,7 @@ impl Batch {
         };
         for (key, value) in &self.latest {
             match resource::change(ctx, environment, key, value.as_deref()) {
-                Some(Change::Upsert(r)) => update.upserts.push(r),
+                Some(Change::Upsert(r)) => update.upserts.push(*r),
                 Some(Change::Remove(r)) => update.removals.push(r),
                 None => {}
             }

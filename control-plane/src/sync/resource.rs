@@ -15,7 +15,7 @@ use crate::model::{AiLlm, ApiKey, CredentialMode, Policy, Repository};
 #[derive(Clone, PartialEq)]
 pub enum Change {
     /// Hold this resource (replacing what it had under the same kind and id).
-    Upsert(pb::Resource),
+    Upsert(Box<pb::Resource>),
     /// Forget the resource (unknown ids are fine: removals are idempotent).
     Remove(pb::ResourceRef),
 }
@@ -86,7 +86,7 @@ pub fn change(ctx: &Ctx, environment: &str, key: &str, value: Option<&[u8]>) -> 
         ResourceKind::Unspecified => None,
     };
     match upsert {
-        Some(r) => Some(Change::Upsert(pb::Resource { resource: Some(r) })),
+        Some(r) => Some(Change::Upsert(Box::new(pb::Resource { resource: Some(r) }))),
         None => remove(),
     }
 }
@@ -185,7 +185,14 @@ fn policy(p: &Policy) -> pb::Policy {
             denied_models: r.denied_models.clone(),
             max_input_chars: r.max_input_chars,
             max_output_tokens: r.max_output_tokens,
+            judge_ai_llm_id: r.judge_ai_llm_id.clone(),
+            judge_model: r.judge_model.clone(),
         }),
+        content: if r.judge_ai_llm_id.is_empty() {
+            String::new()
+        } else {
+            p.content.clone()
+        },
     }
 }
 

@@ -31,7 +31,7 @@ pub async fn build(ctx: &Arc<Ctx>, environment: &str) -> Result<pb::ConfigUpdate
         kvs.iter()
             .filter_map(|kv| {
                 match resource::change(&ctx, &environment, &kv.key, Some(&kv.value)) {
-                    Some(Change::Upsert(r)) => Some(r),
+                    Some(Change::Upsert(r)) => Some(*r),
                     // Not visible here: a full snapshot simply leaves it out.
                     Some(Change::Remove(_)) | None => None,
                 }

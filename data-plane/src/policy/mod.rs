@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tollgate_proto::sync as pb;
 
-use crate::snapshot::Rejected;
+use crate::snapshot::{Connection, Rejected};
 use detect::{Patterns, Pii};
 
 /// What a policy does when it fires.
@@ -57,6 +57,18 @@ pub struct Policy {
     pub severity: i32,
     pub action: Action,
     rules: Rules,
+    /// The LLM judge, if the policy has one.
+    pub judge: Option<JudgeSpec>,
+}
+
+/// Which configuration and model judge a policy, and what they read.
+#[derive(Debug)]
+pub struct JudgeSpec {
+    /// The judge's connection (joined per snapshot: it may be absent in this environment).
+    pub connection_id: String,
+    pub model: String,
+    /// The policy's natural-language rule.
+    pub content: String,
 }
 
 #[derive(Debug)]
@@ -121,6 +133,19 @@ impl TryFrom<pb::Policy> for Policy {
         if !pii.is_empty() {
             let _ = detect::find_pii("", &pii);
         }
+        let judge = match (r.judge_ai_llm_id.is_empty(), r.judge_model.is_empty()) {
+            (true, true) => None,
+            (false, false) if !p.content.trim().is_empty() => Some(JudgeSpec {
+                connection_id: r.judge_ai_llm_id,
+                model: r.judge_model,
+                content: p.content,
+            }),
+            _ => {
+                return Err(reject(
+                    "a judge needs its connection, its model and the policy's content".into(),
+                ));
+            }
+        };
         Ok(Policy {
             id: p.id.as_str().into(),
             name: p.name.as_str().into(),
@@ -128,6 +153,7 @@ impl TryFrom<pb::Policy> for Policy {
             repository_id: p.repository_id,
             severity: p.risk_type,
             action,
+            judge,
             rules: Rules {
                 patterns,
                 pii,
@@ -153,11 +179,41 @@ impl Policy {
 /// The policies one repository's requests answer to (empty for most repositories: then
 /// nothing is evaluated).
 #[derive(Debug, Clone, Default)]
-pub struct PolicySet(Arc<[Arc<Policy>]>);
+pub struct PolicySet(Arc<[Entry]>);
+
+/// A policy of a [`PolicySet`], with its judge's connection when it has one and the
+/// connection is in this snapshot.
+#[derive(Debug)]
+pub struct Entry {
+    pub policy: Arc<Policy>,
+    pub judge: Option<Arc<Connection>>,
+}
+
+/// A judge to ask about one request.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub policy: Arc<Policy>,
+    /// `None`: the judge's connection is not active in this environment.
+    pub connection: Option<Arc<Connection>>,
+}
 
 impl PolicySet {
-    pub fn new(policies: Vec<Arc<Policy>>) -> Self {
-        Self(policies.into())
+    pub fn new(entries: Vec<Entry>) -> Self {
+        Self(entries.into())
+    }
+
+    /// The judges to ask about a request: those of policies that have one and did not
+    /// already fire on their rules (`hits`).
+    pub fn judges(&self, hits: &[Hit]) -> Vec<Pending> {
+        self.0
+            .iter()
+            .filter(|e| e.policy.judge.is_some())
+            .filter(|e| !hits.iter().any(|h| Arc::ptr_eq(&h.policy, &e.policy)))
+            .map(|e| Pending {
+                policy: e.policy.clone(),
+                connection: e.judge.clone(),
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -175,7 +231,7 @@ impl PolicySet {
         let mut text: Option<String> = None;
         let mut max_output_tokens: Option<Option<u64>> = None;
         let mut hits = Vec::new();
-        for policy in self.0.iter() {
+        for Entry { policy, .. } in self.0.iter() {
             let rules = &policy.rules;
             let request = Request {
                 model,

@@ -9,6 +9,7 @@ fn policy(id: &str, action: i32, rules: pb::PolicyRules) -> pb::Policy {
         risk_type: 3,
         action,
         rules: Some(rules),
+        content: String::new(),
     }
 }
 
@@ -16,7 +17,10 @@ fn set(policies: Vec<pb::Policy>) -> PolicySet {
     PolicySet::new(
         policies
             .into_iter()
-            .map(|p| Arc::new(Policy::try_from(p).expect("valid policy")))
+            .map(|p| Entry {
+                policy: Arc::new(Policy::try_from(p).expect("valid policy")),
+                judge: None,
+            })
             .collect(),
     )
 }

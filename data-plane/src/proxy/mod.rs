@@ -24,6 +24,7 @@ mod completions;
 mod embeddings;
 mod google;
 mod json_scan;
+mod judge;
 mod openai;
 mod policy;
 mod request_body;

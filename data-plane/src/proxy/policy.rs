@@ -3,6 +3,7 @@
 //! a BLOCK refuses the call (403 `policy_blocked`) before any provider sees it. A repository
 //! without policies costs one emptiness check.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,9 +13,10 @@ use tower::{Layer, Service};
 
 use super::route::Provider;
 use super::{ChatCall, HttpResponse};
+use super::{Shared, judge};
 use crate::error::ProxyError;
-use crate::policy::{Action, Hit};
-use crate::usage::{Counters, Recorder, UsageKey};
+use crate::policy::{Action, Hit, Pending, detect};
+use crate::usage::{Counters, Recorder, Tokens, UsageKey};
 
 /// Layer of [`PolicyService`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,40 +64,163 @@ impl PolicyService<Provider> {
     /// line: most repositories have no policies, and their path stays as short as before.
     #[inline(never)]
     fn enforce(&mut self, call: ChatCall) -> BoxFuture<'static, Result<HttpResponse, ProxyError>> {
-        let hits = match &call.caller.repository {
-            Some(repo) => repo.policies.evaluate(&call.fields.model, &call.body),
-            None => Vec::new(),
-        };
-        if hits.is_empty() {
+        let Some(repo) = call.caller.repository.clone() else {
             return self.inner.call(call);
+        };
+        let hits = repo.policies.evaluate(&call.fields.model, &call.body);
+        let shared = self.inner.shared().clone();
+        let facts = Facts::of(&call);
+        // A request a rule already blocks is not worth a judge's time.
+        let judges = if hits.iter().any(|h| h.policy.action == Action::Block) {
+            Vec::new()
+        } else {
+            repo.policies.judges(&hits)
+        };
+        if judges.is_empty() {
+            return match record(&shared.recorder, &facts, &hits, Tokens::default()) {
+                Some(hit) => refuse(hit),
+                None => self.inner.call(call),
+            };
         }
-        match record(&self.inner.shared().recorder, &call, &hits) {
-            Some(hit) => Box::pin(ready(Err(ProxyError::PolicyBlocked {
-                policy: hit.policy.name.to_string(),
-                explanation: hit.explanation.clone(),
-            }))),
-            None => self.inner.call(call),
+        let text: Arc<str> = detect::request_text(&call.body).unwrap_or_default().into();
+        // LOG and ALERT judges do not hold the request up: they decide in the background.
+        let (blocking, background): (Vec<_>, Vec<_>) = judges
+            .into_iter()
+            .partition(|j| j.policy.action == Action::Block);
+        if !background.is_empty() {
+            let (shared, facts, text) = (shared.clone(), facts.clone(), text.clone());
+            tokio::spawn(async move {
+                let (hits, tokens) = run_judges(&shared, &background, &text).await;
+                record(&shared.recorder, &facts, &hits, tokens);
+            });
+        }
+        if blocking.is_empty() {
+            return match record(&shared.recorder, &facts, &hits, Tokens::default()) {
+                Some(hit) => refuse(hit),
+                None => self.inner.call(call),
+            };
+        }
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let (judged, tokens) = run_judges(&shared, &blocking, &text).await;
+            let mut all = hits;
+            all.extend(judged);
+            match record(&shared.recorder, &facts, &all, tokens) {
+                Some(hit) => Err(blocked_error(hit)),
+                None => inner.call(call).await,
+            }
+        })
+    }
+}
+
+fn blocked_error(hit: &Hit) -> ProxyError {
+    ProxyError::PolicyBlocked {
+        policy: hit.policy.name.to_string(),
+        explanation: hit.explanation.clone(),
+    }
+}
+
+fn refuse(hit: &Hit) -> BoxFuture<'static, Result<HttpResponse, ProxyError>> {
+    Box::pin(ready(Err(blocked_error(hit))))
+}
+
+/// Asks each judge (all at once) about `text`: the policies they find violated, and the
+/// tokens they spent. A judge that fails is logged and counted, and finds nothing.
+async fn run_judges(shared: &Shared, judges: &[Pending], text: &str) -> (Vec<Hit>, Tokens) {
+    let asks = judges.iter().map(|j| async move {
+        let Some(spec) = &j.policy.judge else {
+            return (j, Err("no judge".to_string()));
+        };
+        let Some(connection) = &j.connection else {
+            return (
+                j,
+                Err(format!(
+                    "its configuration {} is not active in this environment",
+                    spec.connection_id
+                )),
+            );
+        };
+        let verdict = judge::ask(shared, connection, &spec.model, &spec.content, text).await;
+        (j, verdict)
+    });
+    let mut hits = Vec::new();
+    let mut tokens = Tokens::default();
+    for (j, verdict) in futures::future::join_all(asks).await {
+        match verdict {
+            Ok(v) => {
+                tokens.input += v.tokens.input;
+                tokens.output += v.tokens.output;
+                if v.violation {
+                    let mut explanation = format!("the policy's judge found: {}", v.reason);
+                    if v.reason.is_empty() {
+                        explanation = "the policy's judge found a violation".into();
+                    }
+                    hits.push(Hit {
+                        policy: j.policy.clone(),
+                        explanation,
+                    });
+                }
+            }
+            Err(e) => {
+                shared.recorder.upstream_error("judge");
+                tracing::warn!(policy = %j.policy.name, error = %e,
+                    "policy judge failed; the request is let through");
+            }
+        }
+    }
+    (hits, tokens)
+}
+
+/// What recording a request's violations needs, owned (judges may finish after the request
+/// has moved on).
+#[derive(Debug, Clone)]
+struct Facts {
+    model: String,
+    workspace_id: Arc<str>,
+    repository_id: String,
+    key_id: Arc<str>,
+    key_repository_id: Arc<str>,
+    /// The connection the call was for (its first candidate): id, AiType number, model there.
+    first: Option<(Arc<str>, i32, Arc<str>)>,
+}
+
+impl Facts {
+    fn of(call: &ChatCall) -> Facts {
+        let (repository_id, workspace_id) = match &call.caller.repository {
+            Some(r) => (r.id.clone(), r.workspace_id.clone()),
+            None => (String::new(), Arc::from("")),
+        };
+        Facts {
+            model: call.fields.model.clone(),
+            workspace_id,
+            repository_id,
+            key_id: call.caller.key.id.clone(),
+            key_repository_id: call.caller.key.repository_id.clone(),
+            first: call.targets.iter().next().map(|t| {
+                (
+                    t.connection.id.clone(),
+                    t.connection.ai_type,
+                    t.upstream_model.clone(),
+                )
+            }),
         }
     }
 }
 
-/// Counts and queues the violations of `call`; returns the first BLOCK, if any (the call
-/// is then refused, and counted here as a call: it never reaches a provider's meter).
-fn record<'a>(recorder: &Recorder, call: &ChatCall, hits: &'a [Hit]) -> Option<&'a Hit> {
+/// Counts and queues the violations of a request, and its judges' tokens; returns the
+/// first BLOCK, if any (the call is then refused, and counted here as a call: it never
+/// reaches a provider's meter).
+fn record<'a>(recorder: &Recorder, f: &Facts, hits: &'a [Hit], judged: Tokens) -> Option<&'a Hit> {
     let blocked = hits.iter().find(|h| h.policy.action == Action::Block);
     let time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    // Counted on the connection the call was for: its first candidate.
-    let first = call.targets.iter().next();
-    let (repository_id, workspace_id) = match &call.caller.repository {
-        Some(r) => (r.id.as_str(), &*r.workspace_id),
-        None => ("", ""),
-    };
     // A refused call counts as a call (it never reaches a provider's meter) and one block.
     let mut counters = Counters {
         api_calls: u64::from(blocked.is_some()),
         blocks: u64::from(blocked.is_some()),
+        llm_tokens_in: judged.input,
+        llm_tokens_out: judged.output,
         ..Default::default()
     };
     for hit in hits {
@@ -106,9 +231,9 @@ fn record<'a>(recorder: &Recorder, call: &ChatCall, hits: &'a [Hit]) -> Option<&
         tracing::info!(
             policy = %p.name,
             action = p.action.name(),
-            repository = repository_id,
-            key = %call.caller.key.id,
-            model = %call.fields.model,
+            repository = %f.repository_id,
+            key = %f.key_id,
+            model = %f.model,
             explanation = %hit.explanation,
             "policy violation"
         );
@@ -118,29 +243,33 @@ fn record<'a>(recorder: &Recorder, call: &ChatCall, hits: &'a [Hit]) -> Option<&
             policy_name: p.name.to_string(),
             time_ms,
             explanation: hit.explanation.clone(),
-            workspace_id: workspace_id.to_owned(),
-            repository_id: repository_id.to_owned(),
-            api_key_id: call.caller.key.id.to_string(),
+            workspace_id: f.workspace_id.to_string(),
+            repository_id: f.repository_id.clone(),
+            api_key_id: f.key_id.to_string(),
             severity: p.severity,
             // Whether the call was refused (by this policy or another that fired with it).
             blocked: blocked.is_some(),
             action: p.action.number(),
-            ai_llm_id: first
-                .map(|t| t.connection.id.to_string())
+            ai_llm_id: f
+                .first
+                .as_ref()
+                .map(|t| t.0.to_string())
                 .unwrap_or_default(),
-            ai_type: first.map_or(0, |t| t.connection.ai_type),
-            model: call.fields.model.clone(),
+            ai_type: f.first.as_ref().map_or(0, |t| t.1),
+            model: f.model.clone(),
             // Filled in by the reporter (the data plane's instance id).
             host: String::new(),
         });
     }
-    if let Some(t) = first {
+    if let Some((connection_id, _, upstream_model)) = &f.first
+        && counters != Counters::default()
+    {
         let minute = time_ms.div_euclid(60_000);
         let key = UsageKey {
-            connection_id: t.connection.id.clone(),
-            repository_id: call.caller.key.repository_id.clone(),
-            key_id: call.caller.key.id.clone(),
-            model: t.upstream_model.clone(),
+            connection_id: connection_id.clone(),
+            repository_id: f.key_repository_id.clone(),
+            key_id: f.key_id.clone(),
+            model: upstream_model.clone(),
         };
         recorder
             .aggregator

@@ -9,7 +9,7 @@ use tollgate_proto::sync as pb;
 
 use super::convert::{Rejected, RepositoryDef};
 use super::{Connection, FastMap, KeyEntry, ModelIndex, RepositoryView, Snapshot};
-use crate::policy::{Policy, PolicySet};
+use crate::policy::{Entry, Policy, PolicySet};
 
 /// Every resource the data plane holds, by id. Updates apply here; a [`Snapshot`] is then
 /// built from the whole set, so readers only ever see a complete version.
@@ -135,7 +135,7 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
                 workspace_id: repo.workspace_id.as_str().into(),
                 models,
                 models_body,
-                policies: policies_of(&policies, repo),
+                policies: policies_of(&policies, repo, &set.connections),
             }),
         );
     }
@@ -150,7 +150,11 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
 
 /// The policies `repo`'s requests answer to. Few policies exist (tens, not thousands), so a
 /// scan per repository is cheap next to building its model index.
-fn policies_of(policies: &[&Arc<Policy>], repo: &RepositoryDef) -> PolicySet {
+fn policies_of(
+    policies: &[&Arc<Policy>],
+    repo: &RepositoryDef,
+    connections: &HashMap<String, Arc<Connection>>,
+) -> PolicySet {
     if policies.is_empty() {
         return PolicySet::default();
     }
@@ -158,7 +162,13 @@ fn policies_of(policies: &[&Arc<Policy>], repo: &RepositoryDef) -> PolicySet {
         policies
             .iter()
             .filter(|p| p.applies_to(&repo.workspace_id, &repo.id))
-            .map(|p| Arc::clone(p))
+            .map(|p| Entry {
+                policy: Arc::clone(p),
+                judge: p
+                    .judge
+                    .as_ref()
+                    .and_then(|j| connections.get(&j.connection_id).cloned()),
+            })
             .collect(),
     )
 }
@@ -446,6 +456,7 @@ pub(crate) mod tests {
                     patterns: patterns.iter().map(|p| p.to_string()).collect(),
                     ..Default::default()
                 }),
+                content: String::new(),
             })),
         }
     }

@@ -33,6 +33,9 @@ pub struct Counters {
     pub policy_violations: u64,
     pub alerts: u64,
     pub blocks: u64,
+    /// Tokens spent by policy judges on the requests counted here.
+    pub llm_tokens_in: u64,
+    pub llm_tokens_out: u64,
 }
 
 impl Counters {
@@ -45,6 +48,8 @@ impl Counters {
         self.policy_violations += o.policy_violations;
         self.alerts += o.alerts;
         self.blocks += o.blocks;
+        self.llm_tokens_in += o.llm_tokens_in;
+        self.llm_tokens_out += o.llm_tokens_out;
     }
 }
 
@@ -209,8 +214,9 @@ impl Aggregator {
                 policy_violations: c.policy_violations,
                 alerts: c.alerts,
                 blocks: c.blocks,
+                llm_tokens_in: c.llm_tokens_in,
+                llm_tokens_out: c.llm_tokens_out,
                 window_minutes: if width > 1 { width } else { 0 },
-                ..Default::default()
             })
             .collect();
         if !map.is_empty() {

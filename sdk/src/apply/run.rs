@@ -46,7 +46,15 @@ pub async fn apply(
         };
         apply_workspace(client, &ws, ws_spec, creds, report).await?;
     }
-    apply_policies(client, None, &HashMap::new(), &plan.file.policies, report).await?;
+    apply_policies(
+        client,
+        None,
+        &HashMap::new(),
+        &HashMap::new(),
+        &plan.file.policies,
+        report,
+    )
+    .await?;
     apply_tokens(client, &plan.file.tokens, report).await
 }
 
@@ -93,7 +101,15 @@ async fn apply_workspace(
         let id = apply_repository(client, ws, repo, current, &llm_ids, report).await?;
         repo_ids.insert(repo.name.clone(), id);
     }
-    apply_policies(client, Some(ws), &repo_ids, &spec.policies, report).await
+    apply_policies(
+        client,
+        Some(ws),
+        &repo_ids,
+        &llm_ids,
+        &spec.policies,
+        report,
+    )
+    .await
 }
 
 fn llm_mode(passthrough: bool) -> i32 {
@@ -301,6 +317,7 @@ async fn apply_policies(
     client: &Client,
     ws: Option<&proto::Workspace>,
     repo_ids: &HashMap<String, String>,
+    llm_ids: &HashMap<String, String>,
     specs: &[PolicySpec],
     report: &mut dyn FnMut(&Outcome),
 ) -> Result<(), ApplyError> {
@@ -351,7 +368,7 @@ async fn apply_policies(
             (Some(w), None) => format!("{}/{}", w.name, spec.name),
             (Some(w), Some(r)) => format!("{}/{}/{}", w.name, r, spec.name),
         };
-        let change = apply_policy(client, &ws_id, &repo_id, spec, current).await?;
+        let change = apply_policy(client, &ws_id, &repo_id, llm_ids, spec, current).await?;
         report(&Outcome::new("policy", name, change));
     }
     Ok(())
@@ -361,12 +378,17 @@ async fn apply_policy(
     client: &Client,
     ws_id: &str,
     repo_id: &str,
+    llm_ids: &HashMap<String, String>,
     spec: &PolicySpec,
     current: Option<&proto::Policy>,
 ) -> Result<Change, ApplyError> {
     let risk = proto::RiskType::from(spec.risk) as i32;
     let action = proto::PolicyAction::from(spec.action) as i32;
-    let rules = spec.rules.to_proto();
+    let mut rules = spec.rules.to_proto();
+    // The control plane stores the judge by id: compare (and send) it as one.
+    if let Some(id) = llm_ids.get(&rules.judge_ai_llm_id) {
+        rules.judge_ai_llm_id = id.clone();
+    }
     let Some(current) = current else {
         client
             .create_policy(proto::CreatePolicyRequest {

@@ -162,10 +162,22 @@ pub struct RulesSpec {
     pub max_input_chars: u32,
     #[serde(default)]
     pub max_output_tokens: u32,
+    /// An LLM judge: an AI LLM configuration of the workspace and its model.
+    pub judge: Option<JudgeSpec>,
+}
+
+/// A policy's LLM judge.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeSpec {
+    /// The AI LLM configuration (name in the workspace, or id).
+    pub llm: String,
+    pub model: String,
 }
 
 impl RulesSpec {
-    /// The rules as the API takes them, duplicates dropped (as the control plane does).
+    /// The rules as the API takes them, duplicates dropped (as the control plane does); the
+    /// judge's configuration as given (a name or an id).
     pub fn to_proto(&self) -> proto::PolicyRules {
         fn unique<T: Clone + PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
             let mut out = Vec::new();
@@ -184,6 +196,16 @@ impl RulesSpec {
             denied_models: unique(self.denied_models.iter().cloned()),
             max_input_chars: self.max_input_chars,
             max_output_tokens: self.max_output_tokens,
+            judge_ai_llm_id: self
+                .judge
+                .as_ref()
+                .map(|j| j.llm.clone())
+                .unwrap_or_default(),
+            judge_model: self
+                .judge
+                .as_ref()
+                .map(|j| j.model.clone())
+                .unwrap_or_default(),
         }
     }
 }

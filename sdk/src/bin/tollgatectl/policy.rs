@@ -120,6 +120,23 @@ pub struct RulesArgs {
     /// Most output tokens a request may ask for (`max_tokens`, `max_completion_tokens`).
     #[arg(long, value_name = "N", help_heading = "Rules")]
     pub max_output_tokens: Option<u32>,
+    /// An LLM judge: this AI LLM configuration (OPENAI or OTHER, id or name) reads the
+    /// content and each request. With --judge-model.
+    #[arg(
+        long = "judge",
+        value_name = "LLM",
+        requires = "judge_model",
+        help_heading = "Rules"
+    )]
+    pub judge_llm: Option<String>,
+    /// The model the judge asks.
+    #[arg(
+        long,
+        value_name = "MODEL",
+        requires = "judge_llm",
+        help_heading = "Rules"
+    )]
+    pub judge_model: Option<String>,
 }
 
 impl RulesArgs {
@@ -132,6 +149,7 @@ impl RulesArgs {
             || !self.denied_models.is_empty()
             || self.max_input_chars.is_some()
             || self.max_output_tokens.is_some()
+            || self.judge_llm.is_some()
     }
 
     fn into_proto(self) -> proto::PolicyRules {
@@ -147,6 +165,8 @@ impl RulesArgs {
             denied_models: self.denied_models,
             max_input_chars: self.max_input_chars.unwrap_or(0),
             max_output_tokens: self.max_output_tokens.unwrap_or(0),
+            judge_ai_llm_id: self.judge_llm.unwrap_or_default(),
+            judge_model: self.judge_model.unwrap_or_default(),
         }
     }
 }
@@ -204,7 +224,7 @@ pub struct UpdateArgs {
     #[command(flatten)]
     pub rules: RulesArgs,
     /// Remove every rule (the policy is then documented, not enforced).
-    #[arg(long, conflicts_with_all = ["patterns", "pii", "secrets", "allowed_models", "denied_models", "max_input_chars", "max_output_tokens"])]
+    #[arg(long, conflicts_with_all = ["patterns", "pii", "secrets", "allowed_models", "denied_models", "max_input_chars", "max_output_tokens", "judge_llm"])]
     pub clear_rules: bool,
 }
 
@@ -359,6 +379,9 @@ fn rules_summary(r: Option<&proto::PolicyRules>) -> String {
     }
     if r.max_output_tokens > 0 {
         parts.push(format!("output<={}", r.max_output_tokens));
+    }
+    if !r.judge_model.is_empty() {
+        parts.push(format!("judge:{}", r.judge_model));
     }
     if parts.is_empty() {
         "none".into()
@@ -564,6 +587,23 @@ mod tests {
             Some(proto::PolicyRules::default())
         );
         assert!(policy(&["update", "guard", "--clear-rules", "--secrets"]).is_err());
+        let judged = update(&[
+            "update",
+            "guard",
+            "--judge",
+            "openai",
+            "--judge-model",
+            "gpt-4o",
+        ])?
+        .expect("set");
+        assert_eq!(
+            (judged.judge_ai_llm_id.as_str(), judged.judge_model.as_str()),
+            ("openai", "gpt-4o")
+        );
+        assert_eq!(rules_summary(Some(&judged)), "judge:gpt-4o");
+        // A judge needs both its configuration and its model.
+        assert!(policy(&["update", "guard", "--judge", "openai"]).is_err());
+        assert!(policy(&["update", "guard", "--judge-model", "gpt-4o"]).is_err());
         assert!(policy(&["update", "guard", "--pii", "passport"]).is_err());
         Ok(())
     }
