@@ -326,6 +326,49 @@ async fn block_alert_and_log_end_to_end() {
         .ok();
     until_status(&dp, &key, &format!("deploy with {AWS_KEY}"), 200).await;
 
+    // A BLOCK on a model holds by any name that reaches it, and hides it from the list.
+    ctl.run(&[
+        "policy",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "no-mini",
+        "--risk",
+        "low",
+        "--action",
+        "block",
+        "--content",
+        "Use the bigger model.",
+        "--deny-model",
+        "gpt-4o-mini*",
+    ])
+    .await
+    .ok();
+    let refused = until_status(&dp, &key, "hello", 403).await;
+    assert!(refused.to_string().contains("no-mini"), "{refused}");
+    let body = serde_json::json!({"model": "openai/gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hello"}]})
+    .to_string();
+    let (status, _) = http::post_json(
+        &format!("{}/v1/chat/completions", dp.url),
+        Some(&key),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 403, "the qualified name is the same model");
+    let auth = format!("Bearer {key}");
+    let (status, models) = http::request(
+        "GET",
+        &format!("{}/v1/models", dp.url),
+        &[("authorization", auth.as_str())],
+        Vec::new(),
+    )
+    .await
+    .expect("models");
+    assert_eq!(status, 200);
+    assert!(!models.contains("gpt-4o-mini"), "{models}");
+
     // The key never reached a log.
     for logs in [dp.logs(), cp.logs()] {
         assert!(!logs.contains(AWS_KEY), "a log holds the detected key");

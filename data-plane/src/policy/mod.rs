@@ -83,6 +83,46 @@ struct Rules {
 }
 
 impl Rules {
+    /// Why the model rules refuse a request for `model` reaching `candidates`, if they do.
+    /// Rules are checked against every name the request is known by: the name asked for,
+    /// and each candidate's model and qualified name (so `openai/gpt-4o` or a route alias
+    /// cannot get around a rule on `gpt-4o`). Allowed: the name asked for is allowed, or
+    /// every candidate is. Denied: any of the names is denied.
+    fn model_violation(&self, model: &str, candidates: &[Candidate<'_>]) -> Option<String> {
+        let names = || {
+            std::iter::once(model).chain(
+                candidates
+                    .iter()
+                    .flat_map(|c| [c.model, c.qualified].into_iter()),
+            )
+        };
+        if !self.allowed_models.is_empty() {
+            let allowed = |name: &str| self.allowed_models.iter().any(|m| model_matches(m, name));
+            let ok = allowed(model)
+                || (!candidates.is_empty()
+                    && candidates
+                        .iter()
+                        .all(|c| allowed(c.model) || allowed(c.qualified)));
+            if !ok {
+                return Some(format!(
+                    "the request asks for model '{model}', which is not among the allowed models"
+                ));
+            }
+        }
+        for name in names() {
+            if let Some(m) = self.denied_models.iter().find(|m| model_matches(m, name)) {
+                return Some(if name == model {
+                    format!("the request asks for model '{model}', which is denied ('{m}')")
+                } else {
+                    format!(
+                        "the request asks for model '{model}', which reaches '{name}', denied ('{m}')"
+                    )
+                });
+            }
+        }
+        None
+    }
+
     /// Whether a rule reads the request's text (so it must be extracted).
     fn reads_text(&self) -> bool {
         !self.patterns.is_empty()
@@ -168,6 +208,12 @@ impl TryFrom<pb::Policy> for Policy {
 }
 
 impl Policy {
+    /// Whether this policy refuses every request for `model`, which reaches `candidates` (a
+    /// BLOCK whose model rules exclude it): such models are left out of `/v1/models`.
+    pub fn blocks_model(&self, model: &str, candidates: &[Candidate<'_>]) -> bool {
+        self.action == Action::Block && self.rules.model_violation(model, candidates).is_some()
+    }
+
     /// Whether requests of repository `repository_id` in workspace `workspace_id` answer to
     /// this policy.
     pub fn applies_to(&self, workspace_id: &str, repository_id: &str) -> bool {
@@ -202,6 +248,14 @@ impl PolicySet {
         Self(entries.into())
     }
 
+    /// Whether a policy of the set refuses every request for `model` (see
+    /// [`Policy::blocks_model`]).
+    pub fn blocks_model(&self, model: &str, candidates: &[Candidate<'_>]) -> bool {
+        self.0
+            .iter()
+            .any(|e| e.policy.blocks_model(model, candidates))
+    }
+
     /// The judges to ask about a request: those of policies that have one and did not
     /// already fire on their rules (`hits`).
     pub fn judges(&self, hits: &[Hit]) -> Vec<Pending> {
@@ -227,7 +281,7 @@ impl PolicySet {
     /// The policies `request` violates, each with why. The request body was already parsed
     /// once by routing, so it is a JSON object; if its text cannot be read after all, the
     /// text rules see none (and the size rule counts none).
-    pub fn evaluate(&self, model: &str, body: &[u8]) -> Vec<Hit> {
+    pub fn evaluate(&self, model: &str, candidates: &[Candidate<'_>], body: &[u8]) -> Vec<Hit> {
         let mut text: Option<String> = None;
         let mut max_output_tokens: Option<Option<u64>> = None;
         let mut hits = Vec::new();
@@ -235,6 +289,7 @@ impl PolicySet {
             let rules = &policy.rules;
             let request = Request {
                 model,
+                candidates,
                 text: if rules.reads_text() {
                     text.get_or_insert_with(|| detect::request_text(body).unwrap_or_default())
                 } else {
@@ -274,11 +329,20 @@ fn cap(s: &mut String, max: usize) {
     }
 }
 
+/// A model a request may reach: the provider's name for it, and `<routing id>/<model>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub model: &'a str,
+    pub qualified: &'a str,
+}
+
 /// What the rules read of a request (each part only extracted when a rule needs it).
 #[derive(Debug, Clone, Copy)]
 struct Request<'a> {
     /// The model the app asked for.
     model: &'a str,
+    /// Where routing may send it.
+    candidates: &'a [Candidate<'a>],
     /// The text the app sends (see [`detect::request_text`]).
     text: &'a str,
     /// The larger of `max_completion_tokens` and `max_tokens`, if the app set either.
@@ -313,26 +377,8 @@ pub struct Hit {
 /// Why `rules` fire on the request, if they do (the first rule that fires).
 fn check(rules: &Rules, req: &Request<'_>) -> Option<String> {
     let text = req.text;
-    if !rules.allowed_models.is_empty()
-        && !rules
-            .allowed_models
-            .iter()
-            .any(|m| model_matches(m, req.model))
-    {
-        return Some(format!(
-            "the request asks for model '{}', which is not among the allowed models",
-            req.model
-        ));
-    }
-    if let Some(m) = rules
-        .denied_models
-        .iter()
-        .find(|m| model_matches(m, req.model))
-    {
-        return Some(format!(
-            "the request asks for model '{}', which is denied ('{m}')",
-            req.model
-        ));
+    if let Some(why) = rules.model_violation(req.model, req.candidates) {
+        return Some(why);
     }
     if rules.max_output_tokens > 0
         && let Some(n) = req.max_output_tokens

@@ -32,7 +32,7 @@ fn chat(text: &str) -> Vec<u8> {
 }
 
 fn fired(set: &PolicySet, model: &str, body: &[u8]) -> Vec<(String, String)> {
-    set.evaluate(model, body)
+    set.evaluate(model, &[], body)
         .into_iter()
         .map(|h| (h.policy.id.to_string(), h.explanation))
         .collect()
@@ -204,8 +204,65 @@ fn long_explanations_are_capped_on_a_character_boundary() {
             ..Default::default()
         },
     )]);
-    let hits = s.evaluate(&model, b"{}");
+    let hits = s.evaluate(&model, &[], b"{}");
     assert_eq!(hits.len(), 1);
     assert!(hits[0].explanation.len() <= MAX_EXPLANATION);
     assert!(hits[0].explanation.ends_with('…'));
+}
+
+/// A rule on a model also holds when the app asks for it by its qualified name or by a
+/// route alias that reaches it.
+#[test]
+fn model_rules_see_where_the_request_goes() {
+    let s = set(vec![
+        policy(
+            "deny-mini",
+            3,
+            pb::PolicyRules {
+                denied_models: vec!["gpt-4o-mini*".into()],
+                ..Default::default()
+            },
+        ),
+        policy(
+            "only-4o",
+            3,
+            pb::PolicyRules {
+                allowed_models: vec!["gpt-4o*".into()],
+                ..Default::default()
+            },
+        ),
+    ]);
+    let mini = Candidate {
+        model: "gpt-4o-mini",
+        qualified: "oa/gpt-4o-mini",
+    };
+    let claude = Candidate {
+        model: "claude-3-haiku",
+        qualified: "anthropic/claude-3-haiku",
+    };
+    let four = Candidate {
+        model: "gpt-4o",
+        qualified: "oa/gpt-4o",
+    };
+    let ids = |model: &str, c: &[Candidate<'_>]| -> Vec<(String, String)> {
+        s.evaluate(model, c, b"{}")
+            .into_iter()
+            .map(|h| (h.policy.id.to_string(), h.explanation))
+            .collect()
+    };
+    assert_eq!(
+        ids("oa/gpt-4o-mini", &[mini]),
+        [(
+            "deny-mini".to_string(),
+            "the request asks for model 'oa/gpt-4o-mini', which reaches 'gpt-4o-mini', denied ('gpt-4o-mini*')".to_string()
+        )]
+    );
+    // An alias over gpt-4o only is allowed by its targets; one that may fall back to a
+    // model outside the list is not.
+    assert!(ids("smart", &[four]).is_empty());
+    let fallback = ids("smart", &[four, claude]);
+    assert_eq!(fallback.len(), 1);
+    assert_eq!(fallback[0].0, "only-4o");
+    assert!(s.0[0].policy.blocks_model("oa/gpt-4o-mini", &[mini]));
+    assert!(!s.0[0].policy.blocks_model("oa/gpt-4o", &[four]));
 }

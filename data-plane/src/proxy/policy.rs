@@ -15,7 +15,7 @@ use super::route::Provider;
 use super::{ChatCall, HttpResponse};
 use super::{Shared, judge};
 use crate::error::ProxyError;
-use crate::policy::{Action, Hit, Pending, detect};
+use crate::policy::{Action, Candidate, Hit, Pending, detect};
 use crate::usage::{Counters, Recorder, Tokens, UsageKey};
 
 /// Layer of [`PolicyService`].
@@ -67,7 +67,18 @@ impl PolicyService<Provider> {
         let Some(repo) = call.caller.repository.clone() else {
             return self.inner.call(call);
         };
-        let hits = repo.policies.evaluate(&call.fields.model, &call.body);
+        let candidates: Vec<Candidate<'_>> = call
+            .targets
+            .iter()
+            .map(|t| Candidate {
+                model: &t.upstream_model,
+                qualified: t.label.to_str().unwrap_or(""),
+            })
+            .collect();
+        let hits = repo
+            .policies
+            .evaluate(&call.fields.model, &candidates, &call.body);
+        drop(candidates);
         let shared = self.inner.shared().clone();
         let facts = Facts::of(&call);
         // A request a rule already blocks is not worth a judge's time.

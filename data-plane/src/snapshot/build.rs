@@ -9,7 +9,7 @@ use tollgate_proto::sync as pb;
 
 use super::convert::{Rejected, RepositoryDef};
 use super::{Connection, FastMap, KeyEntry, ModelIndex, RepositoryView, Snapshot};
-use crate::policy::{Entry, Policy, PolicySet};
+use crate::policy::{Candidate, Entry, Policy, PolicySet};
 
 /// Every resource the data plane holds, by id. Updates apply here; a [`Snapshot`] is then
 /// built from the whole set, so readers only ever see a complete version.
@@ -127,7 +127,8 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
                 reason: problems.join("; "),
             });
         }
-        let models_body = models_list_body(&models);
+        let policies = policies_of(&policies, repo, &set.connections);
+        let models_body = models_list_body(&models, &policies);
         repositories.insert(
             repo.id.clone(),
             Arc::new(RepositoryView {
@@ -135,7 +136,7 @@ pub fn build_snapshot(set: &ResourceSet) -> (Snapshot, Vec<Rejected>) {
                 workspace_id: repo.workspace_id.as_str().into(),
                 models,
                 models_body,
-                policies: policies_of(&policies, repo, &set.connections),
+                policies,
             }),
         );
     }
@@ -173,10 +174,25 @@ fn policies_of(
     )
 }
 
-fn models_list_body(models: &ModelIndex) -> Bytes {
+/// The `/v1/models` answer: the repository's models, less those a BLOCK policy refuses.
+fn models_list_body(models: &ModelIndex, policies: &PolicySet) -> Bytes {
     let data: Vec<serde_json::Value> = models
         .names()
         .into_iter()
+        .filter(|(id, _)| {
+            if policies.is_empty() {
+                return true;
+            }
+            let targets = models.resolve(id, false).unwrap_or_default();
+            let candidates: Vec<Candidate<'_>> = targets
+                .iter()
+                .map(|t| Candidate {
+                    model: &t.upstream_model,
+                    qualified: t.label.to_str().unwrap_or(""),
+                })
+                .collect();
+            !policies.blocks_model(id, &candidates)
+        })
         .map(|(id, owner)| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
         .collect();
     Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
@@ -500,6 +516,7 @@ pub(crate) mod tests {
             view.policies
                 .evaluate(
                     "m",
+                    &[],
                     br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
                 )
                 .into_iter()

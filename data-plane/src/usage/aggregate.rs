@@ -77,7 +77,19 @@ struct Violations {
     queue: VecDeque<Violation>,
     /// Dropped since the last warning.
     dropped: u64,
+    /// Events each policy may still send now (see [`EVENTS_PER_POLICY`]), and when that was
+    /// last topped up.
+    budgets: HashMap<String, (f64, std::time::Instant)>,
+    /// Events over their policy's budget since the last warning.
+    suppressed: u64,
 }
+
+/// Violation events one policy may send from one data plane: a burst of this many, then
+/// [`EVENTS_PER_POLICY_PER_MINUTE`]. A flood of violating requests (a loop in an app, an
+/// attack with a valid key) must not fill the store; the counters stay exact and say how
+/// many violations there were, the events are examples of them.
+pub const EVENTS_PER_POLICY: f64 = 20.0;
+pub const EVENTS_PER_POLICY_PER_MINUTE: f64 = 10.0;
 
 /// One worker's records. Aligned so two shards' locks never share a cache line.
 #[derive(Debug, Default)]
@@ -137,9 +149,40 @@ impl Aggregator {
         }
     }
 
-    /// Queues a policy violation event for the reporter.
-    pub fn add_violation(&self, v: Violation) {
+    /// Queues a policy violation event for the reporter, if its policy has budget left
+    /// (see [`EVENTS_PER_POLICY`]); whether it was queued.
+    pub fn add_violation(&self, v: Violation) -> bool {
+        self.add_violation_at(v, std::time::Instant::now())
+    }
+
+    fn add_violation_at(&self, v: Violation, now: std::time::Instant) -> bool {
         let mut q = self.lock_violations();
+        if q.budgets.len() > 10_000 {
+            // Policies come and go; full buckets carry no information.
+            q.budgets
+                .retain(|_, (tokens, _)| *tokens < EVENTS_PER_POLICY);
+        }
+        let (tokens, last) = q
+            .budgets
+            .entry(v.policy_id.clone())
+            .or_insert((EVENTS_PER_POLICY, now));
+        let refill = now.saturating_duration_since(*last).as_secs_f64()
+            * EVENTS_PER_POLICY_PER_MINUTE
+            / 60.0;
+        *tokens = (*tokens + refill).min(EVENTS_PER_POLICY);
+        *last = now;
+        if *tokens < 1.0 {
+            q.suppressed += 1;
+            if q.suppressed.is_power_of_two() {
+                tracing::warn!(
+                    suppressed = q.suppressed,
+                    policy = %v.policy_name,
+                    "policy violations faster than their events are kept; counted, not listed"
+                );
+            }
+            return false;
+        }
+        *tokens -= 1.0;
         if q.queue.len() >= VIOLATION_CAP {
             q.queue.pop_front();
             q.dropped += 1;
@@ -152,6 +195,7 @@ impl Aggregator {
             }
         }
         q.queue.push_back(v);
+        true
     }
 
     /// Removes and returns at most `max` violation events, oldest first.
@@ -270,6 +314,7 @@ fn coarsen(map: &mut UsageMap, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn key(k: &str) -> UsageKey {
         UsageKey {
@@ -346,5 +391,25 @@ mod tests {
         let tokens: u64 = recs.iter().map(|r| r.tokens_in).sum();
         assert_eq!((calls, tokens), (360, 360));
         assert!(recs.iter().any(|r| r.window_minutes >= 60));
+    }
+
+    #[test]
+    fn violation_events_have_a_budget_per_policy() {
+        let agg = Aggregator::new(100);
+        let event = |policy: &str| Violation {
+            policy_id: policy.into(),
+            ..Default::default()
+        };
+        let t0 = std::time::Instant::now();
+        let queued = (0..25)
+            .filter(|_| agg.add_violation_at(event("p1"), t0))
+            .count();
+        assert_eq!(queued, EVENTS_PER_POLICY as usize, "a burst, then nothing");
+        // Another policy has its own budget.
+        assert!(agg.add_violation_at(event("p2"), t0));
+        // Refilled at 10 a minute: one more after 6 s, not before.
+        assert!(!agg.add_violation_at(event("p1"), t0 + Duration::from_secs(5)));
+        assert!(agg.add_violation_at(event("p1"), t0 + Duration::from_secs(12)));
+        assert_eq!(agg.violations_len(), 22);
     }
 }
