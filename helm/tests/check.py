@@ -195,6 +195,13 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     check(any(m["name"] == "admin-tls" and m["mountPath"] == "/etc/tollgate/admin-tls"
               for m in cpc.get("volumeMounts", [])) == bool(admin_tls),
           f"{name}: admin TLS Secret mounted iff set")
+    cpv = values.get("controlPlane", {})
+    hook = cpv.get("alertWebhookUrl", "")
+    check((f"--alert-webhook-url={hook}" in cp_args) == bool(hook)
+          and not (any(a.startswith("--alert-webhook-url") for a in cp_args) and not hook),
+          f"{name}: --alert-webhook-url iff controlPlane.alertWebhookUrl")
+    check(f"--violation-retention-days={cpv.get('violationRetentionDays', 90)}" in cp_args,
+          f"{name}: violation retention from controlPlane.violationRetentionDays")
     check(dpc["livenessProbe"]["httpGet"]["path"] == "/healthz"
           and dpc["readinessProbe"]["httpGet"]["path"] == "/readyz"
           and dpc["readinessProbe"]["httpGet"]["port"] == "admin",
@@ -344,6 +351,8 @@ BAD = [
     ({"controlPlane": {"replicas": 2}}, "additional properties 'replicas' not allowed"),
     ({"controlPlane": {"logFormat": "xml"}}, "'/controlPlane/logFormat': value must be one of 'text', 'json'"),
     ({"controlPlane": {"storePrefix": "tollgate"}}, "'/controlPlane/storePrefix'"),
+    ({"controlPlane": {"alertWebhookUrl": "hooks.example.com"}}, "'/controlPlane/alertWebhookUrl'"),
+    ({"controlPlane": {"violationRetentionDays": 0}}, "'/controlPlane/violationRetentionDays': minimum"),
     ({"sync": {"tls": {"mode": "none"}}}, "'/sync/tls/mode': value must be one of 'generate', 'certManager', 'existingSecret'"),
     ({"sync": {"tls": {"mode": "existingSecret"}}}, "'/sync/tls/existingSecret/controlPlane': minLength"),
     ({"sync": {"tls": {"certManager": {"duration": "90 days"}}}}, "'/sync/tls/certManager/duration'"),
