@@ -281,6 +281,8 @@ pub struct PolicyRules {
     pub judge_ai_llm_id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub judge_model: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_requests_per_minute: u32,
 }
 
 impl PolicyRules {

@@ -54,6 +54,12 @@ pub enum ProxyError {
     UpstreamTimeout,
     #[error("blocked by policy '{policy}': {explanation}")]
     PolicyBlocked { policy: String, explanation: String },
+    #[error("rate limited by policy '{policy}': {explanation}; retry after {}s", retry_after.as_secs().max(1))]
+    PolicyRateLimited {
+        policy: String,
+        explanation: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ProxyError {
@@ -72,6 +78,7 @@ impl ProxyError {
             UpstreamConnect(_) | BadUpstream(_) => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             PolicyBlocked { .. } => StatusCode::FORBIDDEN,
+            PolicyRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -101,6 +108,7 @@ impl ProxyError {
             UpstreamConnect(_) | BadUpstream(_) => ("upstream_error", Some("bad_gateway"), None),
             UpstreamTimeout => ("upstream_error", Some("gateway_timeout"), None),
             PolicyBlocked { .. } => ("invalid_request_error", Some("policy_blocked"), None),
+            PolicyRateLimited { .. } => ("requests", Some("rate_limit_exceeded"), None),
         }
     }
 
@@ -120,6 +128,14 @@ impl ProxyError {
     /// The response sent to the client.
     pub fn into_response(self) -> http::Response<RespBody> {
         let mut resp = json_response(self.status(), self.body());
+        if let ProxyError::PolicyRateLimited { retry_after, .. } = &self {
+            // Whole seconds, rounded up (RFC 9110 §10.2.3).
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(secs.max(1)),
+            );
+        }
         if let ProxyError::MethodNotAllowed { path, .. } = &self {
             let allow = if path == "/v1/models" { "GET" } else { "POST" };
             resp.headers_mut()
@@ -299,6 +315,32 @@ mod tests {
             Some("policy_blocked"),
             None,
             "blocked by policy 'no-secrets': the request text contains an AWS access key id",
+        );
+        let limited = ProxyError::PolicyRateLimited {
+            policy: "rpm".into(),
+            explanation: "the API key made more than 2 requests in a minute".into(),
+            retry_after: std::time::Duration::from_millis(29_200),
+        };
+        let resp = limited.into_response();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(
+            resp.headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"30"[..]),
+            "whole seconds, rounded up"
+        );
+        check(
+            ProxyError::PolicyRateLimited {
+                policy: "rpm".into(),
+                explanation: "the API key made more than 2 requests in a minute".into(),
+                retry_after: std::time::Duration::from_secs(30),
+            },
+            429,
+            "requests",
+            Some("rate_limit_exceeded"),
+            None,
+            "rate limited by policy 'rpm': the API key made more than 2 requests in a minute; retry after 30s",
         );
     }
 }

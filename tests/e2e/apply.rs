@@ -106,7 +106,7 @@ async fn apply_is_idempotent() {
         serde_json::json!({"pii": ["EMAIL", "CREDIT_CARD"],
             "patterns": ["(?i)\\bproject\\s+falcon\\b"], "maxOutputTokens": 4096,
             "secrets": false, "allowedModels": [], "deniedModels": [], "maxInputChars": 0,
-            "judgeAiLlmId": judge_id, "judgeModel": "gpt-4o-mini"}),
+            "judgeAiLlmId": judge_id, "judgeModel": "gpt-4o-mini", "maxRequestsPerMinute": 0}),
         "{policy}"
     );
     let keys = ctl

@@ -545,3 +545,89 @@ async fn llm_judge_decides_what_rules_cannot() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A request budget per API key: a BLOCK answers 429 with `rate_limit_exceeded` once the key
+/// has spent it; another key of the repository is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_budget_per_key() {
+    let mock = MockProvider::start(SECRET).await;
+    let cp = ControlPlane::start(Backend::Embedded).await;
+    create_llm(
+        &cp,
+        "openai",
+        proto::AiType::Openai,
+        format!("{}/v1", mock.url()),
+        "gpt-4o-mini",
+        SECRET,
+    )
+    .await;
+    let ctl = cp.ctl();
+    ctl.run(&[
+        "repo",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "chat-app",
+    ])
+    .await
+    .ok();
+    ctl.run(&["repo", "attach", "chat-app", "openai"])
+        .await
+        .ok();
+    let new_key = |name: &'static str| {
+        let ctl = ctl.clone();
+        async move {
+            ctl.run(&[
+                "-o", "json", "key", "create", "--repo", "chat-app", "--name", name,
+            ])
+            .await
+            .ok()
+            .json()["secret"]
+                .as_str()
+                .expect("key")
+                .to_string()
+        }
+    };
+    let (a, b) = (new_key("a").await, new_key("b").await);
+    ctl.run(&[
+        "policy",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "three-a-minute",
+        "--risk",
+        "low",
+        "--action",
+        "block",
+        "--content",
+        "Keep batch jobs off the shared quota.",
+        "--max-requests-per-minute",
+        "3",
+    ])
+    .await
+    .ok();
+    let dp = DataPlane::start(&cp, "production").await;
+    let send = |key: String| {
+        let url = format!("{}/v1/chat/completions", dp.url);
+        async move {
+            let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+            http::post_json(&url, Some(&key), body).await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(send(a.clone()).await.0, 200);
+    }
+    let (status, body) = send(a.clone()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("three-a-minute") && m.contains("retry after")),
+        "{body}"
+    );
+    assert_eq!(send(b).await.0, 200, "each key has its own budget");
+    assert_eq!(mock.calls("/v1/chat/completions").len(), 4);
+}

@@ -55,6 +55,7 @@ fn rules_to_pb(r: &PolicyRules) -> pb::PolicyRules {
         max_output_tokens: r.max_output_tokens,
         judge_ai_llm_id: r.judge_ai_llm_id.clone(),
         judge_model: r.judge_model.clone(),
+        max_requests_per_minute: r.max_requests_per_minute,
     }
 }
 
@@ -155,6 +156,7 @@ fn rules(field: &str, r: &pb::PolicyRules) -> ApiResult<PolicyRules> {
         max_output_tokens: r.max_output_tokens,
         judge_ai_llm_id: r.judge_ai_llm_id.trim().to_string(),
         judge_model: r.judge_model.trim().to_string(),
+        max_requests_per_minute: r.max_requests_per_minute,
     })
 }
 

@@ -187,6 +187,7 @@ fn policy(p: &Policy) -> pb::Policy {
             max_output_tokens: r.max_output_tokens,
             judge_ai_llm_id: r.judge_ai_llm_id.clone(),
             judge_model: r.judge_model.clone(),
+            max_requests_per_minute: r.max_requests_per_minute,
         }),
         content: if r.judge_ai_llm_id.is_empty() {
             String::new()

@@ -10,6 +10,7 @@
 pub mod detect;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tollgate_proto::sync as pb;
 
@@ -59,6 +60,39 @@ pub struct Policy {
     rules: Rules,
     /// The LLM judge, if the policy has one.
     pub judge: Option<JudgeSpec>,
+    /// Request budgets per API key (`max_requests_per_minute`). Kept with the compiled
+    /// policy, so budgets survive new snapshots until the policy itself changes.
+    limiter: Limiter,
+}
+
+/// Token buckets per API key: (tokens left, last refill).
+#[derive(Debug, Default)]
+struct Limiter(std::sync::Mutex<std::collections::HashMap<Arc<str>, (f64, Instant)>>);
+
+impl Limiter {
+    /// Takes one request from `key`'s bucket of `per_minute` at `now`; when it is empty, how
+    /// long until the next request may go.
+    fn take(&self, key: &Arc<str>, per_minute: u32, now: Instant) -> Result<(), Duration> {
+        let capacity = f64::from(per_minute);
+        let mut buckets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            // Keys that have been idle long enough to be full again carry no state.
+            buckets.retain(|_, (tokens, last)| {
+                *tokens + now.saturating_duration_since(*last).as_secs_f64() * capacity / 60.0
+                    < capacity
+            });
+        }
+        let (tokens, last) = buckets.entry(key.clone()).or_insert((capacity, now));
+        *tokens = (*tokens + now.saturating_duration_since(*last).as_secs_f64() * capacity / 60.0)
+            .min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) * 60.0 / capacity))
+        }
+    }
 }
 
 /// Which configuration and model judge a policy, and what they read.
@@ -80,6 +114,7 @@ struct Rules {
     denied_models: Vec<String>,
     max_input_chars: usize,
     max_output_tokens: u64,
+    max_requests_per_minute: u32,
 }
 
 impl Rules {
@@ -202,7 +237,9 @@ impl TryFrom<pb::Policy> for Policy {
                 denied_models: r.denied_models,
                 max_input_chars: r.max_input_chars as usize,
                 max_output_tokens: u64::from(r.max_output_tokens),
+                max_requests_per_minute: r.max_requests_per_minute,
             },
+            limiter: Limiter::default(),
         })
     }
 }
@@ -281,12 +318,35 @@ impl PolicySet {
     /// The policies `request` violates, each with why. The request body was already parsed
     /// once by routing, so it is a JSON object; if its text cannot be read after all, the
     /// text rules see none (and the size rule counts none).
-    pub fn evaluate(&self, model: &str, candidates: &[Candidate<'_>], body: &[u8]) -> Vec<Hit> {
+    pub fn evaluate(&self, subject: &Subject<'_>) -> Vec<Hit> {
+        let Subject {
+            model,
+            candidates,
+            key_id,
+            body,
+        } = *subject;
+        let now = Instant::now();
         let mut text: Option<String> = None;
         let mut max_output_tokens: Option<Option<u64>> = None;
         let mut hits = Vec::new();
         for Entry { policy, .. } in self.0.iter() {
             let rules = &policy.rules;
+            // Every request evaluated counts against its key's budget, whatever else fires.
+            if rules.max_requests_per_minute > 0
+                && let Err(wait) = policy
+                    .limiter
+                    .take(key_id, rules.max_requests_per_minute, now)
+            {
+                hits.push(Hit {
+                    policy: policy.clone(),
+                    explanation: format!(
+                        "the API key made more than {} requests in a minute",
+                        rules.max_requests_per_minute
+                    ),
+                    retry_after: Some(wait),
+                });
+                continue;
+            }
             let request = Request {
                 model,
                 candidates,
@@ -306,6 +366,7 @@ impl PolicySet {
                 hits.push(Hit {
                     policy: policy.clone(),
                     explanation,
+                    retry_after: None,
                 });
             }
         }
@@ -327,6 +388,19 @@ fn cap(s: &mut String, max: usize) {
         s.truncate(end);
         s.push('…');
     }
+}
+
+/// What policies are evaluated on: one routed request.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The model the app asked for.
+    pub model: &'a str,
+    /// Where routing may send it.
+    pub candidates: &'a [Candidate<'a>],
+    /// The API key it came with (request budgets are per key).
+    pub key_id: &'a Arc<str>,
+    /// The app's OpenAI-format body.
+    pub body: &'a [u8],
 }
 
 /// A model a request may reach: the provider's name for it, and `<routing id>/<model>`.
@@ -372,6 +446,8 @@ fn output_tokens(body: &[u8]) -> Option<u64> {
 pub struct Hit {
     pub policy: Arc<Policy>,
     pub explanation: String,
+    /// Set when the request budget fired: how long until the key may send again.
+    pub retry_after: Option<Duration>,
 }
 
 /// Why `rules` fire on the request, if they do (the first rule that fires).

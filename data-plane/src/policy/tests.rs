@@ -25,6 +25,17 @@ fn set(policies: Vec<pb::Policy>) -> PolicySet {
     )
 }
 
+/// `set` evaluated on a request of API key `key-1`.
+fn eval(set: &PolicySet, model: &str, candidates: &[Candidate<'_>], body: &[u8]) -> Vec<Hit> {
+    let key: Arc<str> = Arc::from("key-1");
+    set.evaluate(&Subject {
+        model,
+        candidates,
+        key_id: &key,
+        body,
+    })
+}
+
 fn chat(text: &str) -> Vec<u8> {
     serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
         .to_string()
@@ -32,7 +43,7 @@ fn chat(text: &str) -> Vec<u8> {
 }
 
 fn fired(set: &PolicySet, model: &str, body: &[u8]) -> Vec<(String, String)> {
-    set.evaluate(model, &[], body)
+    eval(set, model, &[], body)
         .into_iter()
         .map(|h| (h.policy.id.to_string(), h.explanation))
         .collect()
@@ -204,7 +215,7 @@ fn long_explanations_are_capped_on_a_character_boundary() {
             ..Default::default()
         },
     )]);
-    let hits = s.evaluate(&model, &[], b"{}");
+    let hits = eval(&s, &model, &[], b"{}");
     assert_eq!(hits.len(), 1);
     assert!(hits[0].explanation.len() <= MAX_EXPLANATION);
     assert!(hits[0].explanation.ends_with('…'));
@@ -245,7 +256,7 @@ fn model_rules_see_where_the_request_goes() {
         qualified: "oa/gpt-4o",
     };
     let ids = |model: &str, c: &[Candidate<'_>]| -> Vec<(String, String)> {
-        s.evaluate(model, c, b"{}")
+        eval(&s, model, c, b"{}")
             .into_iter()
             .map(|h| (h.policy.id.to_string(), h.explanation))
             .collect()
@@ -265,4 +276,50 @@ fn model_rules_see_where_the_request_goes() {
     assert_eq!(fallback[0].0, "only-4o");
     assert!(s.0[0].policy.blocks_model("oa/gpt-4o-mini", &[mini]));
     assert!(!s.0[0].policy.blocks_model("oa/gpt-4o", &[four]));
+}
+
+#[test]
+fn request_budgets_are_per_key_and_refill() {
+    let s = set(vec![policy(
+        "rpm",
+        3,
+        pb::PolicyRules {
+            max_requests_per_minute: 2,
+            ..Default::default()
+        },
+    )]);
+    let p = &s.0[0].policy;
+    let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+    let t0 = Instant::now();
+    assert!(p.limiter.take(&a, 2, t0).is_ok());
+    assert!(p.limiter.take(&a, 2, t0).is_ok());
+    // Empty: the next token comes in 30 s (2 a minute).
+    let wait = p.limiter.take(&a, 2, t0).expect_err("over budget");
+    assert_eq!(wait.as_secs(), 30);
+    // Another key has its own budget.
+    assert!(p.limiter.take(&b, 2, t0).is_ok());
+    assert!(p.limiter.take(&a, 2, t0 + Duration::from_secs(31)).is_ok());
+    // Through evaluate: the third request of a key fires, with when to retry.
+    let fresh = set(vec![policy(
+        "rpm",
+        3,
+        pb::PolicyRules {
+            max_requests_per_minute: 2,
+            ..Default::default()
+        },
+    )]);
+    let body = chat("hi");
+    assert!(eval(&fresh, "m", &[], &body).is_empty());
+    assert!(eval(&fresh, "m", &[], &body).is_empty());
+    let hits = eval(&fresh, "m", &[], &body);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        hits[0].explanation,
+        "the API key made more than 2 requests in a minute"
+    );
+    assert!(
+        hits[0]
+            .retry_after
+            .is_some_and(|w| w <= Duration::from_secs(30))
+    );
 }

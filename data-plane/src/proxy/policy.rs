@@ -15,7 +15,7 @@ use super::route::Provider;
 use super::{ChatCall, HttpResponse};
 use super::{Shared, judge};
 use crate::error::ProxyError;
-use crate::policy::{Action, Candidate, Hit, Pending, detect};
+use crate::policy::{Action, Candidate, Hit, Pending, Subject, detect};
 use crate::usage::{Counters, Recorder, Tokens, UsageKey};
 
 /// Layer of [`PolicyService`].
@@ -75,9 +75,12 @@ impl PolicyService<Provider> {
                 qualified: t.label.to_str().unwrap_or(""),
             })
             .collect();
-        let hits = repo
-            .policies
-            .evaluate(&call.fields.model, &candidates, &call.body);
+        let hits = repo.policies.evaluate(&Subject {
+            model: &call.fields.model,
+            candidates: &candidates,
+            key_id: &call.caller.key.id,
+            body: &call.body,
+        });
         drop(candidates);
         let shared = self.inner.shared().clone();
         let facts = Facts::of(&call);
@@ -125,9 +128,17 @@ impl PolicyService<Provider> {
 }
 
 fn blocked_error(hit: &Hit) -> ProxyError {
-    ProxyError::PolicyBlocked {
-        policy: hit.policy.name.to_string(),
-        explanation: hit.explanation.clone(),
+    let (policy, explanation) = (hit.policy.name.to_string(), hit.explanation.clone());
+    match hit.retry_after {
+        Some(retry_after) => ProxyError::PolicyRateLimited {
+            policy,
+            explanation,
+            retry_after,
+        },
+        None => ProxyError::PolicyBlocked {
+            policy,
+            explanation,
+        },
     }
 }
 
@@ -169,6 +180,7 @@ async fn run_judges(shared: &Shared, judges: &[Pending], text: &str) -> (Vec<Hit
                     hits.push(Hit {
                         policy: j.policy.clone(),
                         explanation,
+                        retry_after: None,
                     });
                 }
             }
@@ -222,7 +234,11 @@ impl Facts {
 /// first BLOCK, if any (the call is then refused, and counted here as a call: it never
 /// reaches a provider's meter).
 fn record<'a>(recorder: &Recorder, f: &Facts, hits: &'a [Hit], judged: Tokens) -> Option<&'a Hit> {
-    let blocked = hits.iter().find(|h| h.policy.action == Action::Block);
+    // A BLOCK on what the request holds (403) before one on the key's budget (429).
+    let blocked = hits
+        .iter()
+        .filter(|h| h.policy.action == Action::Block)
+        .min_by_key(|h| h.retry_after.is_some());
     let time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

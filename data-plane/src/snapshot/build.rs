@@ -513,12 +513,14 @@ pub(crate) mod tests {
         let names = |set: &ResourceSet, repo: &str| {
             let (snap, _) = build_snapshot(set);
             let view = snap.repository(repo).expect("repo").clone();
+            let key: Arc<str> = Arc::from("k");
             view.policies
-                .evaluate(
-                    "m",
-                    &[],
-                    br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
-                )
+                .evaluate(&crate::policy::Subject {
+                    model: "m",
+                    candidates: &[],
+                    key_id: &key,
+                    body: br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+                })
                 .into_iter()
                 .map(|h| h.policy.id.to_string())
                 .collect::<Vec<_>>()

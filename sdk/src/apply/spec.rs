@@ -164,6 +164,8 @@ pub struct RulesSpec {
     pub max_output_tokens: u32,
     /// An LLM judge: an AI LLM configuration of the workspace and its model.
     pub judge: Option<JudgeSpec>,
+    #[serde(default)]
+    pub max_requests_per_minute: u32,
 }
 
 /// A policy's LLM judge.
@@ -206,6 +208,7 @@ impl RulesSpec {
                 .as_ref()
                 .map(|j| j.model.clone())
                 .unwrap_or_default(),
+            max_requests_per_minute: self.max_requests_per_minute,
         }
     }
 }

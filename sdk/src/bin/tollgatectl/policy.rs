@@ -129,6 +129,9 @@ pub struct RulesArgs {
         help_heading = "Rules"
     )]
     pub judge_llm: Option<String>,
+    /// Most requests one API key may make per minute (per data plane); a BLOCK answers 429.
+    #[arg(long, value_name = "N", help_heading = "Rules")]
+    pub max_requests_per_minute: Option<u32>,
     /// The model the judge asks.
     #[arg(
         long,
@@ -150,6 +153,7 @@ impl RulesArgs {
             || self.max_input_chars.is_some()
             || self.max_output_tokens.is_some()
             || self.judge_llm.is_some()
+            || self.max_requests_per_minute.is_some()
     }
 
     fn into_proto(self) -> proto::PolicyRules {
@@ -167,6 +171,7 @@ impl RulesArgs {
             max_output_tokens: self.max_output_tokens.unwrap_or(0),
             judge_ai_llm_id: self.judge_llm.unwrap_or_default(),
             judge_model: self.judge_model.unwrap_or_default(),
+            max_requests_per_minute: self.max_requests_per_minute.unwrap_or(0),
         }
     }
 }
@@ -224,7 +229,7 @@ pub struct UpdateArgs {
     #[command(flatten)]
     pub rules: RulesArgs,
     /// Remove every rule (the policy is then documented, not enforced).
-    #[arg(long, conflicts_with_all = ["patterns", "pii", "secrets", "allowed_models", "denied_models", "max_input_chars", "max_output_tokens", "judge_llm"])]
+    #[arg(long, conflicts_with_all = ["patterns", "pii", "secrets", "allowed_models", "denied_models", "max_input_chars", "max_output_tokens", "judge_llm", "max_requests_per_minute"])]
     pub clear_rules: bool,
 }
 
@@ -379,6 +384,9 @@ fn rules_summary(r: Option<&proto::PolicyRules>) -> String {
     }
     if r.max_output_tokens > 0 {
         parts.push(format!("output<={}", r.max_output_tokens));
+    }
+    if r.max_requests_per_minute > 0 {
+        parts.push(format!("rpm<={}", r.max_requests_per_minute));
     }
     if !r.judge_model.is_empty() {
         parts.push(format!("judge:{}", r.judge_model));
