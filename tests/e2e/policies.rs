@@ -47,11 +47,10 @@ async fn stats(cp: &ControlPlane) -> proto::AiLlmStats {
         .remove(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn block_alert_and_log_end_to_end() {
-    let mock = MockProvider::start(SECRET).await;
-    let hook = format!("{}/hooks/alerts", mock.url());
-    let cp = ControlPlane::start_with(Backend::Embedded, &["--alert-webhook-url", &hook]).await;
+/// A control plane (with `extra` flags) whose `default` workspace has the mock's OpenAI
+/// endpoint as connection `openai`, attached to repository `chat-app`.
+async fn setup(mock: &MockProvider, extra: &[&str]) -> ControlPlane {
+    let cp = ControlPlane::start_with(Backend::Embedded, extra).await;
     create_llm(
         &cp,
         "openai",
@@ -75,18 +74,30 @@ async fn block_alert_and_log_end_to_end() {
     ctl.run(&["repo", "attach", "chat-app", "openai"])
         .await
         .ok();
-    let key_out = ctl
+    cp
+}
+
+/// A new key of `chat-app`: (secret, id).
+async fn new_key(cp: &ControlPlane, name: &str) -> (String, String) {
+    let out = cp
+        .ctl()
         .run(&[
-            "-o", "json", "key", "create", "--repo", "chat-app", "--name", "app",
+            "-o", "json", "key", "create", "--repo", "chat-app", "--name", name,
         ])
         .await
         .ok()
         .json();
-    let key = key_out["secret"].as_str().expect("key").to_string();
-    let key_id = key_out["apiKey"]["id"]
-        .as_str()
-        .expect("key id")
-        .to_string();
+    let field = |v: &serde_json::Value| v.as_str().expect("key field").to_string();
+    (field(&out["secret"]), field(&out["apiKey"]["id"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_alert_and_log_end_to_end() {
+    let mock = MockProvider::start(SECRET).await;
+    let hook = format!("{}/hooks/alerts", mock.url());
+    let cp = setup(&mock, &["--alert-webhook-url", &hook]).await;
+    let ctl = cp.ctl();
+    let (key, key_id) = new_key(&cp, "app").await;
 
     // Bad rules are refused with the field that is wrong.
     ctl.run(&[
@@ -380,16 +391,7 @@ async fn block_alert_and_log_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llm_judge_decides_what_rules_cannot() {
     let mock = MockProvider::start(SECRET).await;
-    let cp = ControlPlane::start(Backend::Embedded).await;
-    create_llm(
-        &cp,
-        "openai",
-        proto::AiType::Openai,
-        format!("{}/v1", mock.url()),
-        "gpt-4o-mini",
-        SECRET,
-    )
-    .await;
+    let cp = setup(&mock, &[]).await;
     create_llm(
         &cp,
         "claude",
@@ -400,29 +402,7 @@ async fn llm_judge_decides_what_rules_cannot() {
     )
     .await;
     let ctl = cp.ctl();
-    ctl.run(&[
-        "repo",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        "chat-app",
-    ])
-    .await
-    .ok();
-    ctl.run(&["repo", "attach", "chat-app", "openai"])
-        .await
-        .ok();
-    let key = ctl
-        .run(&[
-            "-o", "json", "key", "create", "--repo", "chat-app", "--name", "app",
-        ])
-        .await
-        .ok()
-        .json()["secret"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let (key, _) = new_key(&cp, "app").await;
     let create = |name: &'static str, action: &'static str, judge: &'static str| {
         let ctl = ctl.clone();
         async move {
@@ -551,45 +531,9 @@ async fn llm_judge_decides_what_rules_cannot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_budget_per_key() {
     let mock = MockProvider::start(SECRET).await;
-    let cp = ControlPlane::start(Backend::Embedded).await;
-    create_llm(
-        &cp,
-        "openai",
-        proto::AiType::Openai,
-        format!("{}/v1", mock.url()),
-        "gpt-4o-mini",
-        SECRET,
-    )
-    .await;
+    let cp = setup(&mock, &[]).await;
     let ctl = cp.ctl();
-    ctl.run(&[
-        "repo",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        "chat-app",
-    ])
-    .await
-    .ok();
-    ctl.run(&["repo", "attach", "chat-app", "openai"])
-        .await
-        .ok();
-    let new_key = |name: &'static str| {
-        let ctl = ctl.clone();
-        async move {
-            ctl.run(&[
-                "-o", "json", "key", "create", "--repo", "chat-app", "--name", name,
-            ])
-            .await
-            .ok()
-            .json()["secret"]
-                .as_str()
-                .expect("key")
-                .to_string()
-        }
-    };
-    let (a, b) = (new_key("a").await, new_key("b").await);
+    let ((a, _), (b, _)) = (new_key(&cp, "a").await, new_key(&cp, "b").await);
     ctl.run(&[
         "policy",
         "create",
