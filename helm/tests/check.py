@@ -195,6 +195,10 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     check(any(m["name"] == "admin-tls" and m["mountPath"] == "/etc/tollgate/admin-tls"
               for m in cpc.get("volumeMounts", [])) == bool(admin_tls),
           f"{name}: admin TLS Secret mounted iff set")
+    check(any(e.get("name") == "TOLLGATE_INSTANCE_ID"
+              and e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name"
+              for e in dpc.get("env", [])),
+          f"{name}: data planes report as their pod's name")
     cpv = values.get("controlPlane", {})
     hook = cpv.get("alertWebhookUrl", "")
     check((f"--alert-webhook-url={hook}" in cp_args) == bool(hook)
