@@ -120,6 +120,9 @@ pub struct RulesArgs {
     /// Most output tokens a request may ask for (`max_tokens`, `max_completion_tokens`).
     #[arg(long, value_name = "N", help_heading = "Rules")]
     pub max_output_tokens: Option<u32>,
+    /// Most requests one API key may make per minute (per data plane); a BLOCK answers 429.
+    #[arg(long, value_name = "N", help_heading = "Rules")]
+    pub max_requests_per_minute: Option<u32>,
     /// An LLM judge: this AI LLM configuration (OPENAI or OTHER, id or name) reads the
     /// content and each request. With --judge-model.
     #[arg(
@@ -129,9 +132,6 @@ pub struct RulesArgs {
         help_heading = "Rules"
     )]
     pub judge_llm: Option<String>,
-    /// Most requests one API key may make per minute (per data plane); a BLOCK answers 429.
-    #[arg(long, value_name = "N", help_heading = "Rules")]
-    pub max_requests_per_minute: Option<u32>,
     /// The model the judge asks.
     #[arg(
         long,
