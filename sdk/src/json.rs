@@ -112,7 +112,7 @@ proto_names! {
     RevokeApiKeyRequest RenameApiKeyRequest Policy CreatePolicyRequest ListPoliciesRequest
     ListPoliciesResponse GetPolicyRequest UpdatePolicyRequest DeletePolicyRequest
     DeletePolicyResponse PolicyRules PolicyViolation ListPolicyViolationsRequest
-    ListPolicyViolationsResponse
+    ListPolicyViolationsResponse TestPolicyRequest TestPolicyResponse
     RoleBinding AdminToken CreateAdminTokenRequest CreateAdminTokenResponse ListAdminTokensRequest
     ListAdminTokensResponse RevokeAdminTokenRequest WhoAmIRequest GetUsageRequest UsageRow
     GetUsageResponse

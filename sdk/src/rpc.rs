@@ -57,6 +57,7 @@ rpcs! {
     policies.delete_policy(DeletePolicyRequest) -> DeletePolicyResponse;
     policies.list_policy_violations(ListPolicyViolationsRequest) -> ListPolicyViolationsResponse;
     policies.list_alerts(ListPolicyViolationsRequest) -> ListPolicyViolationsResponse;
+    policies.test_policy(TestPolicyRequest) -> TestPolicyResponse;
 
     tokens.create_admin_token(CreateAdminTokenRequest) -> CreateAdminTokenResponse;
     tokens.list_admin_tokens(ListAdminTokensRequest) -> ListAdminTokensResponse;

@@ -164,6 +164,56 @@ async fn block_alert_and_log_end_to_end() {
         full.extend_from_slice(args);
         ctl.run(&full).await.ok();
     }
+    // Rules can be tried on samples first, with the data planes' code.
+    let tried = ctl
+        .run(&[
+            "policy",
+            "test",
+            "no-secrets",
+            "--text",
+            &format!("use {AWS_KEY} here"),
+        ])
+        .await
+        .ok()
+        .stdout;
+    assert_eq!(
+        tried,
+        "fires: the request text contains an AWS access key id\n"
+    );
+    let clean = ctl
+        .run(&[
+            "-o",
+            "json",
+            "policy",
+            "test",
+            "no-email",
+            "--text",
+            "nothing personal",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(clean["fired"], false, "{clean}");
+    ctl.run(&["policy", "test", "watch-mini", "--text", "hi"])
+        .await
+        .fails_with("model rules");
+    let model = ctl
+        .run(&[
+            "policy",
+            "test",
+            "watch-mini",
+            "--text",
+            "hi",
+            "--model",
+            "gpt-4o-mini",
+        ])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        model.starts_with("fires: the request asks for model 'gpt-4o-mini'"),
+        "{model}"
+    );
     let listed = ctl.run(&["policy", "list"]).await.ok().stdout;
     assert!(
         listed.contains("secrets") && listed.contains("pii:email"),

@@ -561,6 +561,82 @@ impl PolicyService for Service {
             violations(&self.0, &p, req.get_ref(), true).await?,
         ))
     }
+
+    async fn test_policy(
+        &self,
+        req: Request<pb::TestPolicyRequest>,
+    ) -> Result<Response<pb::TestPolicyResponse>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let x = ctx.policy(&p, &r.id, Access::Read).await?.value;
+        Ok(Response::new(test(&x, r)?))
+    }
+}
+
+/// Runs `x`'s rules on the sample of `r` with the data planes' own code.
+fn test(x: &Policy, r: &pb::TestPolicyRequest) -> ApiResult<pb::TestPolicyResponse> {
+    use std::sync::Arc;
+    use tollgate_data_plane::policy::{self as dp, Entry, PolicySet, Subject};
+
+    if r.text.len() > 1024 * 1024 {
+        return Err(ApiError::invalid("text", "a sample has at most 1 MiB"));
+    }
+    let rules = &x.rules;
+    let model = r.model.trim();
+    if model.is_empty() && !(rules.allowed_models.is_empty() && rules.denied_models.is_empty()) {
+        return Err(ApiError::invalid(
+            "model",
+            "this policy has model rules: give the model the request would ask for",
+        ));
+    }
+    // The budget is left out: a test must not spend (or be refused by) a real key's budget.
+    let mut synced = crate::sync::synced_policy(x);
+    if let Some(rules) = &mut synced.rules {
+        rules.max_requests_per_minute = 0;
+        rules.judge_ai_llm_id.clear();
+        rules.judge_model.clear();
+    }
+    let compiled = dp::Policy::try_from(synced).map_err(|e| {
+        ApiError::Internal(format!(
+            "the policy does not compile as data planes compile it: {}",
+            e.reason
+        ))
+    })?;
+    let set = PolicySet::new(vec![Entry {
+        policy: Arc::new(compiled),
+        judge: None,
+    }]);
+    let mut body = serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": r.text}],
+    });
+    if r.max_tokens > 0 {
+        body["max_tokens"] = r.max_tokens.into();
+    }
+    let body = body.to_string();
+    let key: Arc<str> = Arc::from("policy-test");
+    let hit = set
+        .evaluate(&Subject {
+            model,
+            candidates: &[],
+            key_id: &key,
+            body: body.as_bytes(),
+        })
+        .into_iter()
+        .next();
+    let mut not_tested = Vec::new();
+    if !rules.judge_ai_llm_id.is_empty() {
+        not_tested.push("the LLM judge (tests do not call models)".to_string());
+    }
+    if rules.max_requests_per_minute > 0 {
+        not_tested.push("the request budget (per API key, over time)".to_string());
+    }
+    Ok(pb::TestPolicyResponse {
+        fired: hit.is_some(),
+        explanation: hit.map(|h| h.explanation).unwrap_or_default(),
+        not_tested,
+    })
 }
 
 /// Violations (or alerts) the caller can see, newest first, paged. No access gives an empty

@@ -31,6 +31,7 @@ pub mod tls;
 mod usage;
 
 pub use auth::TokenCheck;
+pub use resource::policy as synced_policy;
 pub use service::SyncService;
 pub use tls::{SyncTransport, transport_from_flags};
 

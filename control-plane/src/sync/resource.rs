@@ -164,7 +164,8 @@ fn repository(r: &Repository) -> pb::Repository {
     }
 }
 
-fn policy(p: &Policy) -> pb::Policy {
+/// The policy as data planes receive it.
+pub fn policy(p: &Policy) -> pb::Policy {
     let r = &p.rules;
     pb::Policy {
         id: p.id.clone(),

@@ -1,4 +1,4 @@
-//! `policy create|list|get|update|delete|violations|alerts`.
+//! `policy create|list|get|update|delete|violations|alerts|test`.
 
 use std::path::PathBuf;
 
@@ -31,6 +31,58 @@ pub enum PolicyCmd {
     Violations(ViolationFilter),
     /// List alerts, newest first.
     Alerts(ViolationFilter),
+    /// Run a policy's rules on sample text, as data planes would (nothing is recorded).
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Policy id or name.
+    pub id: String,
+    /// The text a request would send.
+    #[arg(
+        long,
+        required_unless_present = "text_file",
+        conflicts_with = "text_file"
+    )]
+    pub text: Option<String>,
+    /// Read the text from a file.
+    #[arg(long, value_name = "FILE")]
+    pub text_file: Option<PathBuf>,
+    /// The model the request would ask for (needed when the policy has model rules).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The `max_tokens` the request would ask for.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+}
+
+pub fn test_request(a: TestArgs) -> Result<proto::TestPolicyRequest, CliError> {
+    let text = match (a.text, a.text_file) {
+        (Some(t), _) => t,
+        (None, Some(f)) => std::fs::read_to_string(&f)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
+        (None, None) => String::new(),
+    };
+    Ok(proto::TestPolicyRequest {
+        id: a.id,
+        text,
+        model: a.model.unwrap_or_default(),
+        max_tokens: a.max_tokens.unwrap_or(0),
+    })
+}
+
+/// What `policy test` prints in a table.
+fn test_text(r: &proto::TestPolicyResponse) -> String {
+    let mut out = if r.fired {
+        format!("fires: {}\n", r.explanation)
+    } else {
+        "does not fire\n".to_string()
+    };
+    for part in &r.not_tested {
+        out.push_str(&format!("not tested: {part}\n"));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -483,6 +535,11 @@ pub async fn run(cmd: PolicyCmd, ctx: &Ctx) -> Result<String, CliError> {
                 .await?;
             violations(ctx, resp)
         }
+        PolicyCmd::Test(a) => {
+            let req = test_request(a)?;
+            let resp = ctx.client().await?.test_policy(req).await?;
+            f.message(&resp, || test_text(&resp))
+        }
     }
 }
 
@@ -640,6 +697,41 @@ mod tests {
         assert_eq!(req.content.as_deref(), Some("No secrets."));
         assert_eq!(req.enabled, Some(true));
         assert_eq!(req.risk_type, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn test_takes_text_or_a_file() -> Result<(), Box<dyn std::error::Error>> {
+        let PolicyCmd::Test(a) = policy(&[
+            "test",
+            "no-secrets",
+            "--text",
+            "hi",
+            "--model",
+            "gpt-4o",
+            "--max-tokens",
+            "9",
+        ])?
+        else {
+            panic!("not test");
+        };
+        let req = test_request(a).map_err(|e| e.render())?;
+        assert_eq!(
+            (req.text.as_str(), req.model.as_str(), req.max_tokens),
+            ("hi", "gpt-4o", 9)
+        );
+        assert!(
+            policy(&["test", "no-secrets"]).is_err(),
+            "a sample is required"
+        );
+        assert_eq!(
+            test_text(&proto::TestPolicyResponse {
+                fired: true,
+                explanation: "the request text contains an email address".into(),
+                not_tested: vec!["the LLM judge (tests do not call models)".into()],
+            }),
+            "fires: the request text contains an email address\nnot tested: the LLM judge (tests do not call models)\n"
+        );
         Ok(())
     }
 
