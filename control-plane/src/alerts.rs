@@ -14,10 +14,19 @@ use crate::validate::Validator;
 /// Attempts per alert, and the wait before each retry.
 const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(4)];
 
-/// Where alerts go.
-#[derive(Debug, Clone)]
+/// Where alerts go. Its URL may hold a secret (chat webhooks put one in the path): only its
+/// host is ever shown.
+#[derive(Clone)]
 pub struct Webhook {
     url: Uri,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("host", &self.url.host().unwrap_or(""))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -26,12 +35,10 @@ impl Webhook {
         let uri: Uri = url
             .trim()
             .parse()
-            .map_err(|e| format!("the alert webhook URL {url:?} is not a URL: {e}"))?;
+            .map_err(|e| format!("the alert webhook URL is not a URL: {e}"))?;
         match (uri.scheme_str(), uri.host()) {
             (Some("http" | "https"), Some(_)) => Ok(Webhook { url: uri }),
-            _ => Err(format!(
-                "the alert webhook URL {url:?} must be an absolute http:// or https:// URL"
-            )),
+            _ => Err("the alert webhook URL must be an absolute http:// or https:// URL".into()),
         }
     }
 

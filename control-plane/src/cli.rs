@@ -189,8 +189,9 @@ pub struct ValidationArgs {
 #[derive(Args, Debug)]
 pub struct AlertArgs {
     /// URL that each ALERT policy violation is POSTed to as JSON (best effort, 3 attempts;
-    /// alerts are listed by `tollgatectl policy alerts` either way).
-    #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL")]
+    /// alerts are listed by `tollgatectl policy alerts` either way). A URL holding a secret
+    /// is better given in the environment variable than on the command line.
+    #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL", hide_env_values = true)]
     pub alert_webhook_url: Option<String>,
 }
 

@@ -77,6 +77,30 @@ async fn setup(mock: &MockProvider, extra: &[&str]) -> ControlPlane {
     cp
 }
 
+/// The violations of workspace `default` once there are `n` (fails after 10 s).
+async fn violations_reach(cp: &ControlPlane, n: usize) -> Vec<serde_json::Value> {
+    let args = [
+        "-o",
+        "json",
+        "policy",
+        "violations",
+        "--workspace",
+        "default",
+        "--take",
+        "100",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = cp.ctl().run(&args).await.ok().json();
+        let items = v.as_array().cloned().unwrap_or_default();
+        if items.len() >= n {
+            return items;
+        }
+        assert!(Instant::now() < deadline, "violations so far: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A new key of `chat-app`: (secret, id).
 async fn new_key(cp: &ControlPlane, name: &str) -> (String, String) {
     let out = cp
@@ -262,30 +286,8 @@ async fn block_alert_and_log_end_to_end() {
     assert_eq!(mock.calls("/v1/chat/completions").len(), upstream_calls + 1);
 
     // Violations reach the control plane: each names its policy, severity, key and model.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let violations = loop {
-        let v = ctl
-            .run(&[
-                "-o",
-                "json",
-                "policy",
-                "violations",
-                "--workspace",
-                "default",
-                "--take",
-                "100",
-            ])
-            .await
-            .ok()
-            .json();
-        let items = v.as_array().cloned().unwrap_or_default();
-        // 2 blocked requests × (no-secrets + watch-mini), 1 alert × (no-email + watch-mini).
-        if items.len() >= 6 {
-            break items;
-        }
-        assert!(Instant::now() < deadline, "violations so far: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    // 2 blocked requests × (no-secrets + watch-mini), 1 alert × (no-email + watch-mini).
+    let violations = violations_reach(&cp, 6).await;
     assert_eq!(violations.len(), 6, "{violations:?}");
     let named = |name: &str| -> Vec<&serde_json::Value> {
         violations
@@ -519,27 +521,7 @@ async fn llm_judge_decides_what_rules_cannot() {
     assert_eq!(mock.calls("/v1/chat/completions").len() - judged(&mock), 1);
 
     // Violations: the BLOCK (blocked) and the LOG judge's own finding, each with the reason.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let violations = loop {
-        let v = ctl
-            .run(&[
-                "-o",
-                "json",
-                "policy",
-                "violations",
-                "--workspace",
-                "default",
-            ])
-            .await
-            .ok()
-            .json();
-        let items = v.as_array().cloned().unwrap_or_default();
-        if items.len() >= 2 {
-            break items;
-        }
-        assert!(Instant::now() < deadline, "violations so far: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let violations = violations_reach(&cp, 2).await;
     assert_eq!(violations.len(), 2, "{violations:?}");
     for v in &violations {
         assert_eq!(

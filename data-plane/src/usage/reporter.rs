@@ -361,20 +361,30 @@ mod tests {
         assert!(agg.is_empty());
     }
 
+    /// Every report a reporter over `agg` sent in `run` when its first `fail` sends failed.
+    async fn reports_of(
+        agg: &Arc<Aggregator>,
+        id: &str,
+        fail: usize,
+        run: Duration,
+    ) -> Vec<UsageReport> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake {
+            fail,
+            seen: seen.clone(),
+        };
+        let (tx, task) = start(fake, agg, id);
+        tokio::time::sleep(run).await;
+        let _ = tx.send(());
+        task.await.expect("reporter");
+        seen.lock().expect("lock").clone()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn retries_in_order_same_sequence_until_acked() {
         let agg = Arc::new(Aggregator::new(10_000));
         fill(&agg, 40);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let fake = Fake {
-            fail: 3,
-            seen: seen.clone(),
-        };
-        let (tx, task) = start(fake, &agg, "dp-1");
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        let _ = tx.send(());
-        task.await.expect("reporter");
-        let seen = seen.lock().expect("lock");
+        let seen = reports_of(&agg, "dp-1", 3, Duration::from_secs(30)).await;
         let seqs: Vec<u64> = seen.iter().map(|r| r.sequence - seen[0].sequence).collect();
         // Three failed tries of the first report (same content), then it and the next.
         assert_eq!(seqs, vec![0, 0, 0, 0, 1]);
@@ -401,16 +411,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let fake = Fake {
-            fail: 1,
-            seen: seen.clone(),
-        };
-        let (tx, task) = start(fake, &agg, "dp-v");
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let _ = tx.send(());
-        task.await.expect("reporter");
-        let seen = seen.lock().expect("lock");
+        let seen = reports_of(&agg, "dp-v", 1, Duration::from_secs(10)).await;
         // The failed first report was resent as is, violations included.
         assert_eq!(seen[0], seen[1]);
         let delivered = &seen[1..];
