@@ -90,17 +90,15 @@ impl PolicyService<Provider> {
         } else {
             repo.policies.judges(&hits)
         };
-        if judges.is_empty() {
-            return match record(&shared.recorder, &facts, &hits, Tokens::default()) {
-                Some(hit) => refuse(hit),
-                None => self.inner.call(call),
-            };
-        }
-        let text: Arc<str> = detect::request_text(&call.body).unwrap_or_default().into();
         // LOG and ALERT judges do not hold the request up: they decide in the background.
         let (blocking, background): (Vec<_>, Vec<_>) = judges
             .into_iter()
             .partition(|j| j.policy.action == Action::Block);
+        let text: Arc<str> = if blocking.is_empty() && background.is_empty() {
+            Arc::from("")
+        } else {
+            detect::request_text(&call.body).unwrap_or_default().into()
+        };
         if !background.is_empty() {
             let (shared, facts, text) = (shared.clone(), facts.clone(), text.clone());
             tokio::spawn(async move {
