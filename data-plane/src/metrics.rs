@@ -125,6 +125,7 @@ pub struct Metrics {
     traffic: Arc<Traffic>,
     upstream_errors: Family<ErrorLabels, Counter>,
     policy_violations: Family<ActionLabels, Counter>,
+    policy_events_suppressed: Counter,
     snapshot_version: Gauge,
     snapshot_age: Gauge<f64, AtomicU64>,
     /// Usage reports waiting for the control plane.
@@ -148,6 +149,7 @@ impl Metrics {
         });
         let upstream_errors = Family::<ErrorLabels, Counter>::default();
         let policy_violations = Family::<ActionLabels, Counter>::default();
+        let policy_events_suppressed = Counter::default();
         let snapshot_version = Gauge::default();
         let snapshot_age = Gauge::<f64, AtomicU64>::default();
         let usage_reports_pending = Gauge::default();
@@ -161,6 +163,11 @@ impl Metrics {
             "policy_violations",
             "Policy violations by the policy's action (log, alert, block)",
             policy_violations.clone(),
+        );
+        registry.register(
+            "policy_events_suppressed",
+            "Policy violations counted but not kept as events (over their policy's event budget)",
+            policy_events_suppressed.clone(),
         );
         registry.register(
             "snapshot_version",
@@ -182,6 +189,7 @@ impl Metrics {
             traffic,
             upstream_errors,
             policy_violations,
+            policy_events_suppressed,
             snapshot_version,
             snapshot_age,
             usage_reports_pending,
@@ -229,6 +237,11 @@ impl Metrics {
         self.policy_violations
             .get_or_create(&ActionLabels { action })
             .inc();
+    }
+
+    /// A violation event left out by its policy's event budget.
+    pub fn policy_event_suppressed(&self) {
+        self.policy_events_suppressed.inc();
     }
 
     pub fn tokens(&self, shard: usize, model: &str, input: u64, output: u64) {

@@ -606,4 +606,25 @@ async fn request_budget_per_key() {
     );
     assert_eq!(send(b).await.0, 200, "each key has its own budget");
     assert_eq!(mock.calls("/v1/chat/completions").len(), 4);
+
+    // A flood of refused requests: 25 violations, kept as at most 20 events (the burst of
+    // the event budget), all 25 counted.
+    for _ in 0..24 {
+        assert_eq!(send(a.clone()).await.0, 429);
+    }
+    let metrics = dp.metrics().await;
+    assert!(
+        metrics.contains(r#"tollgate_policy_violations_total{action="block"} 25"#)
+            && metrics.contains("tollgate_policy_events_suppressed_total 5"),
+        "{metrics}"
+    );
+    assert_eq!(violations_reach(&cp, 20).await.len(), 20);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats(&cp).await.total_policy_violations != 25 {
+        assert!(
+            Instant::now() < deadline,
+            "the counters keep every violation"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

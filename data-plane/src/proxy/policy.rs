@@ -262,7 +262,7 @@ fn record<'a>(recorder: &Recorder, f: &Facts, hits: &'a [Hit], judged: Tokens) -
             explanation = %hit.explanation,
             "policy violation"
         );
-        recorder.aggregator.add_violation(pb::Violation {
+        let queued = recorder.aggregator.add_violation(pb::Violation {
             id: format!("vio_{}", uuid::Uuid::new_v4().simple()),
             policy_id: p.id.to_string(),
             policy_name: p.name.to_string(),
@@ -285,6 +285,9 @@ fn record<'a>(recorder: &Recorder, f: &Facts, hits: &'a [Hit], judged: Tokens) -
             // Filled in by the reporter (the data plane's instance id).
             host: String::new(),
         });
+        if !queued {
+            recorder.metrics.policy_event_suppressed();
+        }
     }
     if let Some((connection_id, _, upstream_model)) = &f.first
         && counters != Counters::default()

@@ -152,6 +152,7 @@ impl Aggregator {
 
     /// Queues a policy violation event for the reporter, if its policy has budget left
     /// (see [`EVENTS_PER_POLICY`]); whether it was queued.
+    #[must_use]
     pub fn add_violation(&self, v: Violation) -> bool {
         self.add_violation_at(v, std::time::Instant::now())
     }

@@ -406,10 +406,11 @@ mod tests {
         let agg = Arc::new(Aggregator::new(10_000));
         fill(&agg, 40);
         for i in 0..20 {
-            agg.add_violation(tollgate_proto::sync::Violation {
+            let queued = agg.add_violation(tollgate_proto::sync::Violation {
                 id: format!("v{i}"),
                 ..Default::default()
             });
+            assert!(queued);
         }
         let seen = reports_of(&agg, "dp-v", 1, Duration::from_secs(10)).await;
         // The failed first report was resent as is, violations included.
