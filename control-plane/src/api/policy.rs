@@ -40,7 +40,8 @@ fn to_pb(v: &Versioned<Policy>, org_id: &str) -> pb::Policy {
     }
 }
 
-fn rules_to_pb(r: &PolicyRules) -> pb::PolicyRules {
+/// The rules on the wire: the admin API's answer and the data planes' sync resource alike.
+pub fn rules_to_pb(r: &PolicyRules) -> pb::PolicyRules {
     pb::PolicyRules {
         patterns: r.patterns.clone(),
         pii: r

@@ -174,22 +174,7 @@ pub fn policy(p: &Policy) -> pb::Policy {
         name: p.name.clone(),
         risk_type: convert::risk_to_pb(p.risk_type) as i32,
         action: convert::action_to_pb(p.action) as i32,
-        rules: Some(pb::PolicyRules {
-            patterns: r.patterns.clone(),
-            pii: r
-                .pii
-                .iter()
-                .map(|k| convert::pii_to_pb(*k) as i32)
-                .collect(),
-            secrets: r.secrets,
-            allowed_models: r.allowed_models.clone(),
-            denied_models: r.denied_models.clone(),
-            max_input_chars: r.max_input_chars,
-            max_output_tokens: r.max_output_tokens,
-            judge_ai_llm_id: r.judge_ai_llm_id.clone(),
-            judge_model: r.judge_model.clone(),
-            max_requests_per_minute: r.max_requests_per_minute,
-        }),
+        rules: Some(crate::api::policy::rules_to_pb(r)),
         content: if r.judge_ai_llm_id.is_empty() {
             String::new()
         } else {

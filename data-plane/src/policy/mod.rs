@@ -12,6 +12,7 @@ pub mod detect;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tollgate_proto::admin::PiiKind;
 use tollgate_proto::sync as pb;
 
 use crate::snapshot::{Connection, Rejected};
@@ -189,14 +190,16 @@ impl TryFrom<pb::Policy> for Policy {
         let patterns = Patterns::compile(&r.patterns).map_err(|e| reject(format!("rules: {e}")))?;
         let mut pii = Vec::with_capacity(r.pii.len());
         for k in &r.pii {
-            let kind = match k {
-                1 => Pii::Email,
-                2 => Pii::Phone,
-                3 => Pii::CreditCard,
-                4 => Pii::UsSsn,
-                5 => Pii::Iban,
-                6 => Pii::IpAddress,
-                n => return Err(reject(format!("unknown personal data kind {n}"))),
+            let kind = match PiiKind::try_from(*k) {
+                Ok(PiiKind::Email) => Pii::Email,
+                Ok(PiiKind::Phone) => Pii::Phone,
+                Ok(PiiKind::CreditCard) => Pii::CreditCard,
+                Ok(PiiKind::UsSsn) => Pii::UsSsn,
+                Ok(PiiKind::Iban) => Pii::Iban,
+                Ok(PiiKind::IpAddress) => Pii::IpAddress,
+                Ok(PiiKind::Unspecified) | Err(_) => {
+                    return Err(reject(format!("unknown personal data kind {k}")));
+                }
             };
             pii.push(kind);
         }

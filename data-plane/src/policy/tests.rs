@@ -1,6 +1,7 @@
 use super::*;
+use tollgate_proto::admin::PolicyRules;
 
-fn policy(id: &str, action: i32, rules: pb::PolicyRules) -> pb::Policy {
+fn policy(id: &str, action: i32, rules: PolicyRules) -> pb::Policy {
     pb::Policy {
         id: id.into(),
         workspace_id: "ws".into(),
@@ -56,7 +57,7 @@ fn each_rule_fires_and_names_what_not_the_text() {
         policy(
             "secrets",
             3,
-            pb::PolicyRules {
+            PolicyRules {
                 secrets: true,
                 ..Default::default()
             },
@@ -64,7 +65,7 @@ fn each_rule_fires_and_names_what_not_the_text() {
         policy(
             "pii",
             1,
-            pb::PolicyRules {
+            PolicyRules {
                 pii: vec![1],
                 ..Default::default()
             },
@@ -72,7 +73,7 @@ fn each_rule_fires_and_names_what_not_the_text() {
         policy(
             "falcon",
             2,
-            pb::PolicyRules {
+            PolicyRules {
                 patterns: vec!["nothing".into(), "(?i)project\\s+falcon".into()],
                 ..Default::default()
             },
@@ -108,7 +109,7 @@ fn model_and_size_rules() {
         policy(
             "models",
             3,
-            pb::PolicyRules {
+            PolicyRules {
                 allowed_models: vec!["gpt-4o*".into(), "claude-3-haiku".into()],
                 denied_models: vec!["gpt-4o-audio*".into()],
                 ..Default::default()
@@ -117,7 +118,7 @@ fn model_and_size_rules() {
         policy(
             "limits",
             1,
-            pb::PolicyRules {
+            PolicyRules {
                 max_input_chars: 10,
                 max_output_tokens: 100,
                 ..Default::default()
@@ -168,7 +169,7 @@ fn bad_policies_are_rejected_with_a_reason() {
         reason(policy(
             "p",
             3,
-            pb::PolicyRules {
+            PolicyRules {
                 patterns: vec!["ok".into(), "(unclosed".into()],
                 ..Default::default()
             }
@@ -180,7 +181,7 @@ fn bad_policies_are_rejected_with_a_reason() {
         reason(policy(
             "p",
             1,
-            pb::PolicyRules {
+            PolicyRules {
                 pii: vec![42],
                 ..Default::default()
             }
@@ -210,7 +211,7 @@ fn long_explanations_are_capped_on_a_character_boundary() {
     let s = set(vec![policy(
         "models",
         1,
-        pb::PolicyRules {
+        PolicyRules {
             denied_models: vec!["é*".into()],
             ..Default::default()
         },
@@ -229,7 +230,7 @@ fn model_rules_see_where_the_request_goes() {
         policy(
             "deny-mini",
             3,
-            pb::PolicyRules {
+            PolicyRules {
                 denied_models: vec!["gpt-4o-mini*".into()],
                 ..Default::default()
             },
@@ -237,7 +238,7 @@ fn model_rules_see_where_the_request_goes() {
         policy(
             "only-4o",
             3,
-            pb::PolicyRules {
+            PolicyRules {
                 allowed_models: vec!["gpt-4o*".into()],
                 ..Default::default()
             },
@@ -283,7 +284,7 @@ fn request_budgets_are_per_key_and_refill() {
     let s = set(vec![policy(
         "rpm",
         3,
-        pb::PolicyRules {
+        PolicyRules {
             max_requests_per_minute: 2,
             ..Default::default()
         },
@@ -303,7 +304,7 @@ fn request_budgets_are_per_key_and_refill() {
     let fresh = set(vec![policy(
         "rpm",
         3,
-        pb::PolicyRules {
+        PolicyRules {
             max_requests_per_minute: 2,
             ..Default::default()
         },

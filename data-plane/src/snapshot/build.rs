@@ -201,6 +201,7 @@ fn models_list_body(models: &ModelIndex, policies: &PolicySet) -> Bytes {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use tollgate_proto::admin::PolicyRules;
 
     pub(crate) fn conn(
         id: &str,
@@ -468,7 +469,7 @@ pub(crate) mod tests {
                 name: id.into(),
                 risk_type: 1,
                 action: 3,
-                rules: Some(pb::PolicyRules {
+                rules: Some(PolicyRules {
                     patterns: patterns.iter().map(|p| p.to_string()).collect(),
                     ..Default::default()
                 }),
