@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod body;
+pub mod bucket;
 pub mod config;
 pub mod error;
 pub mod metrics;

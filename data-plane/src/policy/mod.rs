@@ -9,12 +9,13 @@
 
 pub mod detect;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tollgate_proto::admin::PiiKind;
 use tollgate_proto::sync as pb;
 
+use crate::bucket::TokenBuckets;
 use crate::snapshot::{Connection, Rejected};
 use detect::{Patterns, Pii};
 
@@ -61,39 +62,10 @@ pub struct Policy {
     rules: Rules,
     /// The LLM judge, if the policy has one.
     pub judge: Option<JudgeSpec>,
-    /// Request budgets per API key (`max_requests_per_minute`). Kept with the compiled
-    /// policy, so budgets survive new snapshots until the policy itself changes.
-    limiter: Limiter,
-}
-
-/// Token buckets per API key: (tokens left, last refill).
-#[derive(Debug, Default)]
-struct Limiter(std::sync::Mutex<std::collections::HashMap<Arc<str>, (f64, Instant)>>);
-
-impl Limiter {
-    /// Takes one request from `key`'s bucket of `per_minute` at `now`; when it is empty, how
-    /// long until the next request may go.
-    fn take(&self, key: &Arc<str>, per_minute: u32, now: Instant) -> Result<(), Duration> {
-        let capacity = f64::from(per_minute);
-        let mut buckets = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 100_000 {
-            // Keys that have been idle long enough to be full again carry no state.
-            buckets.retain(|_, (tokens, last)| {
-                *tokens + now.saturating_duration_since(*last).as_secs_f64() * capacity / 60.0
-                    < capacity
-            });
-        }
-        let (tokens, last) = buckets.entry(key.clone()).or_insert((capacity, now));
-        *tokens = (*tokens + now.saturating_duration_since(*last).as_secs_f64() * capacity / 60.0)
-            .min(capacity);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) * 60.0 / capacity))
-        }
-    }
+    /// Request budgets per API key (`max_requests_per_minute`), when the policy has one.
+    /// Kept with the compiled policy, so budgets survive new snapshots until the policy
+    /// itself changes.
+    limiter: Option<Mutex<TokenBuckets<Arc<str>>>>,
 }
 
 /// Which configuration and model judge a policy, and what they read.
@@ -242,7 +214,10 @@ impl TryFrom<pb::Policy> for Policy {
                 max_output_tokens: u64::from(r.max_output_tokens),
                 max_requests_per_minute: r.max_requests_per_minute,
             },
-            limiter: Limiter::default(),
+            limiter: (r.max_requests_per_minute > 0).then(|| {
+                let n = f64::from(r.max_requests_per_minute);
+                Mutex::new(TokenBuckets::new(n, n, 100_000))
+            }),
         })
     }
 }
@@ -335,10 +310,11 @@ impl PolicySet {
         for Entry { policy, .. } in self.0.iter() {
             let rules = &policy.rules;
             // Every request evaluated counts against its key's budget, whatever else fires.
-            if rules.max_requests_per_minute > 0
-                && let Err(wait) = policy
-                    .limiter
-                    .take(key_id, rules.max_requests_per_minute, now)
+            if let Some(limiter) = &policy.limiter
+                && let Err(wait) = limiter
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(key_id, now)
             {
                 hits.push(Hit {
                     policy: policy.clone(),

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tollgate_proto::sync::{UsageRecord, Violation};
 
+use crate::bucket::TokenBuckets;
+
 /// Violation events kept while the control plane is unreachable. Events cannot be merged
 /// like counters: beyond this the oldest are dropped (and counted in the log); the
 /// violation, alert and block counters of the usage records stay exact.
@@ -72,16 +74,26 @@ pub struct Aggregator {
     violations: Mutex<Violations>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Violations {
     queue: VecDeque<Violation>,
     /// Dropped since the last warning.
     dropped: u64,
-    /// Events each policy may still send now (see [`EVENTS_PER_POLICY`]), and when that was
-    /// last topped up.
-    budgets: HashMap<String, (f64, std::time::Instant)>,
+    /// Events each policy may still send (see [`EVENTS_PER_POLICY`]), by policy id.
+    budgets: TokenBuckets<String>,
     /// Events over their policy's budget since the last warning.
     suppressed: u64,
+}
+
+impl Default for Violations {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            dropped: 0,
+            budgets: TokenBuckets::new(EVENTS_PER_POLICY, EVENTS_PER_POLICY_PER_MINUTE, 10_000),
+            suppressed: 0,
+        }
+    }
 }
 
 /// Violation events one policy may send from one data plane: a burst of this many, then
@@ -159,21 +171,7 @@ impl Aggregator {
 
     fn add_violation_at(&self, v: Violation, now: std::time::Instant) -> bool {
         let mut q = self.lock_violations();
-        if q.budgets.len() > 10_000 {
-            // Policies come and go; full buckets carry no information.
-            q.budgets
-                .retain(|_, (tokens, _)| *tokens < EVENTS_PER_POLICY);
-        }
-        let (tokens, last) = q
-            .budgets
-            .entry(v.policy_id.clone())
-            .or_insert((EVENTS_PER_POLICY, now));
-        let refill = now.saturating_duration_since(*last).as_secs_f64()
-            * EVENTS_PER_POLICY_PER_MINUTE
-            / 60.0;
-        *tokens = (*tokens + refill).min(EVENTS_PER_POLICY);
-        *last = now;
-        if *tokens < 1.0 {
+        if q.budgets.take(&v.policy_id, now).is_err() {
             q.suppressed += 1;
             if q.suppressed.is_power_of_two() {
                 tracing::warn!(
@@ -184,7 +182,6 @@ impl Aggregator {
             }
             return false;
         }
-        *tokens -= 1.0;
         if q.queue.len() >= VIOLATION_CAP {
             q.queue.pop_front();
             q.dropped += 1;
