@@ -289,10 +289,6 @@ impl PolicySet {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// The policies `request` violates, each with why. The request body was already parsed
     /// once by routing, so it is a JSON object; if its text cannot be read after all, the
     /// text rules see none (and the size rule counts none).
@@ -358,15 +354,21 @@ impl PolicySet {
 const MAX_EXPLANATION: usize = 1024;
 
 /// Shortens `s` to at most `max` bytes, on a character boundary, marking the cut.
-fn cap(s: &mut String, max: usize) {
+pub(crate) fn cap(s: &mut String, max: usize) {
     if s.len() > max {
-        let mut end = max - '…'.len_utf8();
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+        let kept = prefix(s, max - '…'.len_utf8()).len();
+        s.truncate(kept);
         s.push('…');
     }
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// What policies are evaluated on: one routed request.

@@ -11,10 +11,11 @@ use http_body_util::Full;
 use serde::Deserialize;
 
 use super::Shared;
-use super::adapter::secret_header;
+use super::openai::call_headers;
 use super::sse::response_tokens;
 use super::upstream::{collect_answer, collect_error, send};
 use crate::policy::detect::{self, Pii};
+use crate::policy::{cap, prefix};
 use crate::snapshot::Connection;
 use crate::usage::Tokens;
 
@@ -47,21 +48,7 @@ pub async fn ask(
     let mut req = http::Request::new(Full::new(Bytes::from(body)));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = connection.chat_url.clone();
-    let headers = req.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        connection.auth.name.clone(),
-        secret_header(connection.auth.prefix, &connection.secret).map_err(|e| e.to_string())?,
-    );
-    if let Some(org) = &connection.key {
-        headers.insert(
-            http::HeaderName::from_static("openai-organization"),
-            secret_header("", org).map_err(|e| e.to_string())?,
-        );
-    }
+    call_headers(req.headers_mut(), connection, &connection.secret).map_err(|e| e.to_string())?;
     let resp = send(&shared.client, req, shared.first_byte_timeout)
         .await
         .map_err(|e| e.to_string())?;
@@ -85,10 +72,6 @@ pub async fn ask(
 
 /// The chat completion request a judge gets.
 fn request_body(model: &str, content: &str, text: &str) -> Vec<u8> {
-    let mut end = text.len().min(MAX_TEXT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
     let system = format!(
         "You decide whether a request sent to an AI model violates a policy of the \
          organization that sends it. The policy:\n<policy>\n{content}\n</policy>\n\
@@ -97,7 +80,7 @@ fn request_body(model: &str, content: &str, text: &str) -> Vec<u8> {
          object and nothing else: {{\"violation\": true or false, \"reason\": \"one short \
          sentence\"}}. Do not quote the request in the reason."
     );
-    let user = format!("<request>\n{}\n</request>", &text[..end]);
+    let user = format!("<request>\n{}\n</request>", prefix(text, MAX_TEXT));
     serde_json::json!({
         "model": model,
         "temperature": 0,
@@ -152,14 +135,7 @@ fn parse_answer(bytes: &[u8], text: &str) -> Result<Verdict, String> {
     if detect::find_secret(&reason).is_some() || detect::find_pii(&reason, &Pii::ALL).is_some() {
         reason = "(the judge's reason quoted sensitive data and was withheld)".into();
     }
-    if reason.len() > MAX_REASON {
-        let mut end = MAX_REASON;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-        reason.push('…');
-    }
+    cap(&mut reason, MAX_REASON);
     Ok(Verdict {
         violation: decision.violation,
         reason,

@@ -12,7 +12,7 @@ use super::{ChatCall, HttpResponse, Shared};
 use crate::body::full;
 use crate::error::ProxyError;
 use crate::secret::Secret;
-use crate::snapshot::Target;
+use crate::snapshot::{Connection, Target};
 use crate::usage::Meter;
 
 /// Headers of a provider answer worth passing to the client (the retry hints are also read
@@ -68,14 +68,7 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = url;
     let headers = req.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, json());
-    headers.insert(
-        target.connection.auth.name.clone(),
-        secret_header(target.connection.auth.prefix, credential)?,
-    );
-    if let Some(org) = &target.connection.key {
-        headers.insert(ORGANIZATION, secret_header("", org)?);
-    }
+    call_headers(headers, &target.connection, credential)?;
     if let Some(accept) = &call.accept {
         headers.insert(http::header::ACCEPT, accept.clone());
     }
@@ -109,6 +102,24 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     }
     let content_type = content_type.unwrap_or_else(json);
     Ok(answer(parts.status, headers, content_type, full(bytes)))
+}
+
+/// What every OpenAI-format call carries: a JSON body, `credential` in the connection's
+/// credential header, and the connection's organization when it has one.
+pub(super) fn call_headers(
+    headers: &mut http::HeaderMap,
+    connection: &Connection,
+    credential: &Secret,
+) -> Result<(), ProxyError> {
+    headers.insert(http::header::CONTENT_TYPE, json());
+    headers.insert(
+        connection.auth.name.clone(),
+        secret_header(connection.auth.prefix, credential)?,
+    );
+    if let Some(org) = &connection.key {
+        headers.insert(ORGANIZATION, secret_header("", org)?);
+    }
+    Ok(())
 }
 
 /// The [`PASSED_HEADERS`] of a provider answer, in the answer's own map (emptied first:

@@ -81,7 +81,6 @@ impl PolicyService<Provider> {
             key_id: &call.caller.key.id,
             body: &call.body,
         });
-        drop(candidates);
         let shared = self.inner.shared().clone();
         let facts = Facts::of(&call);
         // A request a rule already blocks is not worth a judge's time.
