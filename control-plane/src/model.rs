@@ -283,6 +283,9 @@ pub struct PolicyRules {
     pub judge_model: String,
     #[serde(skip_serializing_if = "is_zero")]
     pub max_requests_per_minute: u32,
+    /// A judge that fails counts as a violation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub judge_fail_closed: bool,
 }
 
 impl PolicyRules {

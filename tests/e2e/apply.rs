@@ -35,7 +35,7 @@ workspaces:
           pii: [email, credit_card, email]
           patterns: ['(?i)\bproject\s+falcon\b']
           maxOutputTokens: 4096
-          judge: {llm: openai-prod, model: gpt-4o-mini}
+          judge: {llm: openai-prod, model: gpt-4o-mini, failClosed: true}
 policies:
   - name: no-credentials
     content: "Never include passwords or API keys in prompts."
@@ -106,7 +106,8 @@ async fn apply_is_idempotent() {
         serde_json::json!({"pii": ["EMAIL", "CREDIT_CARD"],
             "patterns": ["(?i)\\bproject\\s+falcon\\b"], "maxOutputTokens": 4096,
             "secrets": false, "allowedModels": [], "deniedModels": [], "maxInputChars": 0,
-            "judgeAiLlmId": judge_id, "judgeModel": "gpt-4o-mini", "maxRequestsPerMinute": 0}),
+            "judgeAiLlmId": judge_id, "judgeModel": "gpt-4o-mini", "maxRequestsPerMinute": 0,
+            "judgeFailClosed": true}),
         "{policy}"
     );
     let keys = ctl

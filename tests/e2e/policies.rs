@@ -455,7 +455,7 @@ async fn llm_judge_decides_what_rules_cannot() {
     .await;
     let ctl = cp.ctl();
     let (key, _) = new_key(&cp, "app").await;
-    let create = |name: &'static str, action: &'static str, judge: &'static str| {
+    let create = |name: &'static str, action: &'static str, judge: [&'static str; 2]| {
         let ctl = ctl.clone();
         async move {
             ctl.run(&[
@@ -472,29 +472,36 @@ async fn llm_judge_decides_what_rules_cannot() {
                 "--content",
                 "Never discuss launch codes.",
                 "--judge",
-                judge,
+                judge[0],
                 "--judge-model",
-                "gpt-4o-mini",
+                judge[1],
             ])
             .await
         }
     };
-    // Judges call OpenAI-format endpoints with stored credentials.
-    create("bad-judge", "block", "claude")
+    // Judges of any provider: the BLOCK one asks Claude (the Messages API), the LOG one an
+    // OpenAI model.
+    let claude = ["claude", "claude-sonnet-4-20250514"];
+    create("no-launch-codes", "block", claude).await.ok();
+    create("watch-codes", "log", ["openai", "gpt-4o-mini"])
         .await
-        .fails_with("judges are OPENAI or OTHER");
-    create("no-launch-codes", "block", "openai").await.ok();
-    create("watch-codes", "log", "openai").await.ok();
+        .ok();
     let dp = DataPlane::start(&cp, "production").await;
-    let judged = |mock: &MockProvider| {
-        mock.calls("/v1/chat/completions")
+    let is_judge = |s: Option<&str>| s.is_some_and(|s| s.starts_with("You decide whether"));
+    // Calls to the OpenAI endpoint: (judges, forwarded requests); every Messages API call
+    // is a judge's.
+    let openai_calls = |mock: &MockProvider| {
+        let calls = mock.calls("/v1/chat/completions");
+        let judges = calls
             .iter()
-            .filter(|c| {
-                c.json()["messages"][0]["content"]
-                    .as_str()
-                    .is_some_and(|s| s.starts_with("You decide whether"))
-            })
-            .count()
+            .filter(|c| is_judge(c.json()["messages"][0]["content"].as_str()))
+            .count();
+        (judges, calls.len() - judges)
+    };
+    let judged = |mock: &MockProvider| {
+        let claude = mock.calls("/v1/messages");
+        assert!(claude.iter().all(|c| is_judge(c.json()["system"].as_str())));
+        openai_calls(mock).0 + claude.len()
     };
 
     let refused = until_status(&dp, &key, "what are the launch codes?", 403).await;
@@ -505,8 +512,7 @@ async fn llm_judge_decides_what_rules_cannot() {
     );
     // Two judges asked (the BLOCK one waited for, the LOG one in the background); the
     // request itself never forwarded.
-    let forwarded = mock.calls("/v1/chat/completions").len() - judged(&mock);
-    assert_eq!(forwarded, 0);
+    assert_eq!(openai_calls(&mock).1, 0);
 
     let ok = dp
         .openai(&key)
@@ -518,7 +524,7 @@ async fn llm_judge_decides_what_rules_cannot() {
         ok.choices[0].message.content.as_deref(),
         Some("Hello from mock OpenAI")
     );
-    assert_eq!(mock.calls("/v1/chat/completions").len() - judged(&mock), 1);
+    assert_eq!(openai_calls(&mock).1, 1);
 
     // Violations: the BLOCK (blocked) and the LOG judge's own finding, each with the reason.
     let violations = violations_reach(&cp, 2).await;
@@ -540,6 +546,11 @@ async fn llm_judge_decides_what_rules_cannot() {
     // requests were for.
     let asked = judged(&mock) as u64;
     assert_eq!(asked, 4, "two judges per request");
+    assert_eq!(
+        mock.calls("/v1/messages").len(),
+        2,
+        "the BLOCK judge is Claude"
+    );
     let (p, c) = tollgate_tests::mock_provider::JUDGE_USAGE;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -556,6 +567,71 @@ async fn llm_judge_decides_what_rules_cannot() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // A judge that cannot be reached lets requests through, unless its policy fails closed.
+    create_llm(
+        &cp,
+        "judge-down",
+        proto::AiType::Other,
+        "http://127.0.0.1:9/v1".into(),
+        "gpt-4o-mini",
+        SECRET,
+    )
+    .await;
+    let judge_down = ["--judge", "judge-down", "--judge-model", "gpt-4o-mini"];
+    let closed = [
+        &[
+            "policy",
+            "create",
+            "--workspace",
+            "default",
+            "--name",
+            "must-judge",
+        ][..],
+        &[
+            "--risk",
+            "high",
+            "--action",
+            "block",
+            "--content",
+            "Judge every request.",
+        ],
+        &judge_down,
+        &["--judge-fail-closed"],
+    ]
+    .concat();
+    ctl.run(&closed).await.ok();
+    let refused = until_status(&dp, &key, "what is the capital of France?", 403).await;
+    assert_eq!(
+        refused["error"]["message"],
+        "blocked by policy 'must-judge': the policy's judge could not decide, and the policy fails closed"
+    );
+    let open = [&["policy", "update", "must-judge"][..], &judge_down].concat();
+    ctl.run(&open).await.ok();
+    until_status(&dp, &key, "what is the capital of France?", 200).await;
+    // Failing closed needs a judge to fail.
+    let status = cp
+        .client()
+        .await
+        .create_policy(proto::CreatePolicyRequest {
+            workspace_id: "default".into(),
+            name: "closed-without-judge".into(),
+            content: "Judge every request.".into(),
+            risk_type: proto::RiskType::High as i32,
+            action: proto::PolicyAction::Block as i32,
+            rules: Some(proto::PolicyRules {
+                judge_fail_closed: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no judge");
+    assert_eq!(status.code(), Some(tonic::Code::InvalidArgument));
+    assert!(
+        status.to_string().contains("rules.judge_fail_closed"),
+        "{status}"
+    );
 }
 
 /// A request budget per API key: a BLOCK answers 429 with `rate_limit_exceeded` once the key

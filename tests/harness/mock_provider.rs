@@ -216,24 +216,52 @@ fn openai_error(status: u16) -> Response<Body> {
 /// Tokens a policy judge's verdict costs (prompt, completion).
 pub const JUDGE_USAGE: (u64, u64) = (50, 12);
 
-/// A policy judge (the gateway's own call, recognised by its system prompt): finds a
-/// violation when the request mentions "launch codes", and says so without quoting it.
+/// Whether a system prompt is a policy judge's (the gateway's own call).
+fn is_judge(system: &str) -> bool {
+    system.starts_with("You decide whether a request sent to an AI model violates a policy")
+}
+
+/// A policy judge's verdict on the judged `text`: a violation when it mentions "launch
+/// codes", said without quoting it.
+fn verdict(text: &str) -> String {
+    let violation = text.contains("launch codes");
+    json!({"violation": violation,
+        "reason": if violation { "The request asks for restricted codes." } else { "Nothing restricted." }})
+    .to_string()
+}
+
+/// A policy judge asked in the OpenAI format (system message first).
 fn judge_verdict(req: &Value) -> Option<Response<Body>> {
-    let system = req.pointer("/messages/0/content")?.as_str()?;
-    if !system.starts_with("You decide whether a request sent to an AI model violates a policy") {
+    if !is_judge(req.pointer("/messages/0/content")?.as_str()?) {
         return None;
     }
     let text = req.pointer("/messages/1/content")?.as_str()?;
-    let violation = text.contains("launch codes");
-    let verdict = json!({"violation": violation,
-        "reason": if violation { "The request asks for restricted codes." } else { "Nothing restricted." }});
     let (p, c) = JUDGE_USAGE;
     Some(json_response(
         StatusCode::OK,
         json!({"id": "chatcmpl-judge", "object": "chat.completion", "created": 1_700_000_000,
                "model": req["model"], "choices": [{"index": 0, "finish_reason": "stop",
-               "message": {"role": "assistant", "content": verdict.to_string()}}],
+               "message": {"role": "assistant", "content": verdict(text)}}],
                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}),
+    ))
+}
+
+/// A policy judge asked through the Messages API (the system prompt at the top level).
+fn anthropic_judge_verdict(req: &Value) -> Option<Response<Body>> {
+    if !is_judge(req.get("system")?.as_str()?) {
+        return None;
+    }
+    let content = req.pointer("/messages/0/content")?;
+    let text = match content.as_str() {
+        Some(t) => t.to_string(),
+        None => content.pointer("/0/text")?.as_str()?.to_string(),
+    };
+    let (input, output) = JUDGE_USAGE;
+    Some(json_response(
+        StatusCode::OK,
+        json!({"id": "msg_judge", "type": "message", "role": "assistant", "model": req["model"],
+               "content": [{"type": "text", "text": verdict(&text)}], "stop_reason": "end_turn",
+               "stop_sequence": null, "usage": {"input_tokens": input, "output_tokens": output}}),
     ))
 }
 
@@ -333,6 +361,9 @@ fn anthropic_error(status: u16) -> Response<Body> {
 }
 
 fn anthropic_messages(req: &Value, gap: Duration) -> Response<Body> {
+    if let Some(verdict) = anthropic_judge_verdict(req) {
+        return verdict;
+    }
     let model = req
         .get("model")
         .and_then(Value::as_str)

@@ -13,7 +13,7 @@ use crate::db::{self, Versioned};
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::model::{
-    AiLlm, AiType, CredentialMode, PiiKind, Policy, PolicyRules, Repository, Violation, now_ms,
+    AiLlm, CredentialMode, PiiKind, Policy, PolicyRules, Repository, Violation, now_ms,
 };
 use crate::store::Txn;
 
@@ -57,6 +57,7 @@ pub fn rules_to_pb(r: &PolicyRules) -> pb::PolicyRules {
         judge_ai_llm_id: r.judge_ai_llm_id.clone(),
         judge_model: r.judge_model.clone(),
         max_requests_per_minute: r.max_requests_per_minute,
+        judge_fail_closed: r.judge_fail_closed,
     }
 }
 
@@ -158,6 +159,7 @@ fn rules(field: &str, r: &pb::PolicyRules) -> ApiResult<PolicyRules> {
         judge_ai_llm_id: r.judge_ai_llm_id.trim().to_string(),
         judge_model: r.judge_model.trim().to_string(),
         max_requests_per_minute: r.max_requests_per_minute,
+        judge_fail_closed: r.judge_fail_closed,
     })
 }
 
@@ -179,9 +181,9 @@ fn content(field: &str, v: &str) -> ApiResult<String> {
 }
 
 impl Ctx {
-    /// Checks a judge and stores its configuration by id: an OPENAI or OTHER configuration
-    /// with managed credentials (the gateway calls it itself), in the policy's workspace (any
-    /// the caller can read for an organization policy), and a model.
+    /// Checks a judge and stores its configuration by id: a configuration with managed
+    /// credentials (the gateway calls it itself), in the policy's workspace (any the caller
+    /// can read for an organization policy), and a model.
     async fn judge(
         &self,
         p: &Principal,
@@ -190,6 +192,12 @@ impl Ctx {
     ) -> ApiResult<()> {
         let (llm, model) = (&rules.judge_ai_llm_id, &rules.judge_model);
         match (llm.is_empty(), model.is_empty()) {
+            (true, true) if rules.judge_fail_closed => {
+                return Err(ApiError::invalid(
+                    "rules.judge_fail_closed",
+                    "fails closed applies to a judge; give the policy a judge (its configuration and model) or leave it out",
+                ));
+            }
             (true, true) => return Ok(()),
             (false, false) => {}
             (true, false) => {
@@ -224,15 +232,6 @@ impl Ctx {
                 format!(
                     "the judge '{}' is in another workspace; use a configuration of the policy's workspace",
                     found.name
-                ),
-            ));
-        }
-        if !matches!(found.ai_type, AiType::Openai | AiType::Other) {
-            return Err(ApiError::invalid(
-                "rules.judge_ai_llm_id",
-                format!(
-                    "the judge '{}' is {:?}; judges are OPENAI or OTHER (OpenAI-compatible) configurations for now",
-                    found.name, found.ai_type
                 ),
             ));
         }
@@ -597,6 +596,7 @@ fn test(x: &Policy, r: &pb::TestPolicyRequest) -> ApiResult<pb::TestPolicyRespon
         rules.max_requests_per_minute = 0;
         rules.judge_ai_llm_id.clear();
         rules.judge_model.clear();
+        rules.judge_fail_closed = false;
     }
     let compiled = dp::Policy::try_from(synced).map_err(|e| {
         ApiError::Internal(format!(

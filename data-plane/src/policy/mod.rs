@@ -76,6 +76,8 @@ pub struct JudgeSpec {
     pub model: String,
     /// The policy's natural-language rule.
     pub content: String,
+    /// A judge that fails counts as a violation.
+    pub fail_closed: bool,
 }
 
 #[derive(Debug)]
@@ -189,6 +191,7 @@ impl TryFrom<pb::Policy> for Policy {
                 connection_id: r.judge_ai_llm_id,
                 model: r.judge_model,
                 content: p.content,
+                fail_closed: r.judge_fail_closed,
             }),
             _ => {
                 return Err(reject(

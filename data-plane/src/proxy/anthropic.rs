@@ -14,7 +14,7 @@ use crate::body::full;
 use crate::error::ProxyError;
 use crate::providers::anthropic::{self as translate, StreamTranslator};
 use crate::secret::Secret;
-use crate::snapshot::Target;
+use crate::snapshot::{Connection, Target};
 use crate::usage::{Meter, Tokens};
 
 /// Anthropic requires `max_tokens`; used when the app did not set one.
@@ -28,14 +28,12 @@ pub(super) async fn call(
     credential: &Secret,
     mut meter: Meter,
 ) -> Result<HttpResponse, ProxyError> {
-    let body =
-        translate::translate_request(&call.body, &target.upstream_model, DEFAULT_MAX_TOKENS)?;
-    let req = http::Request::post(target.connection.chat_url.clone())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("x-api-key", secret_header("", credential)?)
-        .header("anthropic-version", ANTHROPIC_VERSION)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let req = request(
+        &target.connection,
+        &target.upstream_model,
+        &call.body,
+        credential,
+    )?;
     let resp = send(
         &shared.client,
         req,
@@ -73,6 +71,22 @@ pub(super) async fn call(
     meter.set_tokens(Tokens::from(usage));
     out.header(http::header::CONTENT_TYPE, "application/json")
         .body(full(body))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// The Messages API request for the OpenAI-format chat `body`, to `model` of `connection`.
+pub(super) fn request(
+    connection: &Connection,
+    model: &str,
+    body: &[u8],
+    credential: &Secret,
+) -> Result<http::Request<Full<Bytes>>, ProxyError> {
+    let body = translate::translate_request(body, model, DEFAULT_MAX_TOKENS)?;
+    http::Request::post(connection.chat_url.clone())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-api-key", secret_header("", credential)?)
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .body(Full::new(Bytes::from(body)))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))
 }
 

@@ -20,7 +20,7 @@ use crate::providers::bedrock::{
     self as translate, AwsCredentials, StreamTranslator, model_path, sign_request,
 };
 use crate::secret::Secret;
-use crate::snapshot::Target;
+use crate::snapshot::{Connection, Target};
 use crate::usage::{Meter, Tokens};
 
 /// Why an AWS passthrough connection cannot be used (see `adapter::credential`).
@@ -40,46 +40,13 @@ pub(super) async fn call(
     credential: &Secret,
     mut meter: Meter,
 ) -> Result<HttpResponse, ProxyError> {
-    let connection = &target.connection;
-    let body = translate::translate_request(&call.body)?;
-    let url = converse_url(
-        &connection.chat_url,
+    let req = request(
+        &target.connection,
         &target.upstream_model,
+        &call.body,
+        credential,
         call.fields.stream,
-    );
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
-    let access_key_id = connection
-        .key
-        .as_ref()
-        .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
-    let credentials = AwsCredentials {
-        access_key_id: access_key_id.expose(),
-        secret_access_key: credential.expose(),
-        session_token: None,
-    };
-    // Signed last, over the exact URL, headers and body sent: AWS allows 5 minutes of skew.
-    let signature = sign_request(
-        "POST",
-        &url,
-        &[("content-type", "application/json")],
-        &body,
-        &connection.region,
-        &credentials,
-        SystemTime::now(),
-    )
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let mut req = http::Request::post(uri)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    for (name, value) in signature {
-        let mut value = http::HeaderValue::try_from(value)
-            .map_err(|_| ProxyError::BadUpstream("the AWS signature is not a header".into()))?;
-        value.set_sensitive(name != "x-amz-date");
-        req.headers_mut().insert(name, value);
-    }
+    )?;
     let resp = send(
         &shared.client,
         req,
@@ -124,6 +91,53 @@ pub(super) async fn call(
     out.header(http::header::CONTENT_TYPE, "application/json")
         .body(full(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// The Converse (or, for a stream, ConverseStream) request for the OpenAI-format chat
+/// `body`, to `model` of `connection`, signed with its access key id and `credential`.
+pub(super) fn request(
+    connection: &Connection,
+    model: &str,
+    body: &[u8],
+    credential: &Secret,
+    stream: bool,
+) -> Result<http::Request<Full<Bytes>>, ProxyError> {
+    let body = translate::translate_request(body)?;
+    let url = converse_url(&connection.chat_url, model, stream);
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
+    let access_key_id = connection
+        .key
+        .as_ref()
+        .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
+    let credentials = AwsCredentials {
+        access_key_id: access_key_id.expose(),
+        secret_access_key: credential.expose(),
+        session_token: None,
+    };
+    // Signed last, over the exact URL, headers and body sent: AWS allows 5 minutes of skew.
+    let signature = sign_request(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        &body,
+        &connection.region,
+        &credentials,
+        SystemTime::now(),
+    )
+    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let mut req = http::Request::post(uri)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    for (name, value) in signature {
+        let mut value = http::HeaderValue::try_from(value)
+            .map_err(|_| ProxyError::BadUpstream("the AWS signature is not a header".into()))?;
+        value.set_sensitive(name != "x-amz-date");
+        req.headers_mut().insert(name, value);
+    }
+    Ok(req)
 }
 
 /// `{endpoint}/model/{id}/converse` (or `/converse-stream`), the id percent-encoded.

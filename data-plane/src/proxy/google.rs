@@ -14,7 +14,7 @@ use crate::body::full;
 use crate::error::ProxyError;
 use crate::providers::google::{self as translate, StreamTranslator};
 use crate::secret::Secret;
-use crate::snapshot::Target;
+use crate::snapshot::{Connection, Target};
 use crate::usage::{Meter, Tokens};
 
 pub(super) async fn call(
@@ -24,18 +24,13 @@ pub(super) async fn call(
     credential: &Secret,
     mut meter: Meter,
 ) -> Result<HttpResponse, ProxyError> {
-    let body = translate::translate_request(&call.body)?;
-    let url = method_url(
-        &target.connection.chat_url,
+    let req = request(
+        &target.connection,
         &target.upstream_model,
+        &call.body,
+        credential,
         call.fields.stream,
     )?;
-    // The key goes in a header, never in the query string (URLs end up in logs).
-    let req = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("x-goog-api-key", secret_header("", credential)?)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
     let resp = send(
         &shared.client,
         req,
@@ -73,6 +68,25 @@ pub(super) async fn call(
     meter.set_tokens(Tokens::from(usage));
     out.header(http::header::CONTENT_TYPE, "application/json")
         .body(full(body))
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+}
+
+/// The `generateContent` (or, for a stream, `streamGenerateContent`) request for the
+/// OpenAI-format chat `body`, to `model` of `connection`.
+pub(super) fn request(
+    connection: &Connection,
+    model: &str,
+    body: &[u8],
+    credential: &Secret,
+    stream: bool,
+) -> Result<http::Request<Full<Bytes>>, ProxyError> {
+    let body = translate::translate_request(body)?;
+    let url = method_url(&connection.chat_url, model, stream)?;
+    // The key goes in a header, never in the query string (URLs end up in logs).
+    http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-goog-api-key", secret_header("", credential)?)
+        .body(Full::new(Bytes::from(body)))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))
 }
 

@@ -1,22 +1,26 @@
-//! Policy judges: an OpenAI-format model of the workspace reads a policy's natural-language
+//! Policy judges: a model of the workspace (any provider) reads a policy's natural-language
 //! rule and the text of a request, and answers whether the request violates it.
 //!
 //! The judge is asked for a JSON verdict at temperature 0. Its reason is kept as the
 //! violation's explanation, with any passage it quotes from the request removed (the
 //! request may hold the very data the policy protects). A judge that cannot be reached, or
-//! answers something else than a verdict, is an error: the caller lets the request through.
+//! answers something else than a verdict, is an error: the caller lets the request through,
+//! unless the policy fails closed.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Deserialize;
 
-use super::Shared;
 use super::openai::call_headers;
 use super::sse::response_tokens;
 use super::upstream::{collect_answer, collect_error, send};
+use super::{Shared, anthropic, bedrock, google};
 use crate::policy::detect::{self, Pii};
 use crate::policy::{cap, prefix};
-use crate::snapshot::Connection;
+use crate::providers::anthropic::translate_response as anthropic_answer;
+use crate::providers::bedrock::translate_response as bedrock_answer;
+use crate::providers::google::translate_response as google_answer;
+use crate::snapshot::{Connection, Provider};
 use crate::usage::Tokens;
 
 /// Longest reason kept from a judge.
@@ -36,7 +40,8 @@ pub struct Verdict {
     pub tokens: Tokens,
 }
 
-/// Asks `connection`'s `model` whether `text` violates the policy `content`.
+/// Asks `connection`'s `model` whether `text` violates the policy `content`. The judge is
+/// asked in the OpenAI format, translated for its provider like any chat.
 pub async fn ask(
     shared: &Shared,
     connection: &Connection,
@@ -45,16 +50,25 @@ pub async fn ask(
     text: &str,
 ) -> Result<Verdict, String> {
     let body = request_body(model, content, text);
-    let mut req = http::Request::new(Full::new(Bytes::from(body)));
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = connection.chat_url.clone();
-    call_headers(req.headers_mut(), connection, &connection.secret).map_err(|e| e.to_string())?;
+    let secret = &connection.secret;
+    let req = match connection.provider {
+        Provider::OpenAi => {
+            let mut req = http::Request::new(Full::new(Bytes::from(body)));
+            *req.method_mut() = http::Method::POST;
+            *req.uri_mut() = connection.chat_url.clone();
+            call_headers(req.headers_mut(), connection, secret).map(|()| req)
+        }
+        Provider::Anthropic => anthropic::request(connection, model, &body, secret),
+        Provider::Google => google::request(connection, model, &body, secret, false),
+        Provider::Bedrock => bedrock::request(connection, model, &body, secret, false),
+    }
+    .map_err(|e| e.to_string())?;
     let resp = send(&shared.client, req, shared.first_byte_timeout)
         .await
         .map_err(|e| e.to_string())?;
     let (parts, body) = resp.into_parts();
     if !parts.status.is_success() {
-        let secrets = [Some(&connection.secret), connection.key.as_ref(), None];
+        let secrets = [Some(secret), connection.key.as_ref(), None];
         let text = collect_error(body, shared.idle_timeout, &secrets)
             .await
             .map_err(|e| e.to_string())?;
@@ -67,7 +81,15 @@ pub async fn ask(
     let bytes = collect_answer(body, shared.idle_timeout)
         .await
         .map_err(|e| e.to_string())?;
-    parse_answer(&bytes, text)
+    let translated = match connection.provider {
+        Provider::OpenAi => return parse_answer(&bytes, text),
+        Provider::Anthropic => anthropic_answer(&bytes, model),
+        Provider::Google => google_answer(&bytes, model),
+        Provider::Bedrock => bedrock_answer(&bytes, model, None),
+    };
+    let (answer, _) =
+        translated.map_err(|e| format!("the judge's answer could not be read: {e}"))?;
+    parse_answer(&answer, text)
 }
 
 /// The chat completion request a judge gets.

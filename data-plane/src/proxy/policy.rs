@@ -144,7 +144,8 @@ fn refuse(hit: &Hit) -> BoxFuture<'static, Result<HttpResponse, ProxyError>> {
 }
 
 /// Asks each judge (all at once) about `text`: the policies they find violated, and the
-/// tokens they spent. A judge that fails is logged and counted, and finds nothing.
+/// tokens they spent. A judge that fails is logged and counted, and finds nothing, unless
+/// its policy fails closed: then it finds a violation.
 async fn run_judges(shared: &Shared, judges: &[Pending], text: &str) -> (Vec<Hit>, Tokens) {
     let asks = judges.iter().map(|j| async move {
         let Some(spec) = &j.policy.judge else {
@@ -183,8 +184,23 @@ async fn run_judges(shared: &Shared, judges: &[Pending], text: &str) -> (Vec<Hit
             }
             Err(e) => {
                 shared.recorder.upstream_error("judge");
+                let fail_closed = j.policy.judge.as_ref().is_some_and(|s| s.fail_closed);
+                if !fail_closed {
+                    tracing::warn!(policy = %j.policy.name, error = %e,
+                        "policy judge failed; the request is let through");
+                    continue;
+                }
                 tracing::warn!(policy = %j.policy.name, error = %e,
-                    "policy judge failed; the request is let through");
+                    "policy judge failed; the policy fails closed: a violation");
+                // What failed stays in the log: the app and the event only learn that the
+                // judge could not decide (its error may name the judge's configuration).
+                hits.push(Hit {
+                    policy: j.policy.clone(),
+                    explanation: "the policy's judge could not decide, and the policy fails \
+                        closed"
+                        .into(),
+                    retry_after: None,
+                });
             }
         }
     }

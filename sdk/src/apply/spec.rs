@@ -170,11 +170,14 @@ pub struct RulesSpec {
 
 /// A policy's LLM judge.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct JudgeSpec {
     /// The AI LLM configuration (name in the workspace, or id).
     pub llm: String,
     pub model: String,
+    /// A judge that fails counts as a violation.
+    #[serde(default)]
+    pub fail_closed: bool,
 }
 
 impl RulesSpec {
@@ -209,6 +212,7 @@ impl RulesSpec {
                 .map(|j| j.model.clone())
                 .unwrap_or_default(),
             max_requests_per_minute: self.max_requests_per_minute,
+            judge_fail_closed: self.judge.as_ref().is_some_and(|j| j.fail_closed),
         }
     }
 }

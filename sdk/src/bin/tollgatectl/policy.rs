@@ -175,7 +175,7 @@ pub struct RulesArgs {
     /// Most requests one API key may make per minute (per data plane); a BLOCK answers 429.
     #[arg(long, value_name = "N", help_heading = "Rules")]
     pub max_requests_per_minute: Option<u32>,
-    /// An LLM judge: this AI LLM configuration (OPENAI or OTHER, id or name) reads the
+    /// An LLM judge: this AI LLM configuration (id or name, managed credentials) reads the
     /// content and each request. With --judge-model.
     #[arg(
         long = "judge",
@@ -192,6 +192,10 @@ pub struct RulesArgs {
         help_heading = "Rules"
     )]
     pub judge_model: Option<String>,
+    /// A judge that fails (unreachable, no verdict) counts as a violation: a BLOCK policy
+    /// refuses the request. Without it the request is let through.
+    #[arg(long, requires = "judge_llm", help_heading = "Rules")]
+    pub judge_fail_closed: bool,
 }
 
 impl RulesArgs {
@@ -224,6 +228,7 @@ impl RulesArgs {
             judge_ai_llm_id: self.judge_llm.unwrap_or_default(),
             judge_model: self.judge_model.unwrap_or_default(),
             max_requests_per_minute: self.max_requests_per_minute.unwrap_or(0),
+            judge_fail_closed: self.judge_fail_closed,
         }
     }
 }
@@ -441,7 +446,12 @@ fn rules_summary(r: Option<&proto::PolicyRules>) -> String {
         parts.push(format!("rpm<={}", r.max_requests_per_minute));
     }
     if !r.judge_model.is_empty() {
-        parts.push(format!("judge:{}", r.judge_model));
+        let closed = if r.judge_fail_closed {
+            "(fail-closed)"
+        } else {
+            ""
+        };
+        parts.push(format!("judge:{}{closed}", r.judge_model));
     }
     if parts.is_empty() {
         "none".into()
@@ -666,6 +676,20 @@ mod tests {
             ("openai", "gpt-4o")
         );
         assert_eq!(rules_summary(Some(&judged)), "judge:gpt-4o");
+        assert!(!judged.judge_fail_closed);
+        let closed = update(&[
+            "update",
+            "guard",
+            "--judge",
+            "openai",
+            "--judge-model",
+            "gpt-4o",
+            "--judge-fail-closed",
+        ])?
+        .expect("set");
+        assert!(closed.judge_fail_closed);
+        assert_eq!(rules_summary(Some(&closed)), "judge:gpt-4o(fail-closed)");
+        assert!(policy(&["update", "guard", "--judge-fail-closed"]).is_err());
         // A judge needs both its configuration and its model.
         assert!(policy(&["update", "guard", "--judge", "openai"]).is_err());
         assert!(policy(&["update", "guard", "--judge-model", "gpt-4o"]).is_err());
