@@ -360,6 +360,25 @@ async fn block_alert_and_log_end_to_end() {
         Some(2),
         "{blocked_only}"
     );
+    // By provider type and by the data plane that saw them.
+    let host = blocks[0]["host"].as_str().expect("host").to_string();
+    let count = |filter: [&str; 2]| {
+        let (ctl, filter) = (ctl.clone(), filter.map(str::to_string));
+        async move {
+            let mut args = vec!["-o", "json", "policy", "violations"];
+            args.extend(filter.iter().map(String::as_str));
+            ctl.run(&args)
+                .await
+                .ok()
+                .json()
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(count(["--model-type", "openai"]).await, 6);
+    assert_eq!(count(["--model-type", "anthropic"]).await, 0);
+    assert_eq!(count(["--host", &host]).await, 6);
+    assert_eq!(count(["--host", "another-data-plane"]).await, 0);
 
     // Counted in the connection's stats: 3 calls (2 refused), 6 violations, 1 alert, 2 blocks.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -653,6 +653,7 @@ async fn violations(
         return Err(ApiError::invalid("take", "take is at most 100"));
     }
     let severity = convert::risk("severity", r.severity)?;
+    let model_type = convert::ai_type("model_type", r.model_type)?;
     let from = r.from.as_ref().map(convert::from_ts).unwrap_or(i64::MIN);
     let to = r.to.as_ref().map(convert::from_ts).unwrap_or(i64::MAX);
     // Filters take ids or names. One the caller may not read gives an empty list, as the
@@ -715,6 +716,8 @@ async fn violations(
         .filter(|v| r.model.is_empty() || v.model == r.model)
         .filter(|v| severity.is_none_or(|s| v.severity == s))
         .filter(|v| r.blocked.is_none_or(|b| v.blocked == b))
+        .filter(|v| model_type.is_none_or(|t| v.model_type == Some(t)))
+        .filter(|v| r.host.is_empty() || v.host == r.host)
         .filter(|v| v.time >= from && v.time < to)
         .collect();
     all.sort_by_key(|v| std::cmp::Reverse(v.time));

@@ -8,6 +8,7 @@ use tollgate_sdk::proto;
 
 use crate::cli::Ctx;
 use crate::exit::CliError;
+use crate::llm::AiTypeArg;
 use crate::output::{Row, enum_name, or_dash, ts, yes_no};
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +302,12 @@ pub struct ViolationFilter {
     pub policy: Option<String>,
     #[arg(long)]
     pub model: Option<String>,
+    /// The provider type of the configuration the request was for.
+    #[arg(long, value_enum)]
+    pub model_type: Option<AiTypeArg>,
+    /// The data plane that saw the request (its instance id).
+    #[arg(long)]
+    pub host: Option<String>,
     #[arg(long, value_enum)]
     pub severity: Option<Risk>,
     /// Only blocked (or with =false, only not blocked) requests.
@@ -382,6 +389,8 @@ pub fn violation_request(v: ViolationFilter) -> proto::ListPolicyViolationsReque
         blocked: v.blocked,
         skip: v.skip,
         take: v.take,
+        model_type: v.model_type.map_or(0, |t| proto::AiType::from(t) as i32),
+        host: v.host.unwrap_or_default(),
     }
 }
 
@@ -770,6 +779,10 @@ mod tests {
             "2025-01-01T00:00:00Z",
             "--take",
             "50",
+            "--model-type",
+            "anthropic",
+            "--host",
+            "dp-0",
         ])?
         else {
             panic!("not alerts");
@@ -777,6 +790,8 @@ mod tests {
         let req = violation_request(v);
         assert_eq!(req.blocked, Some(true));
         assert_eq!(req.take, 50);
+        assert_eq!(req.model_type, proto::AiType::Anthropic as i32);
+        assert_eq!(req.host, "dp-0");
         assert_eq!(req.from.map(|t| t.seconds), Some(1_735_689_600));
         assert!(policy(&["violations", "--from", "yesterday"]).is_err());
         Ok(())
