@@ -90,6 +90,7 @@ pub enum RouteStrategy {
     Direct,
     Weighted,
     Fallback,
+    Experiment,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -24,14 +24,15 @@ pub fn parse_target(s: &str) -> Result<proto::RouteTarget, String> {
     })
 }
 
-/// `direct`, `weighted` or `fallback`, in any case.
+/// `direct`, `weighted`, `fallback` or `experiment`, in any case.
 pub fn parse_strategy(s: &str) -> Result<proto::RouteStrategy, String> {
     match s.to_ascii_lowercase().as_str() {
         "direct" => Ok(proto::RouteStrategy::Direct),
         "weighted" => Ok(proto::RouteStrategy::Weighted),
         "fallback" => Ok(proto::RouteStrategy::Fallback),
+        "experiment" => Ok(proto::RouteStrategy::Experiment),
         _ => Err(format!(
-            "strategy '{s}' must be direct, weighted or fallback"
+            "strategy '{s}' must be direct, weighted, fallback or experiment"
         )),
     }
 }

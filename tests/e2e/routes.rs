@@ -111,9 +111,18 @@ struct Answer {
 impl World {
     /// `POST /v1/chat/completions` of a one-message chat to `model`.
     async fn chat(&self, model: &str) -> Answer {
+        self.chat_as(model, None).await
+    }
+
+    /// [`World::chat`] with the OpenAI `user` field (the app's end user) when given.
+    async fn chat_as(&self, model: &str, user: Option<&str>) -> Answer {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let body =
-            format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
+        let mut body = serde_json::json!({"model": model,
+            "messages": [{"role": "user", "content": "hi"}]});
+        if let Some(user) = user {
+            body["user"] = user.into();
+        }
+        let body = body.to_string();
         let req = hyper::Request::post(format!("{}/v1/chat/completions", self.dp.url))
             .header("authorization", format!("Bearer {}", self.key))
             .header("content-type", "application/json")
@@ -396,4 +405,53 @@ async fn fallbacks_and_target_timeouts() {
             "{a:?}"
         );
     }
+}
+
+/// An experiment route keeps each end user (the OpenAI `user` field; without one, the API
+/// key) on one arm, spreads users across the arms by weight, and fails a user over to the
+/// other arm while theirs is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experiments_keep_each_user_on_one_arm() {
+    let (a, b) = (format!("a/{MODEL}"), format!("b/{MODEL}"));
+    let ab = [
+        "ab",
+        "--strategy",
+        "experiment",
+        "--target",
+        &a,
+        "--target",
+        &b,
+    ];
+    let (w, mocks) = world(&["a", "b"], &[], &[&ab], vec![]).await;
+    let mut users_of = std::collections::HashMap::<Option<String>, Vec<String>>::new();
+    for i in 0..40 {
+        let user = format!("user-{i}");
+        let first = w.chat_as("ab", Some(&user)).await;
+        assert_eq!(first.status, 200, "{first:?}");
+        for _ in 0..2 {
+            assert_eq!(w.chat_as("ab", Some(&user)).await.target, first.target);
+        }
+        users_of.entry(first.target).or_default().push(user);
+    }
+    // Both arms have users (1:1 over 40 users: all on one arm has odds of 2^-39).
+    let on_a = users_of.get(&target("a")).cloned().unwrap_or_default();
+    let on_b = users_of.get(&target("b")).cloned().unwrap_or_default();
+    assert_eq!(on_a.len() + on_b.len(), 40, "{users_of:?}");
+    assert!(!on_a.is_empty() && !on_b.is_empty(), "{users_of:?}");
+    assert_eq!(
+        (calls(&mocks[0]), calls(&mocks[1])),
+        (3 * on_a.len(), 3 * on_b.len())
+    );
+    // Without a user, the key decides: one arm, every time.
+    let keyed = w.chat("ab").await.target;
+    assert!(keyed.is_some());
+    for _ in 0..5 {
+        assert_eq!(w.chat("ab").await.target, keyed);
+    }
+    // Arm a down: its users are served by b; its recovery brings them back.
+    fail(&mocks[0], 500, None, &[]);
+    let answer = w.chat_as("ab", Some(&on_a[0])).await;
+    assert_eq!((answer.status, answer.target), (200, target("b")));
+    mocks[0].set_behavior(Behavior::default());
+    assert_eq!(w.chat_as("ab", Some(&on_a[0])).await.target, target("a"));
 }

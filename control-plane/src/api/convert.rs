@@ -152,9 +152,10 @@ pub fn strategy(field: &str, v: i32) -> ApiResult<RouteStrategy> {
         Ok(pb::RouteStrategy::Unspecified | pb::RouteStrategy::Direct) => Ok(RouteStrategy::Direct),
         Ok(pb::RouteStrategy::Weighted) => Ok(RouteStrategy::Weighted),
         Ok(pb::RouteStrategy::Fallback) => Ok(RouteStrategy::Fallback),
+        Ok(pb::RouteStrategy::Experiment) => Ok(RouteStrategy::Experiment),
         Err(_) => Err(ApiError::invalid(
             field,
-            format!("unknown strategy {v}; use DIRECT, WEIGHTED or FALLBACK"),
+            format!("unknown strategy {v}; use DIRECT, WEIGHTED, FALLBACK or EXPERIMENT"),
         )),
     }
 }
@@ -164,6 +165,7 @@ pub fn strategy_to_pb(s: RouteStrategy) -> pb::RouteStrategy {
         RouteStrategy::Direct => pb::RouteStrategy::Direct,
         RouteStrategy::Weighted => pb::RouteStrategy::Weighted,
         RouteStrategy::Fallback => pb::RouteStrategy::Fallback,
+        RouteStrategy::Experiment => pb::RouteStrategy::Experiment,
     }
 }
 

@@ -2,12 +2,14 @@
 //! needs from it (`model`, `stream`, `stream_options.include_usage`) and resolves the model
 //! in the caller's repository (404 naming it) to its candidates and retry budget.
 
+use std::borrow::Cow;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body::Body;
 use http_body_util::BodyExt;
+use serde::Deserialize;
 use tower::{Layer, Service, ServiceExt};
 
 use super::request_body::parse_chat;
@@ -92,7 +94,7 @@ where
                 .ok_or(ProxyError::MissingKey)?;
             let body = read_limited(&parts.headers, body, limit).await?;
             let fields = parse_chat(&body)?;
-            let targets = resolve_targets(&caller, &fields.model)?;
+            let targets = resolve_targets(&caller, &fields.model, &body)?;
             if let Some(label) = parts.extensions.get::<ModelLabel>() {
                 let _ = label.0.set(fields.model.clone());
             }
@@ -109,16 +111,22 @@ where
     }
 }
 
-/// The targets of `model` for this caller (its repository, its credential mode), in the
-/// order they are tried, with the retry budget. Never empty.
-pub(super) fn resolve_targets(caller: &Caller, model: &str) -> Result<Targets, ProxyError> {
+/// The targets of `model` for this caller (its repository, its credential mode, and for an
+/// experiment route who it is: see [`experiment_unit`]), in the order they are tried, with
+/// the retry budget. Never empty.
+pub(super) fn resolve_targets(
+    caller: &Caller,
+    model: &str,
+    body: &[u8],
+) -> Result<Targets, ProxyError> {
     let repository = caller
         .repository
         .as_ref()
         .ok_or_else(|| ProxyError::UnknownModel(model.to_owned()))?;
+    let unit = || experiment_unit(body, &caller.key.id);
     match repository
         .models
-        .resolve(model, caller.provider_key.is_some())
+        .resolve_for(model, caller.provider_key.is_some(), unit)
     {
         Ok(targets) if !targets.is_empty() => Ok(targets),
         Ok(_) | Err(Unroutable::Unknown) => Err(ProxyError::UnknownModel(model.to_owned())),
@@ -127,6 +135,21 @@ pub(super) fn resolve_targets(caller: &Caller, model: &str) -> Result<Targets, P
             reason,
             choices,
         }),
+    }
+}
+
+/// Who an experiment route assigns a target to: the end user the app names in the OpenAI
+/// `user` field (a string, chat and embeddings alike), else the API key. Read only for
+/// experiment routes, with a second parse of the body.
+fn experiment_unit<'a>(body: &'a [u8], key_id: &str) -> Cow<'a, str> {
+    #[derive(Deserialize)]
+    struct User<'a> {
+        #[serde(borrow, default)]
+        user: Option<Cow<'a, str>>,
+    }
+    match serde_json::from_slice::<User<'_>>(body) {
+        Ok(User { user: Some(user) }) if !user.is_empty() => Cow::Owned(format!("user:{user}")),
+        _ => Cow::Owned(format!("key:{key_id}")),
     }
 }
 

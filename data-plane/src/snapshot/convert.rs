@@ -38,6 +38,9 @@ pub enum Strategy {
     Direct,
     Weighted,
     Fallback,
+    /// Weighted, with the target chosen by who sends the request (see
+    /// `ModelIndex::resolve_for`).
+    Experiment,
 }
 
 /// A model alias of a repository, before its targets are resolved.
@@ -236,6 +239,7 @@ impl TryFrom<pb::Repository> for RepositoryDef {
                 strategy: match route.strategy {
                     2 => Strategy::Weighted,
                     3 => Strategy::Fallback,
+                    4 => Strategy::Experiment,
                     _ => Strategy::Direct,
                 },
                 targets: route

@@ -21,10 +21,13 @@
 //! Every request may retry [`DEFAULT_RETRIES`] times unless its route sets `retries`; a
 //! route target's `timeout_ms` bounds the wait for that target's response head.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use super::convert::{RouteDef, Strategy};
 use super::{Connection, FastMap};
@@ -342,10 +345,24 @@ impl ModelIndex {
     }
 
     /// The candidates for `model`, in the order they are tried, with the retry budget.
-    /// `passthrough`: the request carries its own provider key.
+    /// `passthrough`: the request carries its own provider key. An experiment route assigns
+    /// everyone the same target (see [`ModelIndex::resolve_for`]).
     pub fn resolve(&self, model: &str, passthrough: bool) -> Result<Targets, Unroutable> {
+        self.resolve_for(model, passthrough, || Cow::Borrowed(""))
+    }
+
+    /// [`ModelIndex::resolve`] for one sender: an experiment route starts at the target
+    /// that `unit` (who sends the request; asked only for experiment routes) is assigned,
+    /// by weight, from a hash of the route name and the unit: the same target on every
+    /// request, data plane and restart, for as long as the route's targets and weights stay.
+    pub fn resolve_for<'u>(
+        &self,
+        model: &str,
+        passthrough: bool,
+        unit: impl FnOnce() -> Cow<'u, str>,
+    ) -> Result<Targets, Unroutable> {
         if let Some(route) = self.routes.get(model) {
-            return self.resolve_route(route, passthrough);
+            return self.resolve_route(model, route, passthrough, unit);
         }
         if let Some(t) = self.qualified.get(model) {
             return Ok(Targets::new(t.clone(), DEFAULT_RETRIES));
@@ -395,7 +412,13 @@ impl ModelIndex {
         }
     }
 
-    fn resolve_route(&self, route: &Route, passthrough: bool) -> Result<Targets, Unroutable> {
+    fn resolve_route<'u>(
+        &self,
+        name: &str,
+        route: &Route,
+        passthrough: bool,
+        unit: impl FnOnce() -> Cow<'u, str>,
+    ) -> Result<Targets, Unroutable> {
         let candidates = if passthrough {
             &route.passthrough
         } else {
@@ -415,6 +438,7 @@ impl ModelIndex {
             Strategy::Direct => self.spread(candidates.list.len()),
             Strategy::Fallback => 0,
             Strategy::Weighted => candidates.pick(self.next.fetch_add(1, Ordering::Relaxed)),
+            Strategy::Experiment => candidates.pick(arm_ticket(name, &unit())),
         };
         let targets = Targets {
             list: candidates.list.clone(),
@@ -444,6 +468,20 @@ impl ModelIndex {
         out.dedup_by(|a, b| a.0 == b.0);
         out
     }
+}
+
+/// A ticket for [`RouteTargets::pick`] that depends only on the route and the unit: the
+/// first 8 bytes of SHA-256(route name, 0, unit), stable across processes and versions.
+fn arm_ticket(route: &str, unit: &str) -> usize {
+    let digest = Sha256::new()
+        .chain_update(route.as_bytes())
+        .chain_update([0])
+        .chain_update(unit.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // Truncated on 32-bit targets: still stable there, and `pick` reduces it anyway.
+    u64::from_be_bytes(first) as usize
 }
 
 /// Same scheme, host and port (default ports made explicit).
@@ -627,5 +665,54 @@ mod tests {
         assert_eq!((a_first, b_first), (6, 2), "{picks:?}");
         // A provider key goes to one origin only: the first target's.
         assert_eq!(plan(&snap, "byok", true), "p2/m r2");
+    }
+
+    #[test]
+    fn experiments_keep_each_unit_on_one_arm_by_weight() {
+        let snap = snapshot(vec![
+            conn("a", 1, "a", &["m"], "https://a.example/v1"),
+            conn("b", 1, "b", &["m"], "https://b.example/v1"),
+            repo(
+                "r",
+                &["a", "b"],
+                vec![
+                    route("ab", 4, &[("a/m", 3, 0), ("b/m", 1, 0)], None),
+                    route("ab2", 4, &[("a/m", 1, 0), ("b/m", 1, 0)], None),
+                ],
+            ),
+        ]);
+        let models = &snap.repository("r").expect("repo").models;
+        let arm = |route: &str, unit: &str| {
+            let ts = models
+                .resolve_for(route, false, || unit.into())
+                .expect("routable");
+            ts.iter()
+                .map(|t| t.connection.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        // The same unit always gets the same arm, the other arm as its fallback.
+        for unit in ["user:alice", "user:bob", "key:k1"] {
+            let first = arm("ab", unit);
+            assert_eq!(first.len(), 2);
+            assert_ne!(first[0], first[1]);
+            assert!((0..20).all(|_| arm("ab", unit) == first), "{unit}");
+        }
+        // Units spread by weight: 3 to 1 over many units (binomial, 4 standard deviations).
+        let on_a = |route: &str| {
+            (0..4000)
+                .filter(|i| arm(route, &format!("user:{i}"))[0] == "a")
+                .count()
+        };
+        let a = on_a("ab");
+        assert!((2890..=3110).contains(&a), "{a} of 4000 on a");
+        // Another route splits the same units by its own weights.
+        let a2 = on_a("ab2");
+        assert!((1870..=2130).contains(&a2), "{a2} of 4000 on a");
+        // The assignment is SHA-256 of route and unit: the same in every process and version
+        // (this value is Python's `hashlib.sha256(b"ab\0user:alice")`, first 8 bytes).
+        assert_eq!(
+            super::arm_ticket("ab", "user:alice"),
+            6_975_207_441_612_942_429
+        );
     }
 }

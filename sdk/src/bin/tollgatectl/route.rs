@@ -12,6 +12,8 @@ pub enum Strategy {
     Direct,
     Weighted,
     Fallback,
+    /// An A/B experiment: each end user (OpenAI `user` field, else API key) keeps one target.
+    Experiment,
 }
 
 impl From<Strategy> for proto::RouteStrategy {
@@ -20,6 +22,7 @@ impl From<Strategy> for proto::RouteStrategy {
             Strategy::Direct => proto::RouteStrategy::Direct,
             Strategy::Weighted => proto::RouteStrategy::Weighted,
             Strategy::Fallback => proto::RouteStrategy::Fallback,
+            Strategy::Experiment => proto::RouteStrategy::Experiment,
         }
     }
 }
