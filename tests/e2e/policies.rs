@@ -402,6 +402,21 @@ async fn block_alert_and_log_end_to_end() {
         "{metrics}"
     );
 
+    // An unpaired surrogate escape makes the text unreadable: the BLOCK refuses the request
+    // rather than let the key beside it through unread.
+    let hidden = format!(
+        r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"deploy with {AWS_KEY}"}},{{"role":"user","content":"\ud800"}}]}}"#
+    );
+    let url = format!("{}/v1/chat/completions", dp.url);
+    let (status, refused) = http::post_json(&url, Some(&key), &hidden).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be read")),
+        "{refused}"
+    );
+
     // Disabling the BLOCK lets the same request through.
     ctl.run(&["policy", "update", "no-secrets", "--disabled"])
         .await

@@ -455,3 +455,26 @@ async fn experiments_keep_each_user_on_one_arm() {
     mocks[0].set_behavior(Behavior::default());
     assert_eq!(w.chat_as("ab", Some(&on_a[0])).await.target, target("a"));
 }
+
+/// A provider's redirect is not followed (it could take the credentials elsewhere) nor
+/// passed on: the app gets a 502 that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_redirects_are_502() {
+    let (w, mocks) = world(&["a"], &[], &[], vec![]).await;
+    fail(
+        &mocks[0],
+        302,
+        None,
+        &[("location", "http://elsewhere.example/v1")],
+    );
+    let answer = w.chat(&format!("a/{MODEL}")).await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.body["error"]["type"], "upstream_error");
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("302 Found") && m.contains("does not follow")),
+        "{answer:?}"
+    );
+    assert_eq!(calls(&mocks[0]), 1, "a redirect is final, not retried");
+}

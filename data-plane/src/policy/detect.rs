@@ -410,15 +410,23 @@ impl Patterns {
 /// are joined by `'\n'`; absent fields, and fields of other shapes, add nothing. A body that is
 /// not a JSON object is an error.
 pub fn request_text(body: &[u8]) -> Result<String, serde_json::Error> {
+    request_text_pieces(body).map(|(text, _)| text)
+}
+
+/// [`request_text`], and how many pieces it joined (the separators are not the app's
+/// text: `pieces - 1` of its characters are ours).
+pub fn request_text_pieces(body: &[u8]) -> Result<(String, usize), serde_json::Error> {
     let mut out = String::new();
+    let mut pieces = 0;
     let mut de = serde_json::Deserializer::from_slice(body);
     Extract {
         shape: Shape::Body,
         out: &mut out,
+        pieces: &mut pieces,
     }
     .deserialize(&mut de)?;
     de.end()?;
-    Ok(out)
+    Ok((out, pieces))
 }
 
 /// Where in the body a value sits, which decides what of it is text.
@@ -442,6 +450,7 @@ enum Shape {
 struct Extract<'a> {
     shape: Shape,
     out: &'a mut String,
+    pieces: &'a mut usize,
 }
 
 impl<'de> DeserializeSeed<'de> for Extract<'_> {
@@ -456,9 +465,10 @@ impl<'de> DeserializeSeed<'de> for Extract<'_> {
 
 impl Extract<'_> {
     fn push(self, s: &str) {
-        if !self.out.is_empty() {
+        if *self.pieces > 0 {
             self.out.push('\n');
         }
+        *self.pieces += 1;
         self.out.push_str(s);
     }
 }
@@ -504,11 +514,12 @@ impl<'de> Visitor<'de> for Extract<'_> {
                 return Ok(());
             }
         };
-        let out = self.out;
+        let (out, pieces) = (self.out, self.pieces);
         while seq
             .next_element_seed(Extract {
                 shape: element,
                 out: &mut *out,
+                pieces: &mut *pieces,
             })?
             .is_some()
         {}
@@ -516,8 +527,8 @@ impl<'de> Visitor<'de> for Extract<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (shape, out) = (self.shape, self.out);
-        let start = out.len();
+        let (shape, out, pieces) = (self.shape, self.out, self.pieces);
+        let (start, start_pieces) = (out.len(), *pieces);
         let mut text_part = false;
         while let Some(key) = map.next_key::<Key>()? {
             let value = match (shape, key.0) {
@@ -539,11 +550,13 @@ impl<'de> Visitor<'de> for Extract<'_> {
             map.next_value_seed(Extract {
                 shape: value,
                 out: &mut *out,
+                pieces: &mut *pieces,
             })?;
         }
         // A part's text counts only in a text part; its "type" may come after its "text".
         if shape == Shape::Part && !text_part {
             out.truncate(start);
+            *pieces = start_pieces;
         }
         Ok(())
     }

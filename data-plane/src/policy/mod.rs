@@ -303,8 +303,9 @@ impl PolicySet {
             body,
         } = *subject;
         let now = Instant::now();
-        let mut text: Option<String> = None;
-        let mut max_output_tokens: Option<Option<u64>> = None;
+        // Extracted once, when a policy first needs it; `None` inside: unreadable.
+        let mut text: Option<Option<(String, usize)>> = None;
+        let mut max_output_tokens: Option<Result<Option<u64>, ()>> = None;
         let mut hits = Vec::new();
         for Entry { policy, .. } in self.0.iter() {
             let rules = &policy.rules;
@@ -325,18 +326,32 @@ impl PolicySet {
                 });
                 continue;
             }
+            let (text, pieces) = if rules.reads_text() || policy.judge.is_some() {
+                match text.get_or_insert_with(|| detect::request_text_pieces(body).ok()) {
+                    Some((text, pieces)) => (text.as_str(), *pieces),
+                    // Text the rules (or a judge) cannot read cannot be cleared by them:
+                    // the policy fires rather than let it pass unread.
+                    None => {
+                        hits.push(Hit {
+                            policy: policy.clone(),
+                            explanation: UNREADABLE.into(),
+                            retry_after: None,
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                ("", 0)
+            };
             let request = Request {
                 model,
                 candidates,
-                text: if rules.reads_text() {
-                    text.get_or_insert_with(|| detect::request_text(body).unwrap_or_default())
-                } else {
-                    ""
-                },
+                text,
+                separators: pieces.saturating_sub(1),
                 max_output_tokens: if rules.max_output_tokens > 0 {
                     *max_output_tokens.get_or_insert_with(|| output_tokens(body))
                 } else {
-                    None
+                    Ok(None)
                 },
             };
             if let Some(mut explanation) = check(rules, &request) {
@@ -351,6 +366,10 @@ impl PolicySet {
         hits
     }
 }
+
+/// Why a policy that reads the request's text fired on a request whose text cannot be read.
+const UNREADABLE: &str = "the request text cannot be read (an unpaired UTF-16 surrogate escape \
+     or invalid UTF-8), so the policy cannot clear it";
 
 /// Longest explanation kept (model names and patterns come from config and could be long;
 /// the control plane refuses a report holding an explanation over 2 KiB).
@@ -403,26 +422,33 @@ struct Request<'a> {
     candidates: &'a [Candidate<'a>],
     /// The text the app sends (see [`detect::request_text`]).
     text: &'a str,
-    /// The larger of `max_completion_tokens` and `max_tokens`, if the app set either.
-    max_output_tokens: Option<u64>,
+    /// How many characters of `text` are the separators between its pieces.
+    separators: usize,
+    /// The larger of `max_completion_tokens` and `max_tokens`, if the app set either; an
+    /// error when one of them is not a number.
+    max_output_tokens: Result<Option<u64>, ()>,
 }
 
-/// The output tokens a request asks for at most (see [`Request`]).
-fn output_tokens(body: &[u8]) -> Option<u64> {
+/// The output tokens a request asks for at most (see [`Request`]); an error when a limit is
+/// set to something else than a number or null (`"5000"` is a number to some servers).
+fn output_tokens(body: &[u8]) -> Result<Option<u64>, ()> {
     #[derive(serde::Deserialize)]
     struct Limits {
-        max_tokens: Option<serde_json::Number>,
-        max_completion_tokens: Option<serde_json::Number>,
+        max_tokens: Option<serde_json::Value>,
+        max_completion_tokens: Option<serde_json::Value>,
     }
     // Any number counts, so that `1e9` or `4096.5` cannot slip past as "not a u64".
-    let tokens = |n: Option<serde_json::Number>| {
-        n.map(|n| {
-            n.as_u64()
-                .unwrap_or_else(|| n.as_f64().map_or(0, |f| f.max(0.0).ceil() as u64))
-        })
+    let tokens = |v: Option<serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => {
+            Ok(Some(n.as_u64().unwrap_or_else(|| {
+                n.as_f64().map_or(0, |f| f.max(0.0).ceil() as u64)
+            })))
+        }
+        Some(_) => Err(()),
     };
-    let l: Limits = serde_json::from_slice(body).ok()?;
-    tokens(l.max_tokens).max(tokens(l.max_completion_tokens))
+    let l: Limits = serde_json::from_slice(body).map_err(|_| ())?;
+    Ok(tokens(l.max_tokens)?.max(tokens(l.max_completion_tokens)?))
 }
 
 /// One policy a request violated.
@@ -440,17 +466,26 @@ fn check(rules: &Rules, req: &Request<'_>) -> Option<String> {
     if let Some(why) = rules.model_violation(req.model, req.candidates) {
         return Some(why);
     }
-    if rules.max_output_tokens > 0
-        && let Some(n) = req.max_output_tokens
-        && n > rules.max_output_tokens
-    {
-        return Some(format!(
-            "the request asks for up to {n} output tokens; the limit is {}",
-            rules.max_output_tokens
-        ));
+    if rules.max_output_tokens > 0 {
+        match req.max_output_tokens {
+            Err(()) => {
+                return Some(
+                    "the request's max_tokens or max_completion_tokens is not a number, so \
+                     the output limit cannot be checked"
+                        .into(),
+                );
+            }
+            Ok(Some(n)) if n > rules.max_output_tokens => {
+                return Some(format!(
+                    "the request asks for up to {n} output tokens; the limit is {}",
+                    rules.max_output_tokens
+                ));
+            }
+            Ok(_) => {}
+        }
     }
     if rules.max_input_chars > 0 {
-        let chars = text.chars().count();
+        let chars = text.chars().count().saturating_sub(req.separators);
         if chars > rules.max_input_chars {
             return Some(format!(
                 "the request sends {chars} characters of text; the limit is {}",

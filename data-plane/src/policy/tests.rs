@@ -315,3 +315,93 @@ fn request_budgets_are_per_key() {
     };
     assert!(fresh.evaluate(&subject).is_empty());
 }
+
+/// Text the rules cannot read fires them instead of passing unread: an unpaired surrogate
+/// escape (valid JSON that no string can hold) hides nothing, anywhere in the text.
+#[test]
+fn unreadable_text_fires_the_rules_that_read_text() {
+    let s = set(vec![
+        policy(
+            "secrets",
+            3,
+            PolicyRules {
+                secrets: true,
+                ..Default::default()
+            },
+        ),
+        policy(
+            "models",
+            3,
+            PolicyRules {
+                denied_models: vec!["o1*".into()],
+                ..Default::default()
+            },
+        ),
+    ]);
+    let hidden = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"AKIAIOSFODNN7EXAMPLE"},{"role":"user","content":"\ud800"}]}"#;
+    assert_eq!(
+        fired(&s, "gpt-4o", hidden),
+        vec![("secrets".to_string(), UNREADABLE.to_string())]
+    );
+    let raw = b"{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"AKIAIOSFODNN7EXAMPLE \xff\"}]}";
+    assert_eq!(fired(&s, "gpt-4o", raw).len(), 1);
+    // A readable request is judged on what it says; escapes of real characters are fine.
+    assert!(fired(&s, "gpt-4o", &chat("caf\u{e9} \u{1f600}")).is_empty());
+    let pair = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"\ud83d\ude00"}]}"#;
+    assert!(fired(&s, "gpt-4o", pair).is_empty());
+}
+
+#[test]
+fn output_limits_that_are_not_numbers_fire() {
+    let s = set(vec![policy(
+        "out",
+        3,
+        PolicyRules {
+            max_output_tokens: 100,
+            ..Default::default()
+        },
+    )]);
+    let body = |limits: &str| format!(r#"{{"model":"gpt-4o","messages":[]{limits}}}"#);
+    for limits in [
+        r#","max_tokens":"5000""#,
+        r#","max_completion_tokens":"5000""#,
+        r#","max_tokens":[5000]"#,
+    ] {
+        let hits = fired(&s, "gpt-4o", body(limits).as_bytes());
+        assert_eq!(hits.len(), 1, "{limits}");
+        assert!(hits[0].1.contains("is not a number"), "{hits:?}");
+    }
+    for limits in ["", r#","max_tokens":null"#, r#","max_tokens":100"#] {
+        assert!(
+            fired(&s, "gpt-4o", body(limits).as_bytes()).is_empty(),
+            "{limits}"
+        );
+    }
+}
+
+/// The limit counts the app's characters, not the separators between its pieces.
+#[test]
+fn input_size_counts_only_the_apps_characters() {
+    let s = set(vec![policy(
+        "size",
+        3,
+        PolicyRules {
+            max_input_chars: 60,
+            ..Default::default()
+        },
+    )]);
+    let thirty = "a".repeat(30);
+    let two = serde_json::json!({"model": "gpt-4o", "messages": [
+        {"role": "user", "content": thirty}, {"role": "user", "content": thirty}]});
+    assert!(fired(&s, "gpt-4o", two.to_string().as_bytes()).is_empty());
+    let parts = serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": thirty}, {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": thirty}]}]});
+    assert!(fired(&s, "gpt-4o", parts.to_string().as_bytes()).is_empty());
+    let over = serde_json::json!({"model": "gpt-4o", "messages": [
+        {"role": "user", "content": thirty}, {"role": "user", "content": format!("{thirty}b")}]});
+    assert_eq!(
+        fired(&s, "gpt-4o", over.to_string().as_bytes())[0].1,
+        "the request sends 61 characters of text; the limit is 60"
+    );
+}

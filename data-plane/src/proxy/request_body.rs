@@ -51,6 +51,20 @@ pub struct ChatFields {
 
 /// Validates `body` as a JSON object and extracts the routing fields.
 pub fn parse_chat(body: &[u8]) -> Result<ChatFields, ProxyError> {
+    // serde would read a top-level array into the fields by position.
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(object_start) = first.filter(|&i| body[i] == b'{').map(|i| i + 1) else {
+        return Err(ProxyError::InvalidJson(
+            "the request body must be a JSON object".into(),
+        ));
+    };
+    // JSON is UTF-8; fields serde skips are not checked by it (std's check is SIMD-fast).
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ProxyError::InvalidJson(format!(
+            "the request body is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        )));
+    }
     let fields: Fields<'_> =
         serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
     let model_raw = fields.model.ok_or(ProxyError::MissingModel)?;
@@ -77,11 +91,6 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatFields, ProxyError> {
             )
         }
     };
-    let object_start = body
-        .iter()
-        .position(|b| *b == b'{')
-        .map(|p| p + 1)
-        .ok_or_else(|| ProxyError::InvalidJson("expected a JSON object".into()))?;
     Ok(ChatFields {
         model,
         stream: fields.stream.unwrap_or(false),
@@ -280,5 +289,10 @@ mod tests {
         check_err(b"{\"model\":\"\xff\xfe\"}", 400);
         check_err(b"\xff\xff\xff", 400);
         check_err(b"{\"model\":\"m\"} trailing", 400);
+        // serde fills the fields from an array by position; the body must be an object.
+        check_err(br#"["m", false, {"include_usage":true}]"#, 400);
+        check_err(br#" ["m"]"#, 400);
+        // Invalid UTF-8 in a field routing skips.
+        check_err(b"{\"model\":\"m\",\"user\":\"\xff\"}", 400);
     }
 }

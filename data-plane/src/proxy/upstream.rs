@@ -347,6 +347,13 @@ pub async fn send(
 ) -> Result<http::Response<Incoming>, ProxyError> {
     match tokio::time::timeout(first_byte, client.request(req)).await {
         Err(_) => Err(ProxyError::UpstreamTimeout),
+        // Redirects are not followed (they could carry the credentials to another host), and
+        // a 3xx passed on would make no sense to an API client.
+        Ok(Ok(resp)) if resp.status().is_redirection() => Err(ProxyError::BadUpstream(format!(
+            "the provider answered {} (a redirect, which the gateway does not follow): check \
+             the configuration's endpoint",
+            resp.status()
+        ))),
         Ok(result) => result,
     }
 }
