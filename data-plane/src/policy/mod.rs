@@ -292,10 +292,16 @@ impl PolicySet {
         self.0.is_empty()
     }
 
-    /// The policies `request` violates, each with why. The request body was already parsed
-    /// once by routing, so it is a JSON object; if its text cannot be read after all, the
-    /// text rules see none (and the size rule counts none).
+    /// The policies `request` violates, each with why. A policy that reads the request's
+    /// text (or has a judge) fires when the text cannot be read (an unpaired surrogate
+    /// escape), rather than let it pass unread.
     pub fn evaluate(&self, subject: &Subject<'_>) -> Vec<Hit> {
+        self.evaluate_with_text(subject).0
+    }
+
+    /// [`PolicySet::evaluate`], and the request's text when a policy read it (always, when a
+    /// policy with a judge did not fire: its judge reads the same text).
+    pub fn evaluate_with_text(&self, subject: &Subject<'_>) -> (Vec<Hit>, Option<String>) {
         let Subject {
             model,
             candidates,
@@ -363,7 +369,7 @@ impl PolicySet {
                 });
             }
         }
-        hits
+        (hits, text.flatten().map(|(text, _)| text))
     }
 }
 

@@ -15,7 +15,7 @@ use super::route::Provider;
 use super::{ChatCall, HttpResponse};
 use super::{Shared, judge};
 use crate::error::ProxyError;
-use crate::policy::{Action, Candidate, Hit, Pending, Subject, detect};
+use crate::policy::{Action, Candidate, Hit, Pending, Subject};
 use crate::usage::{Counters, Recorder, Tokens, UsageKey};
 
 /// Layer of [`PolicyService`].
@@ -75,7 +75,7 @@ impl PolicyService<Provider> {
                 qualified: t.label.to_str().unwrap_or(""),
             })
             .collect();
-        let hits = repo.policies.evaluate(&Subject {
+        let (hits, text) = repo.policies.evaluate_with_text(&Subject {
             model: &call.fields.model,
             candidates: &candidates,
             key_id: &call.caller.key.id,
@@ -93,10 +93,11 @@ impl PolicyService<Provider> {
         let (blocking, background): (Vec<_>, Vec<_>) = judges
             .into_iter()
             .partition(|j| j.policy.action == Action::Block);
+        // Read by the evaluation: a judge's policy reads the text, and fires if it cannot.
         let text: Arc<str> = if blocking.is_empty() && background.is_empty() {
             Arc::from("")
         } else {
-            detect::request_text(&call.body).unwrap_or_default().into()
+            text.unwrap_or_default().into()
         };
         if !background.is_empty() {
             let (shared, facts, text) = (shared.clone(), facts.clone(), text.clone());
@@ -185,22 +186,19 @@ async fn run_judges(shared: &Shared, judges: &[Pending], text: &str) -> (Vec<Hit
             Err(e) => {
                 shared.recorder.upstream_error("judge");
                 let fail_closed = j.policy.judge.as_ref().is_some_and(|s| s.fail_closed);
-                if !fail_closed {
-                    tracing::warn!(policy = %j.policy.name, error = %e,
-                        "policy judge failed; the request is let through");
-                    continue;
-                }
-                tracing::warn!(policy = %j.policy.name, error = %e,
-                    "policy judge failed; the policy fails closed: a violation");
+                tracing::warn!(policy = %j.policy.name, error = %e, fail_closed,
+                    "policy judge failed (fail_closed: a violation; else the request is let through)");
                 // What failed stays in the log: the app and the event only learn that the
                 // judge could not decide (its error may name the judge's configuration).
-                hits.push(Hit {
-                    policy: j.policy.clone(),
-                    explanation: "the policy's judge could not decide, and the policy fails \
+                if fail_closed {
+                    hits.push(Hit {
+                        policy: j.policy.clone(),
+                        explanation: "the policy's judge could not decide, and the policy fails \
                         closed"
-                        .into(),
-                    retry_after: None,
-                });
+                            .into(),
+                        retry_after: None,
+                    });
+                }
             }
         }
     }

@@ -58,15 +58,16 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatFields, ProxyError> {
             "the request body must be a JSON object".into(),
         ));
     };
-    // JSON is UTF-8; fields serde skips are not checked by it (std's check is SIMD-fast).
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(ProxyError::InvalidJson(format!(
+    // JSON is UTF-8, and fields serde skips are not checked by it: the whole body is checked
+    // once here, and serde reads the checked text without checking it again.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ProxyError::InvalidJson(format!(
             "the request body is not valid UTF-8 (at byte {})",
             e.valid_up_to()
-        )));
-    }
+        ))
+    })?;
     let fields: Fields<'_> =
-        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
     let model_raw = fields.model.ok_or(ProxyError::MissingModel)?;
     let model: String =
         serde_json::from_str(model_raw.get()).map_err(|_| ProxyError::InvalidRequest {
