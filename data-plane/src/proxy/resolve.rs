@@ -141,15 +141,15 @@ pub(super) fn resolve_targets(
 /// Who an experiment route assigns a target to: the end user the app names in the OpenAI
 /// `user` field (a string, chat and embeddings alike), else the API key. Read only for
 /// experiment routes, with a second parse of the body.
-fn experiment_unit<'a>(body: &'a [u8], key_id: &str) -> Cow<'a, str> {
+fn experiment_unit(body: &[u8], key_id: &str) -> String {
     #[derive(Deserialize)]
     struct User<'a> {
         #[serde(borrow, default)]
         user: Option<Cow<'a, str>>,
     }
     match serde_json::from_slice::<User<'_>>(body) {
-        Ok(User { user: Some(user) }) if !user.is_empty() => Cow::Owned(format!("user:{user}")),
-        _ => Cow::Owned(format!("key:{key_id}")),
+        Ok(User { user: Some(user) }) if !user.is_empty() => format!("user:{user}"),
+        _ => format!("key:{key_id}"),
     }
 }
 

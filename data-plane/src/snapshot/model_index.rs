@@ -21,7 +21,6 @@
 //! Every request may retry [`DEFAULT_RETRIES`] times unless its route sets `retries`; a
 //! route target's `timeout_ms` bounds the wait for that target's response head.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -348,18 +347,18 @@ impl ModelIndex {
     /// `passthrough`: the request carries its own provider key. An experiment route assigns
     /// everyone the same target (see [`ModelIndex::resolve_for`]).
     pub fn resolve(&self, model: &str, passthrough: bool) -> Result<Targets, Unroutable> {
-        self.resolve_for(model, passthrough, || Cow::Borrowed(""))
+        self.resolve_for(model, passthrough, String::new)
     }
 
     /// [`ModelIndex::resolve`] for one sender: an experiment route starts at the target
     /// that `unit` (who sends the request; asked only for experiment routes) is assigned,
     /// by weight, from a hash of the route name and the unit: the same target on every
     /// request, data plane and restart, for as long as the route's targets and weights stay.
-    pub fn resolve_for<'u>(
+    pub fn resolve_for(
         &self,
         model: &str,
         passthrough: bool,
-        unit: impl FnOnce() -> Cow<'u, str>,
+        unit: impl FnOnce() -> String,
     ) -> Result<Targets, Unroutable> {
         if let Some(route) = self.routes.get(model) {
             return self.resolve_route(model, route, passthrough, unit);
@@ -412,12 +411,12 @@ impl ModelIndex {
         }
     }
 
-    fn resolve_route<'u>(
+    fn resolve_route(
         &self,
         name: &str,
         route: &Route,
         passthrough: bool,
-        unit: impl FnOnce() -> Cow<'u, str>,
+        unit: impl FnOnce() -> String,
     ) -> Result<Targets, Unroutable> {
         let candidates = if passthrough {
             &route.passthrough
@@ -684,7 +683,7 @@ mod tests {
         let models = &snap.repository("r").expect("repo").models;
         let arm = |route: &str, unit: &str| {
             let ts = models
-                .resolve_for(route, false, || unit.into())
+                .resolve_for(route, false, || unit.to_owned())
                 .expect("routable");
             ts.iter()
                 .map(|t| t.connection.id.to_string())
