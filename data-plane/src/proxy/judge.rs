@@ -7,14 +7,11 @@
 //! answers something else than a verdict, is an error: the caller lets the request through,
 //! unless the policy fails closed.
 
-use bytes::Bytes;
-use http_body_util::Full;
 use serde::Deserialize;
 
-use super::openai::call_headers;
 use super::sse::response_tokens;
 use super::upstream::{collect_answer, collect_error, send};
-use super::{Shared, anthropic, bedrock, google};
+use super::{Shared, anthropic, bedrock, google, openai};
 use crate::policy::detect::{self, Pii};
 use crate::policy::{cap, prefix};
 use crate::providers::anthropic::translate_response as anthropic_answer;
@@ -53,10 +50,7 @@ pub async fn ask(
     let secret = &connection.secret;
     let req = match connection.provider {
         Provider::OpenAi => {
-            let mut req = http::Request::new(Full::new(Bytes::from(body)));
-            *req.method_mut() = http::Method::POST;
-            *req.uri_mut() = connection.chat_url.clone();
-            call_headers(req.headers_mut(), connection, secret).map(|()| req)
+            openai::request(connection.chat_url.clone(), body.into(), connection, secret)
         }
         Provider::Anthropic => anthropic::request(connection, model, &body, secret),
         Provider::Google => google::request(connection, model, &body, secret, false),

@@ -1,6 +1,7 @@
 //! OPENAI / OTHER: the body goes out as received with only `model` rewritten; for streams the
 //! gateway asks for the usage chunk when the client did not, and hides it again.
 
+use bytes::Bytes;
 use http_body_util::Full;
 
 use super::adapter::secret_header;
@@ -63,14 +64,10 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
 ) -> Result<HttpResponse, ProxyError> {
     let inject = stream && !call.fields.client_wants_usage;
     let body = rewrite(&call.body, &call.fields, &target.upstream_model, inject);
-    // Built in place: the request builder copies itself at every step.
-    let mut req = http::Request::new(Full::new(body));
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = url;
-    let headers = req.headers_mut();
-    call_headers(headers, &target.connection, credential)?;
+    let mut req = request(url, body, &target.connection, credential)?;
     if let Some(accept) = &call.accept {
-        headers.insert(http::header::ACCEPT, accept.clone());
+        req.headers_mut()
+            .insert(http::header::ACCEPT, accept.clone());
     }
     let first_byte = target.first_byte_timeout(shared.first_byte_timeout);
     let resp = send(&shared.client, req, first_byte).await?;
@@ -104,13 +101,19 @@ pub(super) async fn forward<P: StreamProcessor + 'static>(
     Ok(answer(parts.status, headers, content_type, full(bytes)))
 }
 
-/// What every OpenAI-format call carries: a JSON body, `credential` in the connection's
-/// credential header, and the connection's organization when it has one.
-pub(super) fn call_headers(
-    headers: &mut http::HeaderMap,
+/// The POST of `body` to `url` as every OpenAI-format call is sent: JSON, `credential` in
+/// the connection's credential header, and the connection's organization when it has one.
+pub(super) fn request(
+    url: http::Uri,
+    body: Bytes,
     connection: &Connection,
     credential: &Secret,
-) -> Result<(), ProxyError> {
+) -> Result<http::Request<Full<Bytes>>, ProxyError> {
+    // Built in place: the request builder copies itself at every step.
+    let mut req = http::Request::new(Full::new(body));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = url;
+    let headers = req.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, json());
     headers.insert(
         connection.auth.name.clone(),
@@ -119,7 +122,7 @@ pub(super) fn call_headers(
     if let Some(org) = &connection.key {
         headers.insert(ORGANIZATION, secret_header("", org)?);
     }
-    Ok(())
+    Ok(req)
 }
 
 /// The [`PASSED_HEADERS`] of a provider answer, in the answer's own map (emptied first:
