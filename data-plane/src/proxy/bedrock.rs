@@ -104,32 +104,59 @@ pub(super) fn request(
 ) -> Result<http::Request<Full<Bytes>>, ProxyError> {
     let body = translate::translate_request(body)?;
     let url = converse_url(&connection.chat_url, model, stream);
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
+    signed_post(
+        &url,
+        &[("content-type", "application/json")],
+        body.into(),
+        &connection.region,
+        &credentials(connection, credential)?,
+    )
+}
+
+/// The SigV4 credentials of an AWS connection: its access key id (`key`) and `credential`.
+pub(super) fn credentials<'a>(
+    connection: &'a Connection,
+    credential: &'a Secret,
+) -> Result<AwsCredentials<'a>, ProxyError> {
     let access_key_id = connection
         .key
         .as_ref()
         .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
-    let credentials = AwsCredentials {
+    Ok(AwsCredentials {
         access_key_id: access_key_id.expose(),
         secret_access_key: credential.expose(),
         session_token: None,
-    };
-    // Signed last, over the exact URL, headers and body sent: AWS allows 5 minutes of skew.
+    })
+}
+
+/// A POST of `body` to `url` with `headers`, signed last, over the exact URL, headers and
+/// body sent (AWS allows 5 minutes of skew); the signature's secret parts marked sensitive.
+pub(super) fn signed_post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    region: &str,
+    credentials: &AwsCredentials<'_>,
+) -> Result<http::Request<Full<Bytes>>, ProxyError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
     let signature = sign_request(
         "POST",
-        &url,
-        &[("content-type", "application/json")],
+        url,
+        headers,
         &body,
-        &connection.region,
-        &credentials,
+        region,
+        credentials,
         SystemTime::now(),
     )
     .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let mut req = http::Request::post(uri)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+    let mut req = http::Request::post(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let mut req = req
+        .body(Full::new(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
     for (name, value) in signature {
         let mut value = http::HeaderValue::try_from(value)

@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -30,6 +30,7 @@ use super::adapter::{
     RetryPolicy, attempt_targets, credential, finish_attempt, meter, secret_header,
     with_retry_hints,
 };
+use super::bedrock::{credentials as aws_credentials, signed_post};
 use super::completions::openai_urls;
 use super::openai::forward;
 use super::sse::OpenAiUsageTap;
@@ -37,7 +38,7 @@ use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::json_response;
 use crate::error::ProxyError;
-use crate::providers::bedrock::{self, AwsCredentials, InvokeAnswer, sign_request};
+use crate::providers::bedrock::{self, AwsCredentials, InvokeAnswer};
 use crate::providers::embeddings::EmbedCall;
 use crate::providers::google;
 use crate::secret::Secret;
@@ -334,16 +335,7 @@ async fn invoke(
     credential: &Secret,
     plan: &bedrock::EmbedPlan,
 ) -> Result<HttpResponse, ProxyError> {
-    let connection = &target.connection;
-    let access_key_id = connection
-        .key
-        .as_ref()
-        .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
-    let credentials = AwsCredentials {
-        access_key_id: access_key_id.expose(),
-        secret_access_key: credential.expose(),
-        session_token: None,
-    };
+    let credentials = aws_credentials(&target.connection, credential)?;
     let mut meter = meter(shared, call, target);
     let secrets = call.secrets(target);
     // Collected first: the futures, not an iterator adapter, live across the await.
@@ -383,37 +375,16 @@ async fn invoke_call(
     c: &EmbedCall,
 ) -> Result<Answer, Failure> {
     let connection = &target.connection;
-    let url = upstream_url(&connection.chat_url, c);
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
     let headers = [
         ("content-type", "application/json"),
         ("accept", "application/json"),
     ];
-    // Signed last, over the exact URL, headers and body sent: AWS allows 5 minutes of skew.
-    let signature = sign_request(
-        "POST",
-        &url,
+    let req = signed_post(
+        &upstream_url(&connection.chat_url, c),
         &headers,
-        &c.body,
+        Bytes::copy_from_slice(&c.body),
         &connection.region,
         credentials,
-        SystemTime::now(),
-    )
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let mut req = http::Request::post(uri);
-    for (name, value) in headers {
-        req = req.header(name, value);
-    }
-    let mut req = req
-        .body(body_of(c))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    for (name, value) in signature {
-        let mut value = http::HeaderValue::try_from(value)
-            .map_err(|_| ProxyError::BadUpstream("the AWS signature is not a header".into()))?;
-        value.set_sensitive(name != "x-amz-date");
-        req.headers_mut().insert(name, value);
-    }
+    )?;
     exchange(shared, target, req, secrets).await
 }
