@@ -671,31 +671,22 @@ mod tests {
             Some(proto::PolicyRules::default())
         );
         assert!(policy(&["update", "guard", "--clear-rules", "--secrets"]).is_err());
-        let judged = update(&[
+        let judge = [
             "update",
             "guard",
             "--judge",
             "openai",
             "--judge-model",
             "gpt-4o",
-        ])?
-        .expect("set");
+        ];
+        let judged = update(&judge)?.expect("set");
         assert_eq!(
             (judged.judge_ai_llm_id.as_str(), judged.judge_model.as_str()),
             ("openai", "gpt-4o")
         );
         assert_eq!(rules_summary(Some(&judged)), "judge:gpt-4o");
         assert!(!judged.judge_fail_closed);
-        let closed = update(&[
-            "update",
-            "guard",
-            "--judge",
-            "openai",
-            "--judge-model",
-            "gpt-4o",
-            "--judge-fail-closed",
-        ])?
-        .expect("set");
+        let closed = update(&[&judge[..], &["--judge-fail-closed"]].concat())?.expect("set");
         assert!(closed.judge_fail_closed);
         assert_eq!(rules_summary(Some(&closed)), "judge:gpt-4o(fail-closed)");
         assert!(policy(&["update", "guard", "--judge-fail-closed"]).is_err());
