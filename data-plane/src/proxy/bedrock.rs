@@ -14,7 +14,7 @@ use super::sse::count_text_deltas;
 use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
 use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
-use crate::body::full;
+use crate::body::json_response;
 use crate::error::ProxyError;
 use crate::providers::bedrock::{
     self as translate, AwsCredentials, StreamTranslator, model_path, sign_request,
@@ -61,13 +61,12 @@ pub(super) async fn call(
         let (status, body) = translate::translate_error(parts.status.as_u16(), error_type, &bytes);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
         return Ok(with_retry_hints(
-            crate::body::json_response(status, body),
+            json_response(status, body),
             &parts.headers,
         ));
     }
     meter.succeed();
     let request_id = header(&parts.headers, "x-amzn-requestid");
-    let out = http::Response::builder().status(http::StatusCode::OK);
     if call.fields.stream {
         let translator = BedrockStream(
             StreamTranslator::new(
@@ -88,9 +87,7 @@ pub(super) async fn call(
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     let (body, usage) = translate::translate_response(&bytes, &call.fields.model, request_id)?;
     meter.set_tokens(Tokens::from(usage));
-    out.header(http::header::CONTENT_TYPE, "application/json")
-        .body(full(body))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+    Ok(json_response(http::StatusCode::OK, body))
 }
 
 /// The Converse (or, for a stream, ConverseStream) request for the OpenAI-format chat

@@ -10,7 +10,7 @@ use super::sse::count_text_deltas;
 use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
 use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
-use crate::body::full;
+use crate::body::json_response;
 use crate::error::ProxyError;
 use crate::providers::google::{self as translate, StreamTranslator};
 use crate::secret::Secret;
@@ -44,12 +44,11 @@ pub(super) async fn call(
         let (status, body) = translate::translate_error(parts.status.as_u16(), &bytes);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
         return Ok(with_retry_hints(
-            crate::body::json_response(status, body),
+            json_response(status, body),
             &parts.headers,
         ));
     }
     meter.succeed();
-    let out = http::Response::builder().status(http::StatusCode::OK);
     if call.fields.stream {
         let translator = GoogleStream(
             StreamTranslator::new(&call.fields.model, call.fields.client_wants_usage),
@@ -66,9 +65,7 @@ pub(super) async fn call(
     let bytes = collect_answer(upstream_body, shared.idle_timeout).await?;
     let (body, usage) = translate::translate_response(&bytes, &call.fields.model)?;
     meter.set_tokens(Tokens::from(usage));
-    out.header(http::header::CONTENT_TYPE, "application/json")
-        .body(full(body))
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))
+    Ok(json_response(http::StatusCode::OK, body))
 }
 
 /// The `generateContent` (or, for a stream, `streamGenerateContent`) request for the
