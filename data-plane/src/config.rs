@@ -13,6 +13,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 300_000;
 /// Default time for an app to send a request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+/// Default of `--body-read-timeout-ms`.
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 60_000;
 /// Default cap on concurrent app connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default first wait before a retry to a provider already tried.
@@ -107,6 +109,14 @@ pub struct Config {
         default_value_t = DEFAULT_HEADER_READ_TIMEOUT_MS
     )]
     pub header_read_timeout_ms: u64,
+    /// Time an app has to send the whole request body once its head has arrived (408
+    /// after): a client that stalls mid-body does not hold a connection and a buffer.
+    #[arg(
+        long,
+        env = "TOLLGATE_BODY_READ_TIMEOUT_MS",
+        default_value_t = DEFAULT_BODY_READ_TIMEOUT_MS
+    )]
+    pub body_read_timeout_ms: u64,
     /// Most app connections served at once; further ones wait in the listen backlog until
     /// one closes.
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
@@ -144,6 +154,7 @@ impl Config {
             retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
             allow_link_local_upstreams: false,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             workers: 0,
             instance_id: uuid::Uuid::new_v4().to_string(),
@@ -204,6 +215,7 @@ impl Config {
                 self.upstream_first_byte_timeout_ms,
             ),
             ("--header-read-timeout-ms", self.header_read_timeout_ms),
+            ("--body-read-timeout-ms", self.body_read_timeout_ms),
         ] {
             if value == 0 {
                 problems.push(format!("{flag} must be above 0"));
@@ -238,6 +250,11 @@ impl Config {
     /// Longest wait for a provider's response headers.
     pub fn first_byte_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_first_byte_timeout_ms)
+    }
+
+    /// Longest time to read a request body.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
     }
 
     /// First wait before retrying a provider already tried.
@@ -334,6 +351,7 @@ mod tests {
         assert!(!c.instance_id.is_empty());
         assert_eq!(c.upstream_first_byte_timeout_ms, 300_000);
         assert_eq!(c.header_read_timeout_ms, 30_000);
+        assert_eq!(c.body_read_timeout_ms, 60_000);
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.retry_backoff_ms, 500);
         assert!(!c.allow_link_local_upstreams);
@@ -353,12 +371,15 @@ mod tests {
             "--allow-link-local-upstreams",
             "--header-read-timeout-ms",
             "500",
+            "--body-read-timeout-ms",
+            "700",
             "--max-connections",
             "3",
             "--upstream-first-byte-timeout-ms",
             "9",
         ]);
         assert!(c.allow_link_local_upstreams);
+        assert_eq!(c.body_read_timeout_ms, 700);
         assert_eq!(
             (
                 c.header_read_timeout_ms,
@@ -370,9 +391,10 @@ mod tests {
         let mut z = c.clone();
         z.max_connections = 0;
         z.header_read_timeout_ms = 0;
+        z.body_read_timeout_ms = 0;
         z.upstream_first_byte_timeout_ms = 0;
         z.retry_backoff_ms = 0;
-        assert_eq!(z.validate().expect_err("zeros").problems.len(), 4);
+        assert_eq!(z.validate().expect_err("zeros").problems.len(), 5);
     }
 
     #[test]

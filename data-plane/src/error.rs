@@ -28,6 +28,8 @@ pub enum ProxyError {
     BodyTooLarge { limit: usize },
     #[error("could not read the request body: {0}")]
     ReadBody(String),
+    #[error("the request body did not arrive within {}s", after.as_secs_f64())]
+    BodyTimeout { after: std::time::Duration },
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("you must provide a model parameter")]
@@ -72,6 +74,7 @@ impl ProxyError {
             UnknownRoute { .. } | UnknownModel(_) | AmbiguousModel { .. } => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ReadBody(_) | InvalidJson(_) | MissingModel | InvalidRequest { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -93,6 +96,7 @@ impl ProxyError {
             UnknownRoute { .. } => ("invalid_request_error", Some("unknown_url"), None),
             MethodNotAllowed { .. } => ("invalid_request_error", Some("method_not_allowed"), None),
             BodyTooLarge { .. } => ("invalid_request_error", Some("request_too_large"), None),
+            BodyTimeout { .. } => ("invalid_request_error", Some("request_timeout"), None),
             ReadBody(_) | InvalidJson(_) => ("invalid_request_error", Some("invalid_json"), None),
             MissingModel => (
                 "invalid_request_error",

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -74,6 +75,7 @@ impl Gateway {
                 shard: 0,
             }),
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout(),
             first_byte_timeout: config.first_byte_timeout(),
             idle_timeout: config.idle_timeout(),
             retry_backoff: config.retry_backoff(),
@@ -146,9 +148,17 @@ impl Gateway {
             config.environment.clone(),
             stopped(),
         ));
+        let draining = Arc::new(AtomicBool::new(false));
         let admin_svc = AdminService {
             snapshots: shared.snapshots.clone(),
             metrics: shared.recorder.metrics.clone(),
+            draining: draining.clone(),
+        };
+        // The admin port keeps serving through the drain, and says it is not ready.
+        let shutdown = async move {
+            shutdown.await;
+            draining.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: no new connections, draining open requests");
         };
         let admin_task = tokio::spawn(server::serve(
             admin,

@@ -71,6 +71,8 @@ pub struct Shared {
     /// This worker's shard of usage and metrics.
     pub recorder: Arc<Recorder>,
     pub max_body_bytes: usize,
+    /// Longest time to read a request body.
+    pub body_read_timeout: Duration,
     /// Longest wait for a provider's response headers.
     pub first_byte_timeout: Duration,
     /// Longest silence from a provider once its answer has started.

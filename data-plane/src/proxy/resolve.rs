@@ -1,9 +1,11 @@
-//! `ResolveModel`: reads the body (bounded: 413 above the limit), takes only what routing
+//! `ResolveModel`: reads the body (bounded: 413 above the limit, 408 when it does not arrive
+//! in time), takes only what routing
 //! needs from it (`model`, `stream`, `stream_options.include_usage`) and resolves the model
 //! in the caller's repository (404 naming it) to its candidates and retry budget.
 
 use std::borrow::Cow;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -22,13 +24,25 @@ use crate::snapshot::{Targets, Unroutable};
 /// Layer of [`ResolveModelService`].
 #[derive(Debug, Clone, Copy)]
 pub struct ResolveModelLayer {
-    max_body_bytes: usize,
+    limits: BodyLimits,
+}
+
+/// How much of a request body is read, and for how long.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    max_bytes: usize,
+    read_timeout: Duration,
 }
 
 impl ResolveModelLayer {
-    /// Reads bodies up to `max_body_bytes`.
-    pub fn new(max_body_bytes: usize) -> Self {
-        Self { max_body_bytes }
+    /// Reads bodies up to `max_body_bytes`, within `read_timeout` of the request head.
+    pub fn new(max_body_bytes: usize, read_timeout: Duration) -> Self {
+        Self {
+            limits: BodyLimits {
+                max_bytes: max_body_bytes,
+                read_timeout,
+            },
+        }
     }
 }
 
@@ -37,7 +51,7 @@ impl<S> Layer<S> for ResolveModelLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ResolveModelService {
             inner,
-            max_body_bytes: self.max_body_bytes,
+            limits: self.limits,
         }
     }
 }
@@ -46,7 +60,7 @@ impl<S> Layer<S> for ResolveModelLayer {
 #[derive(Debug, Clone)]
 pub struct ResolveModelService<S> {
     inner: S,
-    max_body_bytes: usize,
+    limits: BodyLimits,
 }
 
 impl<S, B> Service<http::Request<B>> for ResolveModelService<S>
@@ -85,14 +99,14 @@ where
         B::Error: Into<BoxError>,
     {
         let inner = self.inner.clone();
-        let limit = self.max_body_bytes;
+        let limits = self.limits;
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let caller = parts
                 .extensions
                 .remove::<Caller>()
                 .ok_or(ProxyError::MissingKey)?;
-            let body = read_limited(&parts.headers, body, limit).await?;
+            let body = read_limited(&parts.headers, body, limits).await?;
             let fields = parse_chat(&body)?;
             let targets = resolve_targets(&caller, &fields.model, &body)?;
             if let Some(label) = parts.extensions.get::<ModelLabel>() {
@@ -153,12 +167,26 @@ fn experiment_unit(body: &[u8], key_id: &str) -> String {
     }
 }
 
-/// Reads the whole body, refusing early on a declared length above the limit.
+/// Reads the whole body, refusing early on a declared length above the limit. A body that
+/// has already arrived (the usual case: it came with the head) is read without arming the
+/// timer: `timeout` polls the read first.
 async fn read_limited<B>(
     headers: &http::HeaderMap,
     body: B,
-    limit: usize,
+    limits: BodyLimits,
 ) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    tokio::time::timeout(limits.read_timeout, gather(headers, body, limits.max_bytes))
+        .await
+        .map_err(|_| ProxyError::BodyTimeout {
+            after: limits.read_timeout,
+        })?
+}
+
+async fn gather<B>(headers: &http::HeaderMap, body: B, limit: usize) -> Result<Bytes, ProxyError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,

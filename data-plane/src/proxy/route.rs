@@ -112,9 +112,9 @@ struct Handlers {
 
 impl Router {
     /// Providers are called with `shared`'s client; bodies are read up to
-    /// `shared.max_body_bytes`.
+    /// `shared.max_body_bytes` within `shared.body_read_timeout`.
     pub fn new(shared: &Arc<Shared>) -> Self {
-        let resolve = ResolveModelLayer::new(shared.max_body_bytes);
+        let resolve = ResolveModelLayer::new(shared.max_body_bytes, shared.body_read_timeout);
         let handler = |provider| resolve.layer(PolicyLayer.layer(provider));
         Self {
             handlers: Arc::new(Handlers {

@@ -1,7 +1,9 @@
-//! The admin port: `/healthz` (alive), `/readyz` (holds a snapshot), `/metrics`.
+//! The admin port: `/healthz` (alive), `/readyz` (holds a snapshot and is not draining),
+//! `/metrics`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures::future::{Ready, ready};
@@ -16,6 +18,9 @@ use crate::snapshot::SnapshotCell;
 pub struct AdminService {
     pub snapshots: Arc<SnapshotCell>,
     pub metrics: Arc<Metrics>,
+    /// Set once shutdown has begun: load balancers must stop sending new requests while
+    /// the open ones drain.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl tower::Service<http::Request<Incoming>> for AdminService {
@@ -44,6 +49,11 @@ impl AdminService {
         }
         match path {
             "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
+            "/readyz" if self.draining.load(Ordering::Relaxed) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: shutting down, draining open requests\n".into(),
+                "text/plain",
+            ),
             "/readyz" => match self.snapshots.load().as_ref() {
                 Some(s) => text(
                     StatusCode::OK,

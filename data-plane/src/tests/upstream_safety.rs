@@ -10,14 +10,14 @@ use super::harness::{KEY, Running, bearer, call, key_hash, send, start, test_con
 use super::mock_upstream;
 use crate::snapshot::build::tests::{conn, key, passthrough, repo};
 
-async fn gateway(resources: Vec<pb::Resource>, allow_link_local: bool) -> Running {
+pub(super) async fn gateway(resources: Vec<pb::Resource>, allow_link_local: bool) -> Running {
     let mut config = test_config("http://127.0.0.1:9");
     config.allow_link_local_upstreams = allow_link_local;
     start(config, Some(resources)).await
 }
 
 /// A repository `r1` with `conns`, and the test key.
-fn with_repo(mut conns: Vec<pb::Resource>) -> Vec<pb::Resource> {
+pub(super) fn with_repo(mut conns: Vec<pb::Resource>) -> Vec<pb::Resource> {
     let ids: Vec<String> = conns
         .iter()
         .filter_map(|c| match &c.resource {
