@@ -599,7 +599,7 @@ async fn permissions_matrix() {
         org_admin.create_admin_token(grant("", proto::Role::Owner)),
         Code::PermissionDenied
     );
-    expect!(
+    let second_owner = expect!(
         "owner grants owner",
         owner.create_admin_token(grant("", proto::Role::Owner)),
         ok
@@ -652,6 +652,29 @@ async fn permissions_matrix() {
         "a revoked token",
         read.who_am_i(proto::WhoAmIRequest {}),
         Code::Unauthenticated
+    );
+    // The organization keeps an owner: the last one cannot be revoked.
+    let first_owner = expect!(
+        "owner who am i",
+        owner.who_am_i(proto::WhoAmIRequest {}),
+        ok
+    );
+    expect!(
+        "owner revokes the other owner",
+        owner.revoke_admin_token(proto::RevokeAdminTokenRequest {
+            id: second_owner.token.expect("token").id
+        }),
+        ok
+    );
+    expect!(
+        "the last owner revokes itself",
+        owner.revoke_admin_token(proto::RevokeAdminTokenRequest { id: first_owner.id }),
+        Code::FailedPrecondition
+    );
+    expect!(
+        "the last owner still works",
+        owner.who_am_i(proto::WhoAmIRequest {}),
+        ok
     );
     let nobody = cp.client_with("tgadm_not-a-real-token-000000000000").await;
     expect!(

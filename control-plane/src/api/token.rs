@@ -34,6 +34,13 @@ fn to_pb(t: &AdminToken) -> pb::AdminToken {
     }
 }
 
+/// Holds the organization's OWNER role.
+fn is_owner(t: &AdminToken) -> bool {
+    t.roles
+        .iter()
+        .any(|b| b.workspace_id.is_none() && b.role == Role::Owner)
+}
+
 fn visible_to(p: &Principal, t: &AdminToken) -> bool {
     t.id == p.token_id || t.roles.iter().all(|b| p.may_grant(b))
 }
@@ -175,9 +182,31 @@ impl AdminTokenService for Service {
         }
         let mut t = cur.value.clone();
         t.revoked_at = Some(now_ms());
-        let txn = Txn::new()
+        let mut txn = Txn::new()
             .when(keys::token(&t.id), cur.revision)
             .put(keys::token(&t.id), db::encode(&t));
+        if is_owner(&t) {
+            // The organization keeps an owner: nobody else could grant one again. The other
+            // owners are compared too, so two owners revoking each other at once cannot
+            // both succeed.
+            let others: Vec<_> = db::list::<AdminToken>(ctx.store(), keys::TOKENS)
+                .await?
+                .into_iter()
+                .filter(|o| {
+                    o.value.id != t.id && o.value.revoked_at.is_none() && is_owner(&o.value)
+                })
+                .collect();
+            if others.is_empty() {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "token '{}' is the organization's last owner token: create another with `tollgatectl token create --org-role owner` before revoking it",
+                    t.name
+                ))
+                .into());
+            }
+            for o in others {
+                txn = txn.when(keys::token(&o.value.id), o.revision);
+            }
+        }
         db::commit(ctx.store(), txn, "the token changed meanwhile; retry").await?;
         tracing::info!(token = %t.id, by = %p.name, "admin token revoked");
         Ok(Response::new(to_pb(&t)))

@@ -1,6 +1,8 @@
 //! The apply file format (see `sdk/APPLY.md`). Every struct denies unknown fields, so a typo is
 //! an error with its line and column.
 
+use std::num::NonZeroU32;
+
 use serde::{Deserialize, Deserializer};
 
 use crate::proto;
@@ -158,14 +160,14 @@ pub struct RulesSpec {
     pub allowed_models: Vec<String>,
     #[serde(default)]
     pub denied_models: Vec<String>,
-    #[serde(default)]
-    pub max_input_chars: u32,
-    #[serde(default)]
-    pub max_output_tokens: u32,
+    /// At least 1 when given: 0 is refused, not read as "no limit".
+    pub max_input_chars: Option<NonZeroU32>,
+    /// At least 1 when given: 0 is refused, not read as "no limit".
+    pub max_output_tokens: Option<NonZeroU32>,
     /// An LLM judge: an AI LLM configuration of the workspace and its model.
     pub judge: Option<JudgeSpec>,
-    #[serde(default)]
-    pub max_requests_per_minute: u32,
+    /// At least 1 when given: 0 is refused, not read as "no limit".
+    pub max_requests_per_minute: Option<NonZeroU32>,
 }
 
 /// A policy's LLM judge.
@@ -199,8 +201,8 @@ impl RulesSpec {
             secrets: self.secrets,
             allowed_models: unique(self.allowed_models.iter().cloned()),
             denied_models: unique(self.denied_models.iter().cloned()),
-            max_input_chars: self.max_input_chars,
-            max_output_tokens: self.max_output_tokens,
+            max_input_chars: self.max_input_chars.map_or(0, NonZeroU32::get),
+            max_output_tokens: self.max_output_tokens.map_or(0, NonZeroU32::get),
             judge_ai_llm_id: self
                 .judge
                 .as_ref()
@@ -211,7 +213,7 @@ impl RulesSpec {
                 .as_ref()
                 .map(|j| j.model.clone())
                 .unwrap_or_default(),
-            max_requests_per_minute: self.max_requests_per_minute,
+            max_requests_per_minute: self.max_requests_per_minute.map_or(0, NonZeroU32::get),
             judge_fail_closed: self.judge.as_ref().is_some_and(|j| j.fail_closed),
         }
     }

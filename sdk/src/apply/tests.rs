@@ -135,6 +135,26 @@ fn bad_enum_and_missing_fields_are_rejected() {
 }
 
 #[test]
+fn zero_limits_are_refused_not_dropped() -> Result<(), String> {
+    let policy = |rules: &str| {
+        format!(
+            "policies:\n  - name: p\n    content: c\n    risk: low\n    action: block\n    rules: {{{rules}}}\n"
+        )
+    };
+    for field in ["maxInputChars", "maxOutputTokens", "maxRequestsPerMinute"] {
+        let e = err(&policy(&format!("{field}: 0")));
+        assert!(e.contains("nonzero"), "{field}: {e}");
+    }
+    let plan = parse(&policy("maxRequestsPerMinute: 60"))?;
+    let rules = plan.file.policies[0].rules.to_proto();
+    assert_eq!(
+        (rules.max_requests_per_minute, rules.max_input_chars),
+        (60, 0)
+    );
+    Ok(())
+}
+
+#[test]
 fn missing_secret_env_fails_before_anything_is_sent() {
     let e = err(
         "workspaces:\n  - name: a\n    llms:\n      - name: x\n        type: openai\n        secretEnv: NOPE\n",

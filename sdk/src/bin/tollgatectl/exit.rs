@@ -39,8 +39,13 @@ impl CliError {
         match self {
             Self::Api(e) => {
                 let mut s = format!("error: {e}\n");
+                let headline = s.clone();
                 for (field, description) in e.field_violations() {
-                    s.push_str(&format!("  {field}: {description}\n"));
+                    // The control plane's message usually is the one violation already.
+                    let line = format!("{field}: {description}");
+                    if !headline.contains(&line) {
+                        s.push_str(&format!("  {line}\n"));
+                    }
                 }
                 s
             }
@@ -98,6 +103,16 @@ mod tests {
             "error: INVALID_ARGUMENT: endpoint is not a URL\n  endpoint: must start with https://\n"
         );
         assert_eq!(e.exit_code(), 1);
+        // A violation the message already says is not printed again.
+        let e = CliError::Api(tollgate_sdk::Error::Status {
+            code: tonic::Code::InvalidArgument,
+            message: "endpoint: must start with https://".into(),
+            field_violations: vec![("endpoint".into(), "must start with https://".into())],
+        });
+        assert_eq!(
+            e.render(),
+            "error: INVALID_ARGUMENT: endpoint: must start with https://\n"
+        );
     }
 
     #[test]

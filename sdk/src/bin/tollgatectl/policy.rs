@@ -168,13 +168,13 @@ pub struct RulesArgs {
     #[arg(long = "deny-model", value_name = "MODEL", help_heading = "Rules")]
     pub denied_models: Vec<String>,
     /// Most characters of text a request may send.
-    #[arg(long, value_name = "N", help_heading = "Rules")]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), help_heading = "Rules")]
     pub max_input_chars: Option<u32>,
     /// Most output tokens a request may ask for (`max_tokens`, `max_completion_tokens`).
-    #[arg(long, value_name = "N", help_heading = "Rules")]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), help_heading = "Rules")]
     pub max_output_tokens: Option<u32>,
     /// Most requests one API key may make per minute (per data plane); a BLOCK answers 429.
-    #[arg(long, value_name = "N", help_heading = "Rules")]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), help_heading = "Rules")]
     pub max_requests_per_minute: Option<u32>,
     /// An LLM judge: this AI LLM configuration (id or name, managed credentials) reads the
     /// content and each request. With --judge-model.
@@ -197,6 +197,11 @@ pub struct RulesArgs {
     /// refuses the request. Without it the request is let through.
     #[arg(long, requires = "judge_llm", help_heading = "Rules")]
     pub judge_fail_closed: bool,
+}
+
+/// Limits are at least 1: 0 would be sent as "no limit" (proto3's unset), not as a limit.
+fn at_least_one() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
 }
 
 impl RulesArgs {
@@ -694,6 +699,15 @@ mod tests {
         assert!(policy(&["update", "guard", "--judge", "openai"]).is_err());
         assert!(policy(&["update", "guard", "--judge-model", "gpt-4o"]).is_err());
         assert!(policy(&["update", "guard", "--pii", "passport"]).is_err());
+        // 0 would reach the API as "no limit": refused instead.
+        for flag in [
+            "--max-input-chars",
+            "--max-output-tokens",
+            "--max-requests-per-minute",
+        ] {
+            assert!(policy(&["update", "guard", flag, "0"]).is_err(), "{flag}");
+            assert!(policy(&["update", "guard", flag, "1"]).is_ok(), "{flag}");
+        }
         Ok(())
     }
 

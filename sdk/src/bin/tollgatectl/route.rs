@@ -133,13 +133,14 @@ pub async fn run(cmd: RouteCmd, ctx: &Ctx) -> Result<String, CliError> {
             workspace,
             name,
         } => {
-            c.delete_route(proto::DeleteRouteRequest {
-                repository_id: repo,
-                workspace_id: workspace.unwrap_or_default(),
-                name,
-            })
-            .await?;
-            f.value(&serde_json::json!({"success": true}))
+            let resp = c
+                .delete_route(proto::DeleteRouteRequest {
+                    repository_id: repo,
+                    workspace_id: workspace.unwrap_or_default(),
+                    name: name.clone(),
+                })
+                .await?;
+            f.message(&resp, || format!("route {name} deleted\n"))
         }
     }
 }
