@@ -1,5 +1,5 @@
 //! AWS connections end to end: the real binaries, a mock Bedrock runtime that verifies every
-//! SigV4 signature, and the `async-openai` client talking to the gateway's OpenAI front.
+//! SigV4 signature (or Bedrock API key), and the `async-openai` client talking to the gateway's OpenAI front.
 
 use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestSystemMessage,
@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tollgate_sdk::proto;
 use tollgate_tests::chat::{chat, collect_stream, weather_tool};
 use tollgate_tests::conformance::{self, Capability, Provider};
-use tollgate_tests::mock_bedrock::{AWS_ACCESS_KEY_ID, AWS_REGION, BEDROCK_USAGE, REQUEST_ID};
+use tollgate_tests::mock_bedrock::{
+    AWS_ACCESS_KEY_ID, AWS_REGION, BEDROCK_API_KEY, BEDROCK_USAGE, REQUEST_ID,
+};
 use tollgate_tests::mock_provider::Behavior;
 use tollgate_tests::{Backend, ControlPlane, DataPlane, MockProvider, http, wait_until};
 
@@ -258,7 +260,7 @@ async fn bedrock_chat_streaming_and_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bedrock_errors_bad_signature_and_passthrough() {
+async fn bedrock_errors_bad_signature_and_api_keys() {
     let s = setup().await;
     let url = format!("{}/v1/chat/completions", s.dp.url);
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).to_string();
@@ -365,8 +367,7 @@ async fn bedrock_errors_bad_signature_and_passthrough() {
         "{names:?}"
     );
 
-    // Passthrough AWS connections are refused with a clear 400: there is no standard way to
-    // carry AWS credentials in one header.
+    // Passthrough AWS connections forward the app's Bedrock API key as a bearer token.
     s.cp.client()
         .await
         .create_ai_llm(proto::CreateAiLlmRequest {
@@ -388,25 +389,86 @@ async fn bedrock_errors_bad_signature_and_passthrough() {
     let byok =
         json!({"model": format!("byok/{MODEL}"), "messages": [{"role": "user", "content": "hi"}]})
             .to_string();
-    let calls_before = s.mock.seen().len();
-    let mut answer = (0, String::new());
-    for _ in 0..40 {
+    let send_byok = async |app_key: &str| {
+        let bearer = format!("Bearer {app_key}");
         let headers = [
             ("content-type", "application/json"),
             ("x-tollgate-key", s.key.as_str()),
-            ("authorization", "Bearer AKIA-something"),
+            ("authorization", bearer.as_str()),
         ];
-        answer = http::request("POST", &url, &headers, byok.clone().into_bytes())
+        http::request("POST", &url, &headers, byok.clone().into_bytes())
             .await
-            .expect("request");
+            .expect("request")
+    };
+    let mut answer = (0, String::new());
+    for _ in 0..40 {
+        answer = send_byok(BEDROCK_API_KEY).await;
         if answer.0 != 404 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (status, text) = answer;
-    assert_eq!(status, 400, "{text}");
-    assert!(text.contains("passthrough"), "{text}");
-    assert_eq!(s.mock.seen().len(), calls_before, "nothing went upstream");
+    assert_eq!(status, 200, "{text}");
+    let last = s.mock.seen().pop().expect("sent upstream");
+    assert_eq!(
+        last.header("authorization"),
+        Some(format!("Bearer {BEDROCK_API_KEY}").as_str())
+    );
+    assert!(last.header("x-tollgate-key").is_none(), "gateway key kept");
+    // A key Bedrock refuses is the app's to fix: Bedrock's 403, OpenAI-shaped, scrubbed.
+    let (status, text) = send_byok("ABSK-not-a-valid-key").await;
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("Please make sure your API Key is valid"),
+        "{text}"
+    );
+    assert!(!text.contains("ABSK-not-a-valid-key"), "{text}");
+
+    // A managed connection whose secret is a Bedrock API key (no access key id).
+    let created =
+        s.cp.client()
+            .await
+            .create_ai_llm(proto::CreateAiLlmRequest {
+                workspace_id: "default".into(),
+                name: "apikey".into(),
+                ai_type: proto::AiType::Aws as i32,
+                endpoint: s.mock.url(),
+                secret: BEDROCK_API_KEY.into(),
+                region: AWS_REGION.into(),
+                models: vec![MODEL.into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create API-key llm");
+    assert!(!created.ai_llm.expect("llm").key_set);
+    let v =
+        s.cp.ctl()
+            .run(&["-o", "json", "llm", "validate", "apikey"])
+            .await
+            .ok()
+            .json();
+    assert_eq!(v["success"], true, "{v}");
+    assert!(!v.to_string().contains(BEDROCK_API_KEY), "{v}");
+    s.cp.ctl()
+        .run(&["repo", "attach", "b-app", "apikey"])
+        .await
+        .ok();
+    let managed =
+        json!({"model": format!("apikey/{MODEL}"), "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
+    let mut answer = (0, Value::Null);
+    for _ in 0..40 {
+        answer = http::post_json(&url, Some(&s.key), &managed).await;
+        if answer.0 != 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(
+        s.mock.seen().pop().expect("sent").header("authorization"),
+        Some(format!("Bearer {BEDROCK_API_KEY}").as_str())
+    );
     conformance::passed(Provider::Aws, &[Capability::Errors]);
 }

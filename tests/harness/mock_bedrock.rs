@@ -2,7 +2,8 @@
 //! `/converse-stream`, as the Bedrock runtime answers them. Every request's SigV4 signature is
 //! recomputed with `aws-sigv4` (the AWS SDK's own signer, default settings as the SDK uses them
 //! for Bedrock) from the request as received and the known secret; a mismatch is Bedrock's 403
-//! `InvalidSignatureException`. Streams are binary event-stream frames written with
+//! `InvalidSignatureException`. A request may instead carry the mock's Bedrock API key as
+//! `Authorization: Bearer`, as Bedrock API keys are sent. Streams are binary event-stream frames written with
 //! `aws-smithy-eventstream`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +21,8 @@ use crate::mock_provider::{Behavior, Body, Seen, chunked, json_response};
 
 /// The access key id the mock accepts (the secret access key is the mock's secret).
 pub const AWS_ACCESS_KEY_ID: &str = "AKIDTOLLGATEE2E00001";
+/// The Bedrock API key the mock accepts instead of a signature.
+pub const BEDROCK_API_KEY: &str = "ABSKQmVkcm9ja0FQSUtleS10b2xsZ2F0ZS1lMmUtbW9jay1rZXk=";
 /// The region the mock expects signatures to be scoped to.
 pub const AWS_REGION: &str = "eu-west-3";
 /// Usage the mock reports (input, output).
@@ -75,8 +78,8 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
-/// Checks the request's SigV4 signature; `Err` is the exception and message of the 403
-/// Bedrock would answer.
+/// Checks the request's SigV4 signature, or its Bedrock API key; `Err` is the exception and
+/// message of the 403 Bedrock would answer.
 pub(crate) fn verify_signature(seen: &Seen, secret: &str) -> Result<(), (&'static str, String)> {
     let deny = |exception: &'static str, message: &str| Err((exception, message.to_owned()));
     let Some(authorization) = seen.header("authorization") else {
@@ -85,6 +88,16 @@ pub(crate) fn verify_signature(seen: &Seen, secret: &str) -> Result<(), (&'stati
             "Missing Authentication Token",
         );
     };
+    if let Some(api_key) = authorization.strip_prefix("Bearer ") {
+        return if api_key == BEDROCK_API_KEY {
+            Ok(())
+        } else {
+            deny(
+                "AccessDeniedException",
+                "Authentication failed: Please make sure your API Key is valid.",
+            )
+        };
+    }
     let Some(rest) = authorization.strip_prefix("AWS4-HMAC-SHA256 ") else {
         return deny(
             "IncompleteSignatureException",

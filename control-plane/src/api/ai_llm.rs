@@ -56,6 +56,14 @@ struct Checked {
     region: String,
 }
 
+/// An AWS secret access key: 40 characters of base64 (a Bedrock API key is much longer).
+fn looks_like_secret_access_key(secret: &str) -> bool {
+    secret.len() == 40
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+')
+}
+
 /// AWS region from `bedrock-runtime.<region>.amazonaws.com` (or `bedrock.<region>...`).
 fn region_from_endpoint(endpoint: &str) -> Option<String> {
     let host = endpoint.split("://").nth(1)?.split(['/', ':']).next()?;
@@ -128,10 +136,15 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
         }
         _ => {}
     }
-    if ai_type == AiType::Aws && spec.credential_mode == CredentialMode::Managed && key.is_none() {
+    // AWS: an access key id in `key` and its secret access key in `secret` (SigV4), or a
+    // Bedrock API key alone in `secret`. A secret access key without its id is refused.
+    if ai_type == AiType::Aws
+        && key.is_none()
+        && secret.as_deref().is_some_and(looks_like_secret_access_key)
+    {
         return Err(ApiError::invalid(
             "key",
-            "AWS needs the access key id in `key` and the secret access key in `secret`",
+            "the secret looks like an AWS secret access key: give its access key id in `key` (tollgatectl: --key); a Bedrock API key alone needs no key",
         ));
     }
     let routing_id = if spec.routing_id.trim().is_empty() {
@@ -962,13 +975,25 @@ mod tests {
             }),
             "region"
         );
+        // A secret access key without its id; a Bedrock API key alone is fine.
         assert_eq!(
             field_of(Spec {
                 ai_type: Some(AiType::Aws),
+                secret: Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
                 ..spec()
             }),
             "key"
         );
+        let api_key = check(
+            Spec {
+                ai_type: Some(AiType::Aws),
+                secret: Some(format!("ABSK{}", "QmVkcm9ja0FQSUtleS".repeat(6))),
+                ..spec()
+            },
+            &validator(),
+        )
+        .expect("a Bedrock API key alone");
+        assert!(api_key.key.is_none());
         assert_eq!(
             field_of(Spec {
                 models: vec!["a b".into()],

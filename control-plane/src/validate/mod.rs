@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, LOCATION};
-use http::{Request, StatusCode, Uri};
+use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper_rustls::{ConfigBuilderExt as _, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
@@ -231,21 +231,19 @@ impl Validator {
     }
 
     /// AWS has no call that only checks credentials and that a Bedrock-only IAM policy
-    /// allows, so the probe is a signed Converse call with no messages: AWS checks the
-    /// signature and the key, then the caller's access to the model, then the request, which
-    /// it refuses (`ValidationException`) without running (or billing) anything.
+    /// allows, so the probe is a Converse call with no messages, signed (an access key id
+    /// and its secret) or with the Bedrock API key (a secret alone): AWS checks the
+    /// credentials, then the caller's access to the model, then the request, which it
+    /// refuses (`ValidationException`) without running (or billing) anything.
     async fn probe_aws(
         &self,
         base: &Uri,
         host: &str,
         req: ValidationRequest<'_>,
     ) -> ValidationOutcome {
-        let (Some(key), Some(secret)) = (
-            req.key.filter(|k| !k.trim().is_empty()),
-            req.secret.filter(|s| !s.trim().is_empty()),
-        ) else {
+        let Some(secret) = req.secret.filter(|s| !s.trim().is_empty()) else {
             return ValidationOutcome::fail(
-                "AWS needs the access key id (key) and the secret access key (secret)",
+                "AWS needs a secret: the secret access key (with its access key id as the key), or a Bedrock API key",
             );
         };
         let Some(region) = req.region.filter(|r| !r.trim().is_empty()) else {
@@ -259,25 +257,36 @@ impl Validator {
         );
         let body: &[u8] = br#"{"messages":[]}"#;
         let headers = [("content-type", "application/json")];
-        let credentials = bedrock::AwsCredentials {
-            access_key_id: key,
-            secret_access_key: secret,
-            session_token: None,
-        };
-        let signed = match bedrock::sign_request(
-            "POST",
-            &url,
-            &headers,
-            body,
-            region,
-            &credentials,
-            std::time::SystemTime::now(),
-        ) {
-            Ok(h) => h,
-            Err(e) => return ValidationOutcome::fail(e.to_string()),
+        let authorization = match req.key.filter(|k| !k.trim().is_empty()) {
+            Some(key) => {
+                let credentials = bedrock::AwsCredentials {
+                    access_key_id: key,
+                    secret_access_key: secret,
+                    session_token: None,
+                };
+                match bedrock::sign_request(
+                    "POST",
+                    &url,
+                    &headers,
+                    body,
+                    region,
+                    &credentials,
+                    std::time::SystemTime::now(),
+                ) {
+                    Ok(h) => h,
+                    Err(e) => return ValidationOutcome::fail(e.to_string()),
+                }
+            }
+            None => vec![("authorization", format!("Bearer {secret}"))],
         };
         let mut builder = Request::post(url.as_str()).header("content-type", "application/json");
-        for (name, value) in signed {
+        for (name, value) in authorization {
+            let Ok(mut value) = HeaderValue::try_from(value) else {
+                return ValidationOutcome::fail(
+                    "the secret contains characters that cannot be sent in an HTTP header (e.g. a line break); set it again",
+                );
+            };
+            value.set_sensitive(true);
             builder = builder.header(name, value);
         }
         let request = match builder.body(Full::new(Bytes::from_static(body))) {

@@ -462,6 +462,23 @@ async fn aws_credentials_are_checked_with_a_signed_empty_converse_call() {
     );
     assert!(!auth.contains("aws-secret-access-key-0123"));
 
+    // A Bedrock API key alone is sent as a bearer token, not signed.
+    let (endpoint, seen) = bedrock(400, Some("ValidationException")).await;
+    let outcome = validator()
+        .validate(ValidationRequest {
+            key: None,
+            secret: Some("ABSKbedrock-api-key"),
+            ..aws(&endpoint, None)
+        })
+        .await;
+    assert!(outcome.success, "{outcome:?}");
+    let (_, _, headers) = seen.lock().unwrap().clone().expect("called");
+    assert_eq!(
+        header(&headers, "authorization"),
+        Some("Bearer ABSKbedrock-api-key")
+    );
+    assert!(!outcome.message.contains("ABSKbedrock-api-key"));
+
     // Without models, the probe names a model every region has.
     let (endpoint, seen) = bedrock(404, Some("ResourceNotFoundException")).await;
     let outcome = validator().validate(aws(&endpoint, None)).await;

@@ -297,18 +297,12 @@ pub(super) fn with_retry_hints(mut resp: HttpResponse, upstream: &http::HeaderMa
     resp
 }
 
-/// The credential sent upstream: the stored secret, or the app's own key (passthrough).
-/// AWS has no passthrough: a SigV4 signature needs an access key id and a secret access key.
+/// The credential sent upstream: the stored secret, or the app's own key (passthrough; for
+/// AWS, a Bedrock API key).
 pub(super) fn credential<'a>(
     call: &'a ChatCall,
     target: &'a Target,
 ) -> Result<&'a Secret, ProxyError> {
-    if target.connection.passthrough && target.connection.provider == Provider::Bedrock {
-        return Err(ProxyError::InvalidRequest {
-            message: bedrock::NO_PASSTHROUGH.into(),
-            param: None,
-        });
-    }
     if target.connection.passthrough {
         call.caller
             .provider_key

@@ -1,6 +1,6 @@
 //! AWS: the OpenAI request is translated to a Bedrock Converse call (translation and SigV4 in
-//! `crate::providers::bedrock`), signed right before it is sent, and the answer, stream or
-//! error translated back. The model id and operation go in the URL
+//! `crate::providers::bedrock`), signed right before it is sent (or, with a Bedrock API key,
+//! sent with it as a bearer token), and the answer, stream or error translated back. The model id and operation go in the URL
 //! (`{endpoint}/model/{id}/converse`, `/converse-stream` for streams).
 
 use std::time::SystemTime;
@@ -22,11 +22,6 @@ use crate::providers::bedrock::{
 use crate::secret::Secret;
 use crate::snapshot::{Connection, Target};
 use crate::usage::{Meter, Tokens};
-
-/// Why an AWS passthrough connection cannot be used (see `adapter::credential`).
-pub(super) const NO_PASSTHROUGH: &str = "AWS Bedrock connections do not support passthrough \
-     credentials: Bedrock requests are signed (SigV4) with an access key id and a secret access \
-     key, which one Authorization header cannot carry; use a managed AWS connection";
 
 /// A response header as text.
 fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -91,7 +86,7 @@ pub(super) async fn call(
 }
 
 /// The Converse (or, for a stream, ConverseStream) request for the OpenAI-format chat
-/// `body`, to `model` of `connection`, signed with its access key id and `credential`.
+/// `body`, to `model` of `connection`, authorized with `credential` (see [`AwsAuth`]).
 pub(super) fn request(
     connection: &Connection,
     model: &str,
@@ -101,53 +96,64 @@ pub(super) fn request(
 ) -> Result<http::Request<Full<Bytes>>, ProxyError> {
     let body = translate::translate_request(body)?;
     let url = converse_url(&connection.chat_url, model, stream);
-    signed_post(
+    authorized_post(
         &url,
         &[("content-type", "application/json")],
         body.into(),
         &connection.region,
-        &credentials(connection, credential)?,
+        &AwsAuth::of(connection, credential),
     )
 }
 
-/// The SigV4 credentials of an AWS connection: its access key id (`key`) and `credential`.
-pub(super) fn credentials<'a>(
-    connection: &'a Connection,
-    credential: &'a Secret,
-) -> Result<AwsCredentials<'a>, ProxyError> {
-    let access_key_id = connection
-        .key
-        .as_ref()
-        .ok_or_else(|| ProxyError::BadUpstream("the AWS connection has no access key id".into()))?;
-    Ok(AwsCredentials {
-        access_key_id: access_key_id.expose(),
-        secret_access_key: credential.expose(),
-        session_token: None,
-    })
+/// How a Bedrock call proves who sends it.
+pub(super) enum AwsAuth<'a> {
+    /// SigV4: a connection with an access key id (`key`) and `credential` as the secret
+    /// access key.
+    SigV4(AwsCredentials<'a>),
+    /// A Bedrock API key, sent as `Authorization: Bearer`: a managed connection with a secret
+    /// and no access key id, or the app's own key on a passthrough connection.
+    ApiKey(&'a Secret),
 }
 
-/// A POST of `body` to `url` with `headers`, signed last, over the exact URL, headers and
-/// body sent (AWS allows 5 minutes of skew); the signature's secret parts marked sensitive.
-pub(super) fn signed_post(
+impl<'a> AwsAuth<'a> {
+    pub(super) fn of(connection: &'a Connection, credential: &'a Secret) -> Self {
+        match &connection.key {
+            Some(access_key_id) => AwsAuth::SigV4(AwsCredentials {
+                access_key_id: access_key_id.expose(),
+                secret_access_key: credential.expose(),
+                session_token: None,
+            }),
+            None => AwsAuth::ApiKey(credential),
+        }
+    }
+}
+
+/// A POST of `body` to `url` with `headers`, then its authorization: signed last, over the
+/// exact URL, headers and body sent (AWS allows 5 minutes of skew), or the API key. Secret
+/// parts are marked sensitive.
+pub(super) fn authorized_post(
     url: &str,
     headers: &[(&str, &str)],
     body: Bytes,
     region: &str,
-    credentials: &AwsCredentials<'_>,
+    auth: &AwsAuth<'_>,
 ) -> Result<http::Request<Full<Bytes>>, ProxyError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
-    let signature = sign_request(
-        "POST",
-        url,
-        headers,
-        &body,
-        region,
-        credentials,
-        SystemTime::now(),
-    )
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+    let authorization = match auth {
+        AwsAuth::SigV4(credentials) => sign_request(
+            "POST",
+            url,
+            headers,
+            &body,
+            region,
+            credentials,
+            SystemTime::now(),
+        )
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?,
+        AwsAuth::ApiKey(key) => vec![("authorization", format!("Bearer {}", key.expose()))],
+    };
     let mut req = http::Request::post(uri);
     for (name, value) in headers {
         req = req.header(*name, *value);
@@ -155,9 +161,10 @@ pub(super) fn signed_post(
     let mut req = req
         .body(Full::new(body))
         .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    for (name, value) in signature {
-        let mut value = http::HeaderValue::try_from(value)
-            .map_err(|_| ProxyError::BadUpstream("the AWS signature is not a header".into()))?;
+    for (name, value) in authorization {
+        let mut value = http::HeaderValue::try_from(value).map_err(|_| {
+            ProxyError::BadUpstream("the AWS credentials cannot be sent in a header".into())
+        })?;
         value.set_sensitive(name != "x-amz-date");
         req.headers_mut().insert(name, value);
     }
@@ -211,6 +218,41 @@ mod tests {
         let mut out = Vec::new();
         write_message_to(&message, &mut out).expect("frame");
         Bytes::from(out)
+    }
+
+    #[test]
+    fn an_api_key_goes_as_a_bearer_token_and_access_keys_sign() {
+        let key = Secret::new("ABSKbedrock-api-key".into());
+        let url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse";
+        let post = |auth: &AwsAuth<'_>| {
+            authorized_post(
+                url,
+                &[("content-type", "application/json")],
+                Bytes::from_static(b"{}"),
+                "us-east-1",
+                auth,
+            )
+            .expect("request")
+        };
+        let req = post(&AwsAuth::ApiKey(&key));
+        let auth = &req.headers()["authorization"];
+        assert_eq!(auth, "Bearer ABSKbedrock-api-key");
+        assert!(auth.is_sensitive());
+        assert!(req.headers().get("x-amz-date").is_none());
+
+        let secret = Secret::new("wJalrXUtnFEMI".into());
+        let signed = post(&AwsAuth::SigV4(AwsCredentials {
+            access_key_id: "AKID",
+            secret_access_key: secret.expose(),
+            session_token: None,
+        }));
+        let auth = signed.headers()["authorization"].to_str().expect("text");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),
+            "{auth}"
+        );
+        assert!(signed.headers()["authorization"].is_sensitive());
+        assert!(!signed.headers()["x-amz-date"].is_sensitive());
     }
 
     #[test]

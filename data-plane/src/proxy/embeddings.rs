@@ -30,7 +30,7 @@ use super::adapter::{
     RetryPolicy, attempt_targets, credential, finish_attempt, meter, secret_header,
     with_retry_hints,
 };
-use super::bedrock::{credentials as aws_credentials, signed_post};
+use super::bedrock::{AwsAuth, authorized_post};
 use super::completions::openai_urls;
 use super::openai::forward;
 use super::sse::OpenAiUsageTap;
@@ -38,7 +38,7 @@ use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::json_response;
 use crate::error::ProxyError;
-use crate::providers::bedrock::{self, AwsCredentials, InvokeAnswer};
+use crate::providers::bedrock::{self, InvokeAnswer};
 use crate::providers::embeddings::EmbedCall;
 use crate::providers::google;
 use crate::secret::Secret;
@@ -327,7 +327,7 @@ fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// AWS: the InvokeModel calls of `plan`, each signed right before it is sent.
+/// AWS: the InvokeModel calls of `plan`, each authorized right before it is sent.
 async fn invoke(
     shared: &Shared,
     call: &ChatCall,
@@ -335,14 +335,14 @@ async fn invoke(
     credential: &Secret,
     plan: &bedrock::EmbedPlan,
 ) -> Result<HttpResponse, ProxyError> {
-    let credentials = aws_credentials(&target.connection, credential)?;
+    let auth = AwsAuth::of(&target.connection, credential);
     let mut meter = meter(shared, call, target);
     let secrets = call.secrets(target);
     // Collected first: the futures, not an iterator adapter, live across the await.
     let requests: Vec<_> = plan
         .calls
         .iter()
-        .map(|c| invoke_call(shared, target, &credentials, &secrets, c))
+        .map(|c| invoke_call(shared, target, &auth, &secrets, c))
         .collect();
     let answers = match answers_of(requests, |status, headers, body| {
         bedrock::translate_error(status, header(headers, "x-amzn-errortype"), body)
@@ -366,11 +366,11 @@ async fn invoke(
     Ok(json_response(http::StatusCode::OK, body))
 }
 
-/// One InvokeModel call, signed right before it is sent.
+/// One InvokeModel call, authorized right before it is sent.
 async fn invoke_call(
     shared: &Shared,
     target: &Target,
-    credentials: &AwsCredentials<'_>,
+    auth: &AwsAuth<'_>,
     secrets: &[Option<&Secret>],
     c: &EmbedCall,
 ) -> Result<Answer, Failure> {
@@ -379,12 +379,12 @@ async fn invoke_call(
         ("content-type", "application/json"),
         ("accept", "application/json"),
     ];
-    let req = signed_post(
+    let req = authorized_post(
         &upstream_url(&connection.chat_url, c),
         &headers,
         Bytes::copy_from_slice(&c.body),
         &connection.region,
-        credentials,
+        auth,
     )?;
     exchange(shared, target, req, secrets).await
 }

@@ -147,11 +147,6 @@ impl TryFrom<pb::Connection> for Connection {
         if !c.passthrough && c.secret.is_empty() {
             return Err(reject("managed connection without a secret".into()));
         }
-        if provider == Provider::Bedrock && !c.passthrough && c.key.is_empty() {
-            return Err(reject(
-                "managed AWS connection without an access key id (the connection's key)".into(),
-            ));
-        }
         if c.routing_id.is_empty() {
             return Err(reject("connection without a routing id".into()));
         }
@@ -407,7 +402,9 @@ mod tests {
             (c.region.as_str(), c.chat_url.to_string().as_str()),
             ("us-west-2", "http://127.0.0.1:9/")
         );
-        // Passthrough needs no key (requests are refused with a 400 instead).
+        // No access key id: the secret is a Bedrock API key (managed), or the app brings one
+        // (passthrough).
+        assert!(ok(aws("", "us-east-1", "")).key.is_none());
         let mut passthrough = aws("", "us-east-1", "");
         passthrough.passthrough = true;
         passthrough.secret.clear();
@@ -416,6 +413,5 @@ mod tests {
         let rejected = |c: pb::Connection| Connection::try_from(c).expect_err("rejected").reason;
         assert!(rejected(aws("https://proxy.example", "", "AKID")).contains("region"));
         assert!(rejected(aws("", "", "AKID")).contains("region"));
-        assert!(rejected(aws("", "us-east-1", "")).contains("access key id"));
     }
 }

@@ -139,7 +139,7 @@ async fn full_snapshot_then_delta() {
     wait_for("ack 5", async || !acks.lock().expect("lock").is_empty()).await;
     {
         let a = acks.lock().expect("lock");
-        // The AWS connection (no access key id) is refused by name; the rest applied.
+        // The AWS connection (no region) is refused by name; the rest applied.
         assert_eq!((a[0].version, a[0].accepted), (5, false));
         assert_eq!(a[0].rejected.len(), 1);
         assert_eq!(a[0].rejected[0].id, "bad");

@@ -102,7 +102,8 @@ pub struct LlmFields {
     /// Provider base URL (defaults from the provider catalog).
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Extra access key (e.g. the AWS access key id); not the secret.
+    /// Extra access key (the AWS access key id, with its secret access key as the secret; an
+    /// AWS connection whose secret is a Bedrock API key has none); not the secret.
     #[arg(long)]
     pub key: Option<String>,
     #[command(flatten)]
@@ -132,7 +133,8 @@ pub struct CreateArgs {
     pub ai_type: AiTypeArg,
     #[command(flatten)]
     pub fields: LlmFields,
-    /// Bring your own key: nothing stored, requests carry the provider key.
+    /// Bring your own key: nothing stored, requests carry the provider key (for AWS, a
+    /// Bedrock API key).
     #[arg(long)]
     pub passthrough: bool,
 }
