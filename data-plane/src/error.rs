@@ -141,7 +141,11 @@ impl ProxyError {
             );
         }
         if let ProxyError::MethodNotAllowed { path, .. } = &self {
-            let allow = if path == "/v1/models" { "GET" } else { "POST" };
+            let allow = if path.starts_with("/v1/models") {
+                "GET"
+            } else {
+                "POST"
+            };
             resp.headers_mut()
                 .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
         }

@@ -603,7 +603,15 @@ async fn models_environments_and_secrets() {
         "claude-sonnet-4-20250514",
     ] {
         assert!(ids.contains(&want), "{want} in {ids:?}");
+        // The OpenAI client's retrieve (`GET /v1/models/{id}`, the `/` unencoded).
+        let one = client.models().retrieve(want).await.expect("retrieve");
+        assert_eq!(one.id, want);
     }
+    let missing = client.models().retrieve("openai/gpt-4o").await;
+    assert!(
+        matches!(&missing, Err(async_openai::error::OpenAIError::ApiError(e)) if e.api_error.code.as_deref() == Some("model_not_found")),
+        "{missing:?}"
+    );
     // A model the connection does not expose is not routable, qualified or not.
     let (st, _) = http::post_json(
         &format!("{}/v1/chat/completions", s.dp.url),
@@ -641,9 +649,10 @@ async fn models_environments_and_secrets() {
     let metrics = s.dp.metrics().await;
     for line in [
         r#"tollgate_requests_total{status="200",model="gpt-4o-mini"} 5"#,
-        r#"tollgate_requests_total{status="200",model=""} 1"#, // the models list
-        r#"tollgate_requests_total{status="404",model=""} 1"#,
-        "tollgate_request_duration_seconds_count 7",
+        // The models list and the 4 retrieves; the 404s: a model retrieved, one asked for.
+        r#"tollgate_requests_total{status="200",model=""} 5"#,
+        r#"tollgate_requests_total{status="404",model=""} 2"#,
+        "tollgate_request_duration_seconds_count 12",
         "tollgate_upstream_duration_seconds_count 5",
         r#"tollgate_tokens_total{direction="in",model="gpt-4o-mini"} "#,
     ] {

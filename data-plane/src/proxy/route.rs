@@ -25,6 +25,8 @@ pub enum Endpoint {
     Completions,
     Embeddings,
     Models,
+    /// `GET /v1/models/{model}`: one entry of the list.
+    Model,
 }
 
 fn classify(method: &http::Method, path: &str) -> Result<Endpoint, ProxyError> {
@@ -34,6 +36,7 @@ fn classify(method: &http::Method, path: &str) -> Result<Endpoint, ProxyError> {
         "/v1/completions" => (Endpoint::Completions, http::Method::POST),
         "/v1/embeddings" => (Endpoint::Embeddings, http::Method::POST),
         "/v1/models" => (Endpoint::Models, http::Method::GET),
+        p if p.starts_with("/v1/models/") => (Endpoint::Model, http::Method::GET),
         _ => {
             return Err(ProxyError::UnknownRoute {
                 method: method.to_string(),
@@ -197,11 +200,35 @@ where
                     });
                 return Either::Left(ready(Ok(json_response(http::StatusCode::OK, body))));
             }
+            Ok(Endpoint::Model) => return Either::Left(ready(one_model(&req))),
             Ok(Endpoint::Completions) => &self.handlers.completions,
             Ok(Endpoint::Embeddings) => &self.handlers.embeddings,
             Ok(Endpoint::ChatCompletions) => &self.handlers.chat,
         };
         Either::Right(handler.handle(req))
+    }
+}
+
+/// `GET /v1/models/{model}`: the entry of the caller's `/v1/models` list with that id, else
+/// 404. A qualified name's `/` may come as it is or percent-encoded, as clients differ.
+fn one_model<B>(req: &http::Request<B>) -> Result<HttpResponse, ProxyError> {
+    let raw = req.uri().path().strip_prefix("/v1/models/").unwrap_or("");
+    let raw = raw.strip_suffix('/').unwrap_or(raw);
+    let id = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let listed = req
+        .extensions()
+        .get::<Caller>()
+        .and_then(|c| c.repository.as_ref())
+        .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.models_body).ok());
+    let entry = listed.as_ref().and_then(|list| {
+        list["data"]
+            .as_array()?
+            .iter()
+            .find(|m| m["id"].as_str() == Some(id.as_ref()))
+    });
+    match entry {
+        Some(m) => Ok(json_response(http::StatusCode::OK, m.to_string())),
+        None => Err(ProxyError::UnknownModel(id.into_owned())),
     }
 }
 
@@ -225,6 +252,9 @@ mod tests {
         check("GET", "/v1/models", "Models");
         check("GET", "/v1/chat/completions", "405");
         check("POST", "/v1/models", "405");
+        check("GET", "/v1/models/oa/gpt-4o", "Model");
+        check("GET", "/v1/models/gpt-4o/", "Model");
+        check("DELETE", "/v1/models/gpt-4o", "405");
         check("GET", "/", "404");
         check("POST", "/v1/embeddings", "Embeddings");
         check("POST", "/v1/embeddings/", "Embeddings");

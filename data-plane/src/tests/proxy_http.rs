@@ -320,6 +320,42 @@ async fn models_lists_qualified_and_bare_names() {
     );
     let (status, _) = call("GET", url(&gw, "/v1/models"), &[], "").await;
     assert_eq!(status, 401);
+
+    // One model: by qualified name (the `/` as it is or encoded) or bare name.
+    for path in ["/v1/models/oa/gpt-4o", "/v1/models/oa%2Fgpt-4o"] {
+        let (status, answer) =
+            call("GET", url(&gw, path), &[("authorization", &bearer())], "").await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        let m: serde_json::Value = serde_json::from_str(&answer).expect("json");
+        assert_eq!(
+            (m["id"].as_str(), m["object"].as_str()),
+            (Some("oa/gpt-4o"), Some("model"))
+        );
+    }
+    let (status, answer) = call(
+        "GET",
+        url(&gw, "/v1/models/gpt-4o"),
+        &[("authorization", &bearer())],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = call(
+        "GET",
+        url(&gw, "/v1/models/nope"),
+        &[("authorization", &bearer())],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&answer).as_str()),
+        (404, "model_not_found"),
+        "{answer}"
+    );
+    assert_eq!(
+        call("GET", url(&gw, "/v1/models/gpt-4o"), &[], "").await.0,
+        401
+    );
 }
 
 #[tokio::test]
