@@ -470,7 +470,10 @@ async fn permissions_matrix() {
     );
     expect!(
         "read gets an org policy",
-        read.get_policy(proto::GetPolicyRequest { id: org_p.clone() }),
+        read.get_policy(proto::GetPolicyRequest {
+            id: org_p.clone(),
+            ..Default::default()
+        }),
         ok
     );
     let upd = |id: &str| proto::UpdatePolicyRequest {
@@ -515,17 +518,26 @@ async fn permissions_matrix() {
     );
     expect!(
         "write deletes the second policy",
-        write.delete_policy(proto::DeletePolicyRequest { id: p1b }),
+        write.delete_policy(proto::DeletePolicyRequest {
+            id: p1b,
+            ..Default::default()
+        }),
         ok
     );
     expect!(
         "read deletes a policy",
-        read.delete_policy(proto::DeletePolicyRequest { id: p1.clone() }),
+        read.delete_policy(proto::DeletePolicyRequest {
+            id: p1.clone(),
+            ..Default::default()
+        }),
         Code::PermissionDenied
     );
     expect!(
         "write deletes a policy",
-        write.delete_policy(proto::DeletePolicyRequest { id: p1 }),
+        write.delete_policy(proto::DeletePolicyRequest {
+            id: p1,
+            ..Default::default()
+        }),
         ok
     );
     let v = expect!(

@@ -188,6 +188,54 @@ async fn block_alert_and_log_end_to_end() {
         full.extend_from_slice(args);
         ctl.run(&full).await.ok();
     }
+    // A name used at two scopes is never picked silently: an organization policy named like
+    // the workspace's (disabled, no rules: it changes nothing below).
+    let org_twin = ctl
+        .run(&[
+            "-o",
+            "json",
+            "policy",
+            "create",
+            "--name",
+            "no-secrets",
+            "--content",
+            "twin",
+            "--risk",
+            "low",
+            "--action",
+            "log",
+            "--disabled",
+        ])
+        .await
+        .ok()
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for verb in ["get", "delete"] {
+        ctl.run(&["policy", verb, "no-secrets"])
+            .await
+            .fails_with("is both an organization policy");
+    }
+    ctl.run(&["policy", "test", "no-secrets", "--text", "hi"])
+        .await
+        .fails_with("is both an organization policy");
+    let ws_one = ctl
+        .run(&[
+            "-o",
+            "json",
+            "policy",
+            "get",
+            "no-secrets",
+            "--workspace",
+            "default",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ws_one["rules"]["secrets"], true, "{ws_one}");
+    ctl.run(&["policy", "delete", &org_twin]).await.ok();
+    ctl.run(&["policy", "get", "no-secrets"]).await.ok();
     // Rules can be tried on samples first, with the data planes' code.
     let tried = ctl
         .run(&[

@@ -262,23 +262,53 @@ impl Ctx {
         }
     }
 
+    /// A policy by id, else by name: in workspace `workspace_hint` when given, else among
+    /// the organization's policies and those of every workspace the caller can read. A name
+    /// found at more than one scope is an error naming each, never a silent pick.
     async fn policy(
         &self,
         p: &Principal,
         id_or_name: &str,
+        workspace_hint: &str,
         need: Access,
     ) -> ApiResult<Versioned<Policy>> {
         let x = id_or_name.trim();
         let found = match db::get::<Policy>(self.store(), &keys::policy(x)).await? {
-            Some(v) => Some(v),
-            None => match db::get_string(self.store(), &keys::policy_name(None, x)).await? {
-                Some(id) => db::get::<Policy>(self.store(), &keys::policy(&id)).await?,
-                None => None,
-            },
-        };
-        let found = match found {
-            Some(f) => f,
-            None => self.resolve::<Policy>(p, "id", x, "", Access::Read).await?,
+            Some(v) => v,
+            None => {
+                let org = if workspace_hint.trim().is_empty() {
+                    match db::get_string(self.store(), &keys::policy_name(None, x)).await? {
+                        Some(id) => db::get::<Policy>(self.store(), &keys::policy(&id)).await?,
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                let in_workspace = match self
+                    .resolve::<Policy>(p, "id", x, workspace_hint, Access::Read)
+                    .await
+                {
+                    Ok(found) => Some(found),
+                    Err(ApiError::NotFound(_)) if org.is_some() => None,
+                    Err(e) => return Err(e),
+                };
+                match (org, in_workspace) {
+                    (Some(o), Some(w)) => {
+                        let ws = w.value.workspace_id.clone().unwrap_or_default();
+                        return Err(ApiError::invalid(
+                            "id",
+                            format!(
+                                "policy name '{x}' is both an organization policy ({}) and a policy of workspace '{}' ({}); name the organization policy by its id, the workspace's by the workspace",
+                                o.value.id,
+                                self.workspace_name(&ws).await,
+                                w.value.id
+                            ),
+                        ));
+                    }
+                    (Some(f), None) | (None, Some(f)) => f,
+                    (None, None) => unreachable!("resolve found nothing and said so"),
+                }
+            }
         };
         let ws_name = match &found.value.workspace_id {
             Some(ws) => self.workspace_name(ws).await,
@@ -444,7 +474,8 @@ impl PolicyService for Service {
     ) -> Result<Response<pb::Policy>, Status> {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
-        let x = ctx.policy(&p, &req.get_ref().id, Access::Read).await?;
+        let r = req.get_ref();
+        let x = ctx.policy(&p, &r.id, &r.workspace_id, Access::Read).await?;
         Ok(Response::new(to_pb(&x, &ctx.org_id)))
     }
 
@@ -455,7 +486,9 @@ impl PolicyService for Service {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
         let r = req.get_ref();
-        let cur = ctx.policy(&p, &r.id, Access::Write).await?;
+        let cur = ctx
+            .policy(&p, &r.id, &r.workspace_id, Access::Write)
+            .await?;
         if r.expected_version != 0 && r.expected_version != cur.revision {
             return Err(ApiError::Aborted(format!(
                 "policy '{}' is at version {}, not {}: get it again and retry",
@@ -532,7 +565,10 @@ impl PolicyService for Service {
     ) -> Result<Response<pb::DeletePolicyResponse>, Status> {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
-        let cur = ctx.policy(&p, &req.get_ref().id, Access::Write).await?;
+        let r = req.get_ref();
+        let cur = ctx
+            .policy(&p, &r.id, &r.workspace_id, Access::Write)
+            .await?;
         let x = &cur.value;
         let txn = Txn::new()
             .when(keys::policy(&x.id), cur.revision)
@@ -569,7 +605,10 @@ impl PolicyService for Service {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
         let r = req.get_ref();
-        let x = ctx.policy(&p, &r.id, Access::Read).await?.value;
+        let x = ctx
+            .policy(&p, &r.id, &r.workspace_id, Access::Read)
+            .await?
+            .value;
         Ok(Response::new(test(&x, r)?))
     }
 }
@@ -691,7 +730,10 @@ async fn violations(
         None
     };
     let policy = if given(&r.policy_id) {
-        match ctx.policy(p, &r.policy_id, Access::Read).await {
+        match ctx
+            .policy(p, &r.policy_id, &r.workspace_id, Access::Read)
+            .await
+        {
             Ok(x) => Some(x.value.id),
             Err(ApiError::PermissionDenied(_)) => return Ok(empty()),
             Err(e) => return Err(e),

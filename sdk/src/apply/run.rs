@@ -422,6 +422,8 @@ async fn apply_policy(
             enabled: Some(spec.enabled),
             expected_version: current.version,
             rules: Some(rules),
+            // By id: no name to disambiguate.
+            workspace_id: String::new(),
         })
         .await?;
     Ok(Change::Updated)

@@ -23,11 +23,11 @@ pub enum PolicyCmd {
         repo: Option<String>,
     },
     /// Show one policy.
-    Get { id: String },
+    Get(IdArgs),
     /// Change only the fields whose flags are given.
     Update(UpdateArgs),
     /// Delete a policy.
-    Delete { id: String },
+    Delete(IdArgs),
     /// List policy violations, newest first.
     Violations(ViolationFilter),
     /// List alerts, newest first.
@@ -36,10 +36,21 @@ pub enum PolicyCmd {
     Test(TestArgs),
 }
 
+/// A policy by id or name.
 #[derive(Debug, Args)]
-pub struct TestArgs {
+pub struct IdArgs {
     /// Policy id or name.
     pub id: String,
+    /// Look for the name only in this workspace (id or name), for a name used at several
+    /// scopes; an organization policy is then named by its id.
+    #[arg(long)]
+    pub workspace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub policy: IdArgs,
     /// The text a request would send.
     #[arg(
         long,
@@ -66,7 +77,8 @@ pub fn test_request(a: TestArgs) -> Result<proto::TestPolicyRequest, CliError> {
         (None, None) => String::new(),
     };
     Ok(proto::TestPolicyRequest {
-        id: a.id,
+        id: a.policy.id,
+        workspace_id: a.policy.workspace.unwrap_or_default(),
         text,
         model: a.model.unwrap_or_default(),
         max_tokens: a.max_tokens.unwrap_or(0),
@@ -271,7 +283,8 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    pub id: String,
+    #[command(flatten)]
+    pub policy: IdArgs,
     #[arg(long)]
     pub name: Option<String>,
     #[arg(long, conflicts_with = "content_file")]
@@ -361,7 +374,8 @@ pub fn create_request(a: CreateArgs) -> Result<proto::CreatePolicyRequest, CliEr
 
 pub fn update_request(a: UpdateArgs) -> Result<proto::UpdatePolicyRequest, CliError> {
     Ok(proto::UpdatePolicyRequest {
-        id: a.id,
+        id: a.policy.id,
+        workspace_id: a.policy.workspace.unwrap_or_default(),
         name: a.name,
         content: read_content(a.content, a.content_file)?,
         risk_type: a.risk.map_or(0, |r| proto::RiskType::from(r) as i32),
@@ -532,14 +546,20 @@ pub async fn run(cmd: PolicyCmd, ctx: &Ctx) -> Result<String, CliError> {
             };
             f.list(&ctx.client().await?.list_policies(req).await?.policies)
         }
-        PolicyCmd::Get { id } => f.one(
+        PolicyCmd::Get(IdArgs { id, workspace }) => f.one(
             &ctx.client()
                 .await?
-                .get_policy(proto::GetPolicyRequest { id })
+                .get_policy(proto::GetPolicyRequest {
+                    id,
+                    workspace_id: workspace.unwrap_or_default(),
+                })
                 .await?,
         ),
-        PolicyCmd::Delete { id } => {
-            let req = proto::DeletePolicyRequest { id: id.clone() };
+        PolicyCmd::Delete(IdArgs { id, workspace }) => {
+            let req = proto::DeletePolicyRequest {
+                id: id.clone(),
+                workspace_id: workspace.unwrap_or_default(),
+            };
             let resp = ctx.client().await?.delete_policy(req).await?;
             f.message(&resp, || format!("policy {id} deleted\n"))
         }
