@@ -288,38 +288,32 @@ async fn llm_lifecycle(backend: Backend) {
         .ok();
     assert!(!list.stdout.contains(&key_secret));
     assert_eq!(list.json().as_array().map(Vec::len), Some(1));
-    // By name within --repo, as by id; a name two active keys share needs the id.
+    // By name within --repo, as by id. An active key's name is its repository's alone.
     ctl.run(&["key", "rename", "web", "website", "--repo", "chat-app"])
         .await
         .ok();
-    for _ in 0..2 {
-        ctl.run(&["key", "create", "--repo", "chat-app", "--name", "batch"])
-            .await
-            .ok();
-    }
-    let twice = ctl
-        .run(&["key", "revoke", "batch", "--repo", "chat-app"])
-        .await;
-    twice.fails_with("2 active keys are named 'batch' in repository 'chat-app'");
-    assert_eq!(twice.code, 2, "{}", twice.stderr);
+    ctl.run(&["key", "create", "--repo", "chat-app", "--name", "batch"])
+        .await
+        .ok();
+    ctl.run(&["key", "create", "--repo", "chat-app", "--name", "batch"])
+        .await
+        .fails_with("already has an active API key named 'batch'");
+    ctl.run(&["key", "rename", "batch", "website", "--repo", "chat-app"])
+        .await
+        .fails_with("already has an active API key named 'website'");
     ctl.run(&["key", "revoke", "nope", "--repo", "chat-app"])
         .await
         .fails_with("no active key with the id or name 'nope'");
-    let batch: Vec<String> = client
-        .list_api_keys(proto::ListApiKeysRequest {
-            repository_id: "chat-app".into(),
-            ..Default::default()
-        })
+    ctl.run(&["key", "revoke", "batch", "--repo", "chat-app"])
         .await
-        .expect("list")
-        .api_keys
-        .into_iter()
-        .filter(|k| k.name == "batch")
-        .map(|k| k.id)
-        .collect();
-    for id in &batch {
-        ctl.run(&["key", "revoke", id]).await.ok();
-    }
+        .ok();
+    // A revoked key's name is free again.
+    ctl.run(&["key", "create", "--repo", "chat-app", "--name", "batch"])
+        .await
+        .ok();
+    ctl.run(&["key", "revoke", "batch", "--repo", "chat-app"])
+        .await
+        .ok();
     ctl.run(&["key", "revoke", "website", "--repo", "chat-app"])
         .await
         .ok();

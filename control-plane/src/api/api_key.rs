@@ -66,6 +66,42 @@ impl Ctx {
         db::commit(self.store(), txn, "the API key changed meanwhile; retry").await?;
         Ok(to_pb(&key))
     }
+
+    /// Refuses `name` when another active key of `repository_id` has it, so an app's key can
+    /// be named without ambiguity (revoked keys keep theirs, for the audit trail). Returns
+    /// the revision of the repository's children marker: a create or rename commits only if
+    /// it is unchanged, and each bumps it, so two writes of one name cannot both pass.
+    async fn check_key_name(
+        &self,
+        repository_id: &str,
+        repository_name: &str,
+        name: &str,
+        own_id: Option<&str>,
+    ) -> ApiResult<crate::store::Revision> {
+        let marker = keys::children(&keys::repo(repository_id));
+        let revision = self
+            .store()
+            .get(&marker)
+            .await?
+            .map_or(0, |kv| kv.mod_revision);
+        let taken = db::list::<ApiKey>(self.store(), keys::API_KEYS)
+            .await?
+            .into_iter()
+            .map(|k| k.value)
+            .find(|k| {
+                k.repository_id == repository_id
+                    && k.revoked_at.is_none()
+                    && k.name == name
+                    && Some(k.id.as_str()) != own_id
+            });
+        if let Some(k) = taken {
+            return Err(ApiError::AlreadyExists(format!(
+                "repository '{repository_name}' already has an active API key named '{name}' ({}); choose another name, or revoke that key first",
+                k.id
+            )));
+        }
+        Ok(revision)
+    }
 }
 
 #[tonic::async_trait]
@@ -92,6 +128,9 @@ impl ApiKeyService for Service {
         if expires_at.is_some_and(|e| e <= now) {
             return Err(ApiError::invalid("expires_at", "the expiry must be in the future").into());
         }
+        let marker = ctx
+            .check_key_name(&repo.value.id, &repo.value.name, &name, None)
+            .await?;
         let secret = auth::new_secret("tg_");
         let key = ApiKey {
             id: new_id("key"),
@@ -107,6 +146,7 @@ impl ApiKeyService for Service {
         };
         let txn = Txn::new()
             .when(keys::repo(&repo.value.id), repo.revision)
+            .when(keys::children(&keys::repo(&repo.value.id)), marker)
             .put(keys::api_key(&key.id), db::encode(&key))
             .put(keys::children(&keys::repo(&repo.value.id)), Vec::new());
         db::commit(
@@ -183,6 +223,30 @@ impl ApiKeyService for Service {
         if key == cur.value {
             return Ok(Response::new(to_pb(&key)));
         }
-        Ok(Response::new(ctx.save_key(&cur, key).await?))
+        if key.revoked_at.is_some() {
+            // A revoked key's name is history: it blocks no one, and nothing checks it.
+            return Ok(Response::new(ctx.save_key(&cur, key).await?));
+        }
+        let repo_name =
+            match db::get::<Repository>(ctx.store(), &keys::repo(&key.repository_id)).await? {
+                Some(repo) => repo.value.name,
+                None => key.repository_id.clone(),
+            };
+        let marker_key = keys::children(&keys::repo(&key.repository_id));
+        let marker = ctx
+            .check_key_name(&key.repository_id, &repo_name, &key.name, Some(&key.id))
+            .await?;
+        let txn = Txn::new()
+            .when(keys::api_key(&key.id), cur.revision)
+            .when(marker_key.clone(), marker)
+            .put(keys::api_key(&key.id), db::encode(&key))
+            .put(marker_key, Vec::new());
+        db::commit(
+            ctx.store(),
+            txn,
+            "the repository's keys changed meanwhile; retry",
+        )
+        .await?;
+        Ok(Response::new(to_pb(&key)))
     }
 }

@@ -43,8 +43,8 @@ pub enum KeyCmd {
     },
 }
 
-/// A key: its id, or its name within `--repo` (names are unique only by convention: a name
-/// held by several active keys must be given as an id).
+/// A key: its id, or its name within `--repo` (the control plane keeps active keys' names
+/// unique per repository; keys named alike before it did must be given as ids).
 #[derive(Debug, clap::Args)]
 pub struct KeyRef {
     /// The key's id, or its name with --repo.
