@@ -23,7 +23,7 @@ const BACKOFF_MS: u64 = 50;
 
 /// A control plane, a data plane and a key of repository `r`.
 struct World {
-    _cp: ControlPlane,
+    cp: ControlPlane,
     dp: DataPlane,
     key: String,
 }
@@ -86,7 +86,7 @@ async fn world(
         &["--retry-backoff-ms", &BACKOFF_MS.to_string()],
     )
     .await;
-    (World { _cp: cp, dp, key }, mocks)
+    (World { cp, dp, key }, mocks)
 }
 
 /// A route target `<name>/gpt-4o-mini` with a timeout.
@@ -477,4 +477,38 @@ async fn provider_redirects_are_502() {
         "{answer:?}"
     );
     assert_eq!(calls(&mocks[0]), 1, "a redirect is final, not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_point_only_at_served_models_and_keep_them() {
+    let (w, _mocks) = world(&["a"], &[], &[], vec![]).await;
+    let ctl = w.cp.ctl();
+    let set = |name: &'static str, target: &'static str| {
+        let ctl = w.cp.ctl();
+        async move {
+            ctl.run(&["route", "set", "--repo", "r", name, "--target", target])
+                .await
+        }
+    };
+    // A target the configuration does not expose, which data planes could not serve.
+    set("fast", "a/gpt-5")
+        .await
+        .fails_with("configuration 'a' does not expose model 'gpt-5'");
+    // An alias that would hide a configuration's qualified names.
+    set("a/gpt-4o-mini", "a/gpt-4o-mini")
+        .await
+        .fails_with("would hide the models of configuration 'a'");
+    set("fast", "a/gpt-4o-mini").await.ok();
+    // The configuration cannot take the model from under the route.
+    ctl.run(&["llm", "update", "a", "--routing-id", "b"])
+        .await
+        .fails_with("route 'fast' of repository 'r' sends traffic to 'a/gpt-4o-mini'");
+    ctl.run(&["llm", "update", "a", "--models", "gpt-4o"])
+        .await
+        .fails_with("route 'fast' of repository 'r'");
+    ctl.run(&["llm", "update", "a", "--models", "gpt-4o-mini,gpt-4o"])
+        .await
+        .ok();
+    let answer = w.chat("fast").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
 }

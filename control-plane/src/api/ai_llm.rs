@@ -263,6 +263,43 @@ impl Ctx {
         }
     }
 
+    /// Refuses an update of `old` to `new` that would take a model from under a route of a
+    /// repository using it (a routing id change, or a model dropped from its list; no list
+    /// serves what validation discovers): data planes would stop serving that route target. Returns the using repositories' keys and
+    /// revisions, for the update to commit only if no route changed meanwhile.
+    async fn routes_still_served(
+        &self,
+        old: &AiLlm,
+        new: &AiLlm,
+    ) -> ApiResult<Vec<(String, crate::store::Revision)>> {
+        if new.routing_id == old.routing_id && new.models == old.models {
+            return Ok(Vec::new());
+        }
+        let prefix = format!("{}/", old.routing_id);
+        let mut guards = Vec::new();
+        for repo in db::list::<Repository>(self.store(), keys::REPOS).await? {
+            if !repo.value.ai_llm_ids.contains(&old.id) {
+                continue;
+            }
+            for route in &repo.value.routes {
+                let lost = route.targets.iter().find(|t| {
+                    t.target.strip_prefix(&prefix).is_some_and(|model| {
+                        new.routing_id != old.routing_id
+                            || (!new.models.is_empty() && !new.models.iter().any(|m| m == model))
+                    })
+                });
+                if let Some(t) = lost {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "route '{}' of repository '{}' sends traffic to '{}', which this change would remove; change or delete the route first",
+                        route.name, repo.value.name, t.target
+                    )));
+                }
+            }
+            guards.push((keys::repo(&repo.value.id), repo.revision));
+        }
+        Ok(guards)
+    }
+
     /// Which repositories use each configuration.
     async fn repo_refs(&self) -> ApiResult<HashMap<String, Vec<pb::RepositoryRef>>> {
         let mut map: HashMap<String, Vec<pb::RepositoryRef>> = HashMap::new();
@@ -639,8 +676,12 @@ impl AiLlmService for Service {
             llm.validation_message = String::new();
         }
         llm.updated_at = now_ms();
+        let route_guards = ctx.routes_still_served(old, &llm).await?;
         let ws = &old.workspace_id;
         let mut txn = Txn::new().when(rk.clone(), cur.revision);
+        for (repo_key, revision) in route_guards {
+            txn = txn.when(repo_key, revision);
+        }
         if llm.name != old.name {
             let k = keys::llm_name(ws, &llm.name);
             txn = txn

@@ -179,6 +179,18 @@ fn check_route(route: &pb::Route, attached: &[AiLlm]) -> ApiResult<model::Route>
             "a route needs at least one target",
         ));
     }
+    if let Some(l) = name
+        .split_once('/')
+        .and_then(|(rid, _)| attached.iter().find(|l| l.routing_id == rid))
+    {
+        return Err(ApiError::invalid(
+            "route.name",
+            format!(
+                "route name '{name}' would hide the models of configuration '{}' (routing id '{}'); choose a name that does not start with '{}/'",
+                l.name, l.routing_id, l.routing_id
+            ),
+        ));
+    }
     let mut targets = Vec::new();
     for t in &route.targets {
         let Some((rid, model)) = t.target.split_once('/') else {
@@ -187,6 +199,23 @@ fn check_route(route: &pb::Route, attached: &[AiLlm]) -> ApiResult<model::Route>
                 format!("target '{}' must be <routing_id>/<model>", t.target),
             ));
         };
+        // Against the configuration's own model list; one without a list serves what its
+        // validation discovers, which may not be known yet.
+        if let Some(l) = attached.iter().find(|l| l.routing_id == rid)
+            && !model.is_empty()
+            && !l.models.is_empty()
+            && !l.models.iter().any(|m| m == model)
+        {
+            return Err(ApiError::invalid(
+                "route.targets",
+                format!(
+                    "target '{}': configuration '{}' does not expose model '{model}' (it exposes: {}); add it to its models first",
+                    t.target,
+                    l.name,
+                    l.models.join(", ")
+                ),
+            ));
+        }
         if model.is_empty() || !attached.iter().any(|l| l.routing_id == rid) {
             return Err(ApiError::invalid(
                 "route.targets",
@@ -401,8 +430,12 @@ impl RepositoryService for Service {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("route", "a route is required"))?;
         let mut attached = Vec::new();
+        // The route is checked against the configurations as read: it lands only if none
+        // changed meanwhile (a routing id or a model list).
+        let mut unchanged = Txn::new();
         for id in &cur.value.ai_llm_ids {
             if let Some(l) = db::get::<AiLlm>(ctx.store(), &keys::llm(id)).await? {
+                unchanged = unchanged.when(keys::llm(id), l.revision);
                 attached.push(l.value);
             }
         }
@@ -412,7 +445,7 @@ impl RepositoryService for Service {
             Some(existing) => *existing = route,
             None => repo.routes.push(route),
         }
-        Ok(Response::new(ctx.save_repo(&cur, repo, Txn::new()).await?))
+        Ok(Response::new(ctx.save_repo(&cur, repo, unchanged).await?))
     }
 
     async fn delete_route(
