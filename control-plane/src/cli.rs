@@ -524,6 +524,8 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
     gw.sync_token = Some(token.clone());
     gw.listen = a.gateway_listen;
     gw.admin_listen = a.gateway_admin_listen;
+    // One machine, one setting: endpoints the control plane accepts, its gateway can reach.
+    gw.allow_link_local_upstreams = a.validation.allow_link_local_endpoints;
     let gateway = tollgate_data_plane::Gateway::bind(gw).await?;
     let (gateway_addr, gateway_admin) = (gateway.listen_addr(), gateway.admin_addr());
     let token_line = match (&generated, a.bootstrap_token.is_some()) {

@@ -588,6 +588,12 @@ async fn control_plane_outage_loses_no_usage() {
         .unwrap_or(0)
         - last.seconds;
     assert!((0..180).contains(&age), "last used {age} s ago");
+    // Kept to the minute, yet never before the key existed.
+    let created = keys.api_keys[0].created_at.expect("created_at");
+    assert!(
+        (last.seconds, last.nanos) >= (created.seconds, created.nanos),
+        "{last:?} before {created:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

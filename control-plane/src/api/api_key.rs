@@ -187,7 +187,9 @@ impl ApiKeyService for Service {
             .collect();
         list.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         for k in &mut list {
-            k.last_used_at = ctx.last_used(&k.id).await?;
+            // Kept to the minute: a key used in the minute it was created would otherwise
+            // seem used before it existed.
+            k.last_used_at = ctx.last_used(&k.id).await?.map(|t| t.max(k.created_at));
         }
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: list.iter().map(to_pb).collect(),
