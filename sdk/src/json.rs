@@ -112,7 +112,9 @@ proto_names! {
     RevokeApiKeyRequest RenameApiKeyRequest Policy CreatePolicyRequest ListPoliciesRequest
     ListPoliciesResponse GetPolicyRequest UpdatePolicyRequest DeletePolicyRequest
     DeletePolicyResponse PolicyRules PolicyViolation ListPolicyViolationsRequest
-    ListPolicyViolationsResponse TestPolicyRequest TestPolicyResponse
+    ListPolicyViolationsResponse TestPolicyRequest TestPolicyResponse PolicyAssistant
+    ReviewPolicyRequest PolicyIssue PolicyReview RecommendPoliciesRequest RecommendedPolicy
+    RecommendPoliciesResponse
     RoleBinding AdminToken CreateAdminTokenRequest CreateAdminTokenResponse ListAdminTokensRequest
     ListAdminTokensResponse RevokeAdminTokenRequest WhoAmIRequest GetUsageRequest UsageRow
     GetUsageResponse

@@ -58,6 +58,8 @@ rpcs! {
     policies.list_policy_violations(ListPolicyViolationsRequest) -> ListPolicyViolationsResponse;
     policies.list_alerts(ListPolicyViolationsRequest) -> ListPolicyViolationsResponse;
     policies.test_policy(TestPolicyRequest) -> TestPolicyResponse;
+    policies.review_policy(ReviewPolicyRequest) -> PolicyReview;
+    policies.recommend_policies(RecommendPoliciesRequest) -> RecommendPoliciesResponse;
 
     tokens.create_admin_token(CreateAdminTokenRequest) -> CreateAdminTokenResponse;
     tokens.list_admin_tokens(ListAdminTokensRequest) -> ListAdminTokensResponse;

@@ -786,3 +786,153 @@ async fn request_budget_per_key() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Policy texts reviewed and policies proposed by a model of the workspace (the mock
+/// recognises the control plane's prompts), through its OpenAI and Messages APIs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_reviewed_and_recommended_by_a_model() {
+    let mock = MockProvider::start(SECRET).await;
+    let cp = setup(&mock, &[]).await;
+    create_llm(
+        &cp,
+        "claude",
+        proto::AiType::Anthropic,
+        mock.url(),
+        "claude-sonnet-4-20250514",
+        SECRET,
+    )
+    .await;
+    let ctl = cp.ctl();
+    let openai = ["--llm", "openai", "--model", "gpt-4o-mini"];
+    let claude = ["--llm", "claude", "--model", "claude-sonnet-4-20250514"];
+
+    // A text not stored, reviewed by an OpenAI model.
+    let review = ctl
+        .run(
+            &[
+                &["policy", "review", "--content", "Be careful."][..],
+                &openai,
+            ]
+            .concat(),
+        )
+        .await
+        .ok()
+        .stdout;
+    assert_eq!(
+        review,
+        "score 35/100: Too short to apply consistently.\n  ambiguity: Say which data is meant.\n  \
+         actionability: Say what a request must not contain.\n(50 input and 12 output tokens)\n"
+    );
+    // A stored policy, reviewed by Claude.
+    ctl.run(&[
+        "policy",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "no-customer-data",
+        "--risk",
+        "high",
+        "--action",
+        "block",
+        "--content",
+        "Requests must not include customer names, emails or account numbers, because ...",
+    ])
+    .await
+    .ok();
+    let stored = ctl
+        .run(
+            &[
+                &["-o", "json", "policy", "review", "no-customer-data"][..],
+                &claude,
+            ]
+            .concat(),
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(stored["score"], 88, "{stored}");
+    // uint64 is a string in proto3 JSON.
+    assert_eq!(stored["inputTokens"], "50", "{stored}");
+    assert!(mock.calls("/v1/messages").iter().any(|c| {
+        c.json()["system"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("You review policies"))
+    }));
+
+    // Proposals, read out of the model's code fence; nothing is created.
+    let proposed = ctl
+        .run(
+            &[
+                &[
+                    "-o",
+                    "json",
+                    "policy",
+                    "recommend",
+                    "customer emails in prompts",
+                ][..],
+                &openai,
+            ]
+            .concat(),
+        )
+        .await
+        .ok()
+        .json();
+    let policies = proposed["policies"].as_array().expect("policies");
+    assert_eq!(policies.len(), 2, "{proposed}");
+    assert_eq!(policies[0]["name"], "no-customer");
+    assert_eq!(
+        (
+            policies[0]["riskType"].as_str(),
+            policies[0]["action"].as_str()
+        ),
+        (Some("HIGH"), Some("BLOCK")),
+        "{proposed}"
+    );
+    let one = ctl
+        .run(
+            &[
+                &["policy", "recommend", "secrets", "--count", "1"][..],
+                &openai,
+            ]
+            .concat(),
+        )
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        one.starts_with("NAME") && one.contains("no-secrets") && !one.contains("watch-usage"),
+        "{one}"
+    );
+    let listed = ctl.run(&["-o", "json", "policy", "list"]).await.ok().json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    // The model must be named, and exist; the secret never shows.
+    ctl.run(
+        &[&[
+            "policy",
+            "review",
+            "--content",
+            "x",
+            "--llm",
+            "nope",
+            "--model",
+            "m",
+        ][..]]
+        .concat(),
+    )
+    .await
+    .fails_with("NOT_FOUND");
+    ctl.run(&[
+        "policy",
+        "recommend",
+        " ",
+        "--llm",
+        "openai",
+        "--model",
+        "m",
+    ])
+    .await
+    .fails_with("prompt");
+    assert!(!review.contains(SECRET) && !proposed.to_string().contains(SECRET));
+}

@@ -216,9 +216,20 @@ fn openai_error(status: u16) -> Response<Body> {
 /// Tokens a policy judge's verdict costs (prompt, completion).
 pub const JUDGE_USAGE: (u64, u64) = (50, 12);
 
-/// Whether a system prompt is a policy judge's (the gateway's own call).
-fn is_judge(system: &str) -> bool {
-    system.starts_with("You decide whether a request sent to an AI model violates a policy")
+/// What the mock answers the gateway's own calls, by their system prompt: a policy judge's
+/// verdict, a policy review, or policy proposals (`None`: not such a call).
+fn gateway_answer(system: &str, user: &str) -> Option<String> {
+    if system.starts_with("You decide whether a request sent to an AI model violates a policy") {
+        return Some(verdict(user));
+    }
+    if system.starts_with("You review policies") {
+        return Some(review(user));
+    }
+    if system.starts_with("You write policies") {
+        // In a code fence, as models often answer.
+        return Some(format!("```json\n{}\n```", proposals(user)));
+    }
+    None
 }
 
 /// A policy judge's verdict on the judged `text`: a violation when it mentions "launch
@@ -230,37 +241,73 @@ fn verdict(text: &str) -> String {
     .to_string()
 }
 
-/// A policy judge asked in the OpenAI format (system message first).
-fn judge_verdict(req: &Value) -> Option<Response<Body>> {
-    if !is_judge(req.pointer("/messages/0/content")?.as_str()?) {
-        return None;
+/// A review of the policy in `text`: a short text (under 60 characters) is vague, a longer
+/// one scores well.
+fn review(text: &str) -> String {
+    let policy = text
+        .trim_start_matches("<policy>")
+        .trim_end_matches("</policy>")
+        .trim();
+    if policy.chars().count() < 60 {
+        json!({"score": 35, "summary": "Too short to apply consistently.",
+            "issues": [{"kind": "ambiguity", "message": "Say which data is meant."},
+                       {"kind": "actionability", "message": "Say what a request must not contain."}]})
+    } else {
+        json!({"score": 88, "summary": "Clear and scoped.", "issues": []})
     }
+    .to_string()
+}
+
+/// Two proposals for the need in `text` (one named after its first word).
+fn proposals(text: &str) -> String {
+    let need = text
+        .trim_start_matches("<need>")
+        .trim_end_matches("</need>")
+        .trim();
+    let first = need
+        .split_whitespace()
+        .next()
+        .unwrap_or("need")
+        .to_lowercase();
+    json!({"policies": [
+        {"name": format!("no-{first}"), "content": format!("Requests must not include {need}."),
+         "risk": "high", "action": "block"},
+        {"name": "watch-usage", "content": "Log requests that mention internal projects.",
+         "risk": "low", "action": "log"}
+    ]})
+    .to_string()
+}
+
+/// A call of the gateway's own asked in the OpenAI format (system message first).
+fn judge_verdict(req: &Value) -> Option<Response<Body>> {
+    let system = req.pointer("/messages/0/content")?.as_str()?;
     let text = req.pointer("/messages/1/content")?.as_str()?;
+    let content = gateway_answer(system, text)?;
     let (p, c) = JUDGE_USAGE;
     Some(json_response(
         StatusCode::OK,
         json!({"id": "chatcmpl-judge", "object": "chat.completion", "created": 1_700_000_000,
                "model": req["model"], "choices": [{"index": 0, "finish_reason": "stop",
-               "message": {"role": "assistant", "content": verdict(text)}}],
+               "message": {"role": "assistant", "content": content}}],
                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}),
     ))
 }
 
-/// A policy judge asked through the Messages API (the system prompt at the top level).
+/// A call of the gateway's own asked through the Messages API (the system prompt at the top
+/// level).
 fn anthropic_judge_verdict(req: &Value) -> Option<Response<Body>> {
-    if !is_judge(req.get("system")?.as_str()?) {
-        return None;
-    }
+    let system = req.get("system")?.as_str()?;
     let content = req.pointer("/messages/0/content")?;
     let text = match content.as_str() {
         Some(t) => t.to_string(),
         None => content.pointer("/0/text")?.as_str()?.to_string(),
     };
+    let answer = gateway_answer(system, &text)?;
     let (input, output) = JUDGE_USAGE;
     Some(json_response(
         StatusCode::OK,
         json!({"id": "msg_judge", "type": "message", "role": "assistant", "model": req["model"],
-               "content": [{"type": "text", "text": verdict(&text)}], "stop_reason": "end_turn",
+               "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
                "stop_sequence": null, "usage": {"input_tokens": input, "output_tokens": output}}),
     ))
 }

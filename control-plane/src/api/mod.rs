@@ -21,6 +21,7 @@ pub mod api_key;
 pub mod convert;
 pub mod input;
 pub mod policy;
+pub mod policy_assist;
 pub mod repository;
 pub mod stats;
 pub mod token;

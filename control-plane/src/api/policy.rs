@@ -611,6 +611,53 @@ impl PolicyService for Service {
             .value;
         Ok(Response::new(test(&x, r)?))
     }
+
+    async fn review_policy(
+        &self,
+        req: Request<pb::ReviewPolicyRequest>,
+    ) -> Result<Response<pb::PolicyReview>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        let content = match (r.policy_id.trim().is_empty(), r.content.trim().is_empty()) {
+            (false, true) => {
+                ctx.policy(&p, &r.policy_id, "", Access::Read)
+                    .await?
+                    .value
+                    .content
+            }
+            (true, false) => r.content.clone(),
+            _ => {
+                return Err(ApiError::invalid(
+                    "content",
+                    "review either a stored policy (policy_id) or a text (content), one of the two",
+                )
+                .into());
+            }
+        };
+        let assistant = ctx.assistant(&p, r.assistant.as_ref()).await?;
+        Ok(Response::new(ctx.review(&assistant, &content).await?))
+    }
+
+    async fn recommend_policies(
+        &self,
+        req: Request<pb::RecommendPoliciesRequest>,
+    ) -> Result<Response<pb::RecommendPoliciesResponse>, Status> {
+        let ctx = &self.0;
+        let p = ctx.auth(&req).await?;
+        let r = req.get_ref();
+        if r.prompt.trim().is_empty() {
+            return Err(ApiError::invalid(
+                "prompt",
+                "describe what the policies should prevent or require",
+            )
+            .into());
+        }
+        let assistant = ctx.assistant(&p, r.assistant.as_ref()).await?;
+        Ok(Response::new(
+            ctx.recommend(&assistant, &r.prompt, r.count).await?,
+        ))
+    }
 }
 
 /// Runs `x`'s rules on the sample of `r` with the data planes' own code.

@@ -23,7 +23,7 @@ use crate::api::Ctx;
 
 mod auth;
 mod delta;
-mod resource;
+pub(crate) mod resource;
 mod service;
 mod snapshot;
 mod subscribe;

@@ -102,7 +102,7 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> 
 }
 
 /// The connection with its credentials decrypted (`None`, logged, when they cannot be).
-fn connection(ctx: &Ctx, llm: &AiLlm) -> Option<pb::Connection> {
+pub(crate) fn connection(ctx: &Ctx, llm: &AiLlm) -> Option<pb::Connection> {
     let open = |field: &str| match ctx.open_credential(llm, field) {
         Ok(s) => Some(s.map(|s| s.expose().to_string()).unwrap_or_default()),
         Err(e) => {

@@ -128,9 +128,17 @@ type HttpsClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Full
 #[derive(Clone)]
 pub struct Validator {
     client: HttpsClient,
+    /// The data planes' provider client, for calls that go through their translations (a
+    /// model asked to review or recommend policies).
+    models: tollgate_data_plane::proxy::HttpsClient,
     timeout: Duration,
     allow_link_local: bool,
 }
+
+/// Longest wait for a model's answer to start (review, recommendation).
+const MODEL_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest silence once it has.
+const MODEL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl fmt::Debug for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,11 +177,27 @@ impl Validator {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(2)
             .build(https);
+        let models = tollgate_data_plane::proxy::build_client(timeout, allow_link_local)
+            .expect("the ring provider and the bundled roots make a TLS client");
         Validator {
             client,
+            models,
             timeout,
             allow_link_local,
         }
+    }
+
+    /// Asks `connection`'s `model` one OpenAI-format chat `body`, through the data planes'
+    /// translation for its provider; the error reads after "the model".
+    pub async fn ask_model(
+        &self,
+        connection: &tollgate_data_plane::snapshot::Connection,
+        model: &str,
+        body: Vec<u8>,
+    ) -> Result<tollgate_data_plane::proxy::Completion, String> {
+        // A model writing a review takes longer than a listing call to answer.
+        let timeouts = (MODEL_FIRST_BYTE_TIMEOUT, MODEL_IDLE_TIMEOUT);
+        tollgate_data_plane::proxy::complete(&self.models, timeouts, connection, model, body).await
     }
 
     /// [`check_endpoint`] of an `ai_type` endpoint, with this validator's link-local policy.

@@ -7,10 +7,12 @@
 //! answers something else than a verdict, is an error: the caller lets the request through,
 //! unless the policy fails closed.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::sse::response_tokens;
-use super::upstream::{collect_answer, collect_error, send};
+use super::upstream::{HttpsClient, collect_answer, collect_error, send};
 use super::{Shared, anthropic, bedrock, google, openai};
 use crate::policy::detect::{self, Pii};
 use crate::policy::{cap, prefix};
@@ -47,6 +49,32 @@ pub async fn ask(
     text: &str,
 ) -> Result<Verdict, String> {
     let body = request_body(model, content, text);
+    let timeouts = (shared.first_byte_timeout, shared.idle_timeout);
+    let answer = complete(&shared.client, timeouts, connection, model, body)
+        .await
+        .map_err(|e| format!("the judge {e}"))?;
+    decide(&answer, text)
+}
+
+/// A model's answer to one chat completion: its text and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub content: String,
+    pub tokens: Tokens,
+}
+
+/// Sends the OpenAI-format chat `body` to `connection`'s `model` (translated for its
+/// provider, with its stored credentials) and reads the whole answer, within `timeouts`
+/// (first byte, then silence). Errors read after "the model" or "the judge": "answered 401:
+/// ...", credentials scrubbed.
+pub async fn complete(
+    client: &HttpsClient,
+    timeouts: (Duration, Duration),
+    connection: &Connection,
+    model: &str,
+    body: Vec<u8>,
+) -> Result<Completion, String> {
+    let (first_byte, idle) = timeouts;
     let secret = &connection.secret;
     let req = match connection.provider {
         Provider::OpenAi => {
@@ -56,34 +84,83 @@ pub async fn ask(
         Provider::Google => google::request(connection, model, &body, secret, false),
         Provider::Bedrock => bedrock::request(connection, model, &body, secret, false),
     }
-    .map_err(|e| e.to_string())?;
-    let resp = send(&shared.client, req, shared.first_byte_timeout)
+    .map_err(|e| format!("could not be asked: {e}"))?;
+    let resp = send(client, req, first_byte)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("could not be reached: {e}"))?;
     let (parts, body) = resp.into_parts();
     if !parts.status.is_success() {
         let secrets = [Some(secret), connection.key.as_ref(), None];
-        let text = collect_error(body, shared.idle_timeout, &secrets)
+        let text = collect_error(body, idle, &secrets)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("failed: {e}"))?;
         return Err(format!(
-            "the judge answered {}: {}",
+            "answered {}: {}",
             parts.status,
             String::from_utf8_lossy(&text[..text.len().min(300)])
         ));
     }
-    let bytes = collect_answer(body, shared.idle_timeout)
+    let bytes = collect_answer(body, idle)
         .await
-        .map_err(|e| e.to_string())?;
-    let translated = match connection.provider {
-        Provider::OpenAi => return parse_answer(&bytes, text),
-        Provider::Anthropic => anthropic_answer(&bytes, model),
-        Provider::Google => google_answer(&bytes, model),
-        Provider::Bedrock => bedrock_answer(&bytes, model, None),
+        .map_err(|e| format!("failed: {e}"))?;
+    let translated;
+    let answer: &[u8] = match connection.provider {
+        Provider::OpenAi => &bytes,
+        Provider::Anthropic => {
+            translated = anthropic_answer(&bytes, model).map_err(unreadable)?.0;
+            &translated
+        }
+        Provider::Google => {
+            translated = google_answer(&bytes, model).map_err(unreadable)?.0;
+            &translated
+        }
+        Provider::Bedrock => {
+            translated = bedrock_answer(&bytes, model, None).map_err(unreadable)?.0;
+            &translated
+        }
     };
-    let (answer, _) =
-        translated.map_err(|e| format!("the judge's answer could not be read: {e}"))?;
-    parse_answer(&answer, text)
+    openai_content(answer)
+}
+
+fn unreadable(e: impl std::fmt::Display) -> String {
+    format!("answered something unreadable: {e}")
+}
+
+/// The text and usage of an OpenAI-format chat completion.
+fn openai_content(bytes: &[u8]) -> Result<Completion, String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        choices: Vec<Choice>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        message: Message,
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        content: Option<String>,
+    }
+    let answer: Answer = serde_json::from_slice(bytes)
+        .map_err(|e| format!("answered something else than a chat completion: {e}"))?;
+    let content = answer
+        .choices
+        .into_iter()
+        .next()
+        .and_then(|c| c.message.content)
+        .ok_or("answered no message")?;
+    Ok(Completion {
+        content,
+        tokens: response_tokens(bytes).unwrap_or_default(),
+    })
+}
+
+/// The outermost JSON object of a model's `content`: models wrap JSON in prose or code
+/// fences now and then.
+pub fn json_object(content: &str) -> Option<&str> {
+    match (content.find('{'), content.rfind('}')) {
+        (Some(a), Some(b)) if a < b => Some(&content[a..=b]),
+        _ => None,
+    }
 }
 
 /// The chat completion request a judge gets.
@@ -112,40 +189,24 @@ fn request_body(model: &str, content: &str, text: &str) -> Vec<u8> {
 
 /// The verdict in a judge's OpenAI-format answer; `text` is the judged request (for
 /// removing quotes of it from the reason).
+#[cfg(test)]
 fn parse_answer(bytes: &[u8], text: &str) -> Result<Verdict, String> {
-    #[derive(Deserialize)]
-    struct Answer {
-        choices: Vec<Choice>,
-    }
-    #[derive(Deserialize)]
-    struct Choice {
-        message: Message,
-    }
-    #[derive(Deserialize)]
-    struct Message {
-        content: Option<String>,
-    }
+    let answer = openai_content(bytes).map_err(|e| format!("the judge {e}"))?;
+    decide(&answer, text)
+}
+
+/// The verdict in a judge's answer; `text` is the judged request (for removing quotes of it
+/// from the reason).
+fn decide(answer: &Completion, text: &str) -> Result<Verdict, String> {
     #[derive(Deserialize)]
     struct Decision {
         violation: bool,
         #[serde(default)]
         reason: String,
     }
-    let answer: Answer = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the judge's answer is not a chat completion: {e}"))?;
-    let content = answer
-        .choices
-        .into_iter()
-        .next()
-        .and_then(|c| c.message.content)
-        .ok_or("the judge answered no message")?;
-    // Models wrap JSON in prose or code fences now and then: take the outermost object.
-    let json = match (content.find('{'), content.rfind('}')) {
-        (Some(a), Some(b)) if a < b => &content[a..=b],
-        _ => return Err("the judge did not answer with a JSON verdict".into()),
-    };
-    let decision: Decision = serde_json::from_str(json)
-        .map_err(|_| "the judge did not answer with a JSON verdict".to_string())?;
+    let decision: Decision = json_object(&answer.content)
+        .and_then(|json| serde_json::from_str(json).ok())
+        .ok_or("the judge did not answer with a JSON verdict")?;
     let mut reason = without_quotes(decision.reason.trim(), text);
     // What is left must not hold what the built-in detectors look for either.
     if detect::find_secret(&reason).is_some() || detect::find_pii(&reason, &Pii::ALL).is_some() {
@@ -155,7 +216,7 @@ fn parse_answer(bytes: &[u8], text: &str) -> Result<Verdict, String> {
     Ok(Verdict {
         violation: decision.violation,
         reason,
-        tokens: response_tokens(bytes).unwrap_or_default(),
+        tokens: answer.tokens,
     })
 }
 

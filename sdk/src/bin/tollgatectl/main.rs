@@ -8,6 +8,7 @@ mod key;
 mod llm;
 mod output;
 mod policy;
+mod policy_assist;
 mod repo;
 mod route;
 mod token;

@@ -1,4 +1,5 @@
-//! `policy create|list|get|update|delete|violations|alerts|test`.
+//! `policy create|list|get|update|delete|violations|alerts|test` (`review` and `recommend`
+//! in `policy_assist`).
 
 use std::path::PathBuf;
 
@@ -34,6 +35,12 @@ pub enum PolicyCmd {
     Alerts(ViolationFilter),
     /// Run a policy's rules on sample text, as data planes would (nothing is recorded).
     Test(TestArgs),
+    /// Have a model rate a policy's text (score, and issues: ambiguity, verbosity, clarity,
+    /// scope, actionability).
+    Review(crate::policy_assist::ReviewArgs),
+    /// Have a model propose policies for a need described in plain words (nothing is
+    /// created).
+    Recommend(crate::policy_assist::RecommendArgs),
 }
 
 /// A policy by id or name.
@@ -584,6 +591,8 @@ pub async fn run(cmd: PolicyCmd, ctx: &Ctx) -> Result<String, CliError> {
             let resp = ctx.client().await?.test_policy(req).await?;
             f.message(&resp, || test_text(&resp))
         }
+        PolicyCmd::Review(a) => crate::policy_assist::review(a, ctx).await,
+        PolicyCmd::Recommend(a) => crate::policy_assist::recommend(a, ctx).await,
     }
 }
 
