@@ -906,6 +906,17 @@ async fn policies_reviewed_and_recommended_by_a_model() {
     );
     let listed = ctl.run(&["-o", "json", "policy", "list"]).await.ok().json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // The calls' tokens count as the gateway's own model use (one review and two
+    // recommendations of 50 + 12 tokens on `openai`), not as app calls.
+    let used = stats(&cp).await;
+    assert_eq!(
+        (
+            used.total_llm_tokens_in,
+            used.total_llm_tokens_out,
+            used.total_api_calls
+        ),
+        (150, 36, 0)
+    );
 
     // The model must be named, and exist; the secret never shows.
     ctl.run(

@@ -8,6 +8,9 @@
 //! unknown issue kinds are kept as unspecified, texts are capped, and a proposal whose name,
 //! risk or action cannot be used is dropped.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::Deserialize;
 use tollgate_data_plane::proxy::{Completion, json_object};
 use tollgate_data_plane::snapshot::Connection;
@@ -126,7 +129,44 @@ impl Ctx {
         tracing::info!(llm = %a.connection.id, model = %a.model,
             input_tokens = answer.tokens.input, output_tokens = answer.tokens.output,
             "policy assistant called");
+        self.record_tokens(a, &answer).await;
         Ok(answer)
+    }
+
+    /// Counts the call's tokens in its configuration's usage as the gateway's own model
+    /// calls (`llm_tokens_*`, as policy judges' are), through the same exactly-once path as
+    /// data planes' reports, under this process's own reporter id. Best effort: a failure
+    /// is logged, the answer still returned.
+    async fn record_tokens(&self, a: &Assistant, answer: &Completion) {
+        static REPORTER: OnceLock<(String, AtomicU64)> = OnceLock::new();
+        let (instance_id, sequence) = REPORTER.get_or_init(|| {
+            // Sequences start at the start time in microseconds, so they keep growing.
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_micros() as u64);
+            (
+                format!("control-plane-{}", uuid::Uuid::new_v4()),
+                AtomicU64::new(start),
+            )
+        });
+        let minute = crate::model::now_ms().div_euclid(60_000);
+        let report = tollgate_proto::sync::UsageReport {
+            instance_id: instance_id.clone(),
+            sequence: sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            records: vec![tollgate_proto::sync::UsageRecord {
+                minute,
+                ai_llm_id: a.connection.id.to_string(),
+                model: a.model.clone(),
+                llm_tokens_in: answer.tokens.input,
+                llm_tokens_out: answer.tokens.output,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        if let Err(e) = crate::sync::usage::report(self, report).await {
+            tracing::warn!(llm = %a.connection.id, error = %e,
+                "the policy assistant's tokens could not be counted");
+        }
     }
 
     /// Rates `content` with the assistant.

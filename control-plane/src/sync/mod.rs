@@ -28,7 +28,7 @@ mod service;
 mod snapshot;
 mod subscribe;
 pub mod tls;
-mod usage;
+pub(crate) mod usage;
 
 pub use auth::TokenCheck;
 pub use resource::policy as synced_policy;
