@@ -69,11 +69,17 @@ impl Principal {
         if self.can(workspace_id, need) {
             Ok(())
         } else {
+            // A workspace the token cannot even read is not named: an id of one of its
+            // records must not tell the caller what the workspace is called.
+            let which = if self.can(workspace_id, Access::Read) {
+                format!("workspace '{workspace_name}'")
+            } else {
+                "its workspace".to_string()
+            };
             Err(ApiError::PermissionDenied(format!(
-                "token '{}' has no {} access to workspace '{}'; ask an organization admin for a role on it",
+                "token '{}' has no {} access to {which}; ask an organization admin for a role on it",
                 self.name,
                 need.as_str(),
-                workspace_name
             )))
         }
     }
@@ -209,6 +215,21 @@ mod tests {
         for (roles, ws, need, want) in cases {
             assert_eq!(p(roles).can(ws, *need), *want, "{roles:?} {ws} {need:?}");
         }
+    }
+
+    #[test]
+    fn refusals_name_only_workspaces_the_token_can_read() {
+        let reader = p(&[(Some("w1"), Role::Read)]);
+        let message = |ws: &str| match reader.require(ws, "team-secret", Access::Write) {
+            Err(ApiError::PermissionDenied(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(message("w1").contains("write access to workspace 'team-secret'"));
+        let elsewhere = message("w2");
+        assert!(
+            elsewhere.contains("access to its workspace") && !elsewhere.contains("team-secret"),
+            "{elsewhere}"
+        );
     }
 
     #[test]
