@@ -150,7 +150,7 @@ fn openai_content(bytes: &[u8]) -> Result<Completion, String> {
         .ok_or("answered no message")?;
     Ok(Completion {
         content,
-        tokens: response_tokens(bytes).unwrap_or_default(),
+        tokens: response_tokens(bytes).unwrap_or_default().plausible(),
     })
 }
 

@@ -41,17 +41,23 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Saturating: counts that came from providers must not wrap (release builds) or panic
+    /// (debug builds) whatever they report.
     fn add(&mut self, o: &Counters) {
-        self.api_calls += o.api_calls;
-        self.errors += o.errors;
-        self.tokens_in += o.tokens_in;
-        self.tokens_out += o.tokens_out;
-        self.latency_ms_sum += o.latency_ms_sum;
-        self.policy_violations += o.policy_violations;
-        self.alerts += o.alerts;
-        self.blocks += o.blocks;
-        self.llm_tokens_in += o.llm_tokens_in;
-        self.llm_tokens_out += o.llm_tokens_out;
+        for (a, b) in [
+            (&mut self.api_calls, o.api_calls),
+            (&mut self.errors, o.errors),
+            (&mut self.tokens_in, o.tokens_in),
+            (&mut self.tokens_out, o.tokens_out),
+            (&mut self.latency_ms_sum, o.latency_ms_sum),
+            (&mut self.policy_violations, o.policy_violations),
+            (&mut self.alerts, o.alerts),
+            (&mut self.blocks, o.blocks),
+            (&mut self.llm_tokens_in, o.llm_tokens_in),
+            (&mut self.llm_tokens_out, o.llm_tokens_out),
+        ] {
+            *a = a.saturating_add(b);
+        }
     }
 }
 
@@ -322,6 +328,31 @@ mod tests {
             key_id: k.into(),
             model: "m".into(),
         }
+    }
+
+    #[test]
+    fn absurd_counts_neither_wrap_nor_fill_the_totals() {
+        let mut c = Counters {
+            tokens_in: u64::MAX - 1,
+            ..Default::default()
+        };
+        c.add(&Counters {
+            tokens_in: 5,
+            api_calls: 1,
+            ..Default::default()
+        });
+        assert_eq!((c.tokens_in, c.api_calls), (u64::MAX, 1), "saturates");
+        let reported = crate::usage::Tokens {
+            input: u64::MAX,
+            output: 42,
+        };
+        assert_eq!(
+            reported.plausible(),
+            crate::usage::Tokens {
+                input: crate::usage::MAX_TOKENS_PER_CALL,
+                output: 42
+            }
+        );
     }
 
     fn one(tokens_in: u64) -> Counters {

@@ -42,6 +42,20 @@ pub struct Tokens {
     pub output: u64,
 }
 
+/// Most tokens one call counts, each way: ten times the largest context window there is. A
+/// provider reporting more is wrong, and would push the connection's totals to their limit.
+pub const MAX_TOKENS_PER_CALL: u64 = 100_000_000;
+
+impl Tokens {
+    /// These counts, each at most [`MAX_TOKENS_PER_CALL`].
+    pub fn plausible(self) -> Self {
+        Self {
+            input: self.input.min(MAX_TOKENS_PER_CALL),
+            output: self.output.min(MAX_TOKENS_PER_CALL),
+        }
+    }
+}
+
 impl From<crate::providers::Usage> for Tokens {
     fn from(u: crate::providers::Usage) -> Self {
         Self {
@@ -81,7 +95,7 @@ impl Meter {
 
     /// The provider's token counts (the last report wins: streams report a running total).
     pub fn set_tokens(&mut self, tokens: Tokens) {
-        self.tokens = tokens;
+        self.tokens = tokens.plausible();
     }
 
     /// The request completed as far as the gateway can tell (not counted as an error).

@@ -6,5 +6,5 @@ mod meter;
 mod reporter;
 
 pub use aggregate::{Aggregator, Counters, UsageKey};
-pub use meter::{Meter, Recorder, Tokens};
+pub use meter::{MAX_TOKENS_PER_CALL, Meter, Recorder, Tokens};
 pub use reporter::{UsageSender, run_reporter};
