@@ -472,3 +472,11 @@ async fn bedrock_errors_bad_signature_and_api_keys() {
     );
     conformance::passed(Provider::Aws, &[Capability::Errors]);
 }
+
+/// Judges and the policy assistant through a Bedrock configuration (signed calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_judges_and_reviews_policies() {
+    let s = setup().await;
+    tollgate_tests::chat::judge_and_review_with(&s.cp, &s.dp, &s.key, "bedrock", MODEL, MODEL)
+        .await;
+}

@@ -334,3 +334,10 @@ async fn gemini_errors_and_passthrough() {
     }
     conformance::passed(Provider::Google, &[Capability::Errors]);
 }
+
+/// Judges and the policy assistant through a Gemini configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_judges_and_reviews_policies() {
+    let s = setup().await;
+    tollgate_tests::chat::judge_and_review_with(&s.cp, &s.dp, &s.key, "gemini", MODEL, MODEL).await;
+}

@@ -88,3 +88,78 @@ pub async fn collect_stream(
     }
     (text, args, usage, chunks)
 }
+
+/// The gateway's own model calls through configuration `llm` (its `model`), end to end: a
+/// BLOCK policy judged by it refuses a request about launch codes and lets another through
+/// (`app_model` is what the app asks for, `key` its API key), and it reviews that policy.
+/// The mock provider recognises the judge's and the reviewer's prompts on every API.
+pub async fn judge_and_review_with(
+    cp: &ControlPlane,
+    dp: &crate::DataPlane,
+    key: &str,
+    llm: &str,
+    model: &str,
+    app_model: &str,
+) {
+    let ctl = cp.ctl();
+    ctl.run(&[
+        "policy",
+        "create",
+        "--workspace",
+        "default",
+        "--name",
+        "no-launch-codes",
+        "--risk",
+        "high",
+        "--action",
+        "block",
+        "--content",
+        "Never discuss launch codes.",
+        "--judge",
+        llm,
+        "--judge-model",
+        model,
+    ])
+    .await
+    .ok();
+    let url = format!("{}/v1/chat/completions", dp.url);
+    let ask = |text: &str| {
+        json!({"model": app_model, "messages": [{"role": "user", "content": text}]}).to_string()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        let (status, body) =
+            crate::http::post_json(&url, Some(key), &ask("the launch codes?")).await;
+        if status == 403 {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        refused["error"]["message"],
+        "blocked by policy 'no-launch-codes': the policy's judge found: The request asks for restricted codes."
+    );
+    let (status, body) = crate::http::post_json(&url, Some(key), &ask("say hello")).await;
+    assert_eq!(status, 200, "{body}");
+    let review = ctl
+        .run(&[
+            "-o",
+            "json",
+            "policy",
+            "review",
+            "no-launch-codes",
+            "--llm",
+            llm,
+            "--model",
+            model,
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(review["score"], 35, "{review}");
+    assert_eq!(review["issues"][0]["kind"], "AMBIGUITY", "{review}");
+}

@@ -307,12 +307,22 @@ pub(crate) async fn converse(
     let usage =
         json!({"inputTokens": input, "outputTokens": output, "totalTokens": input + output});
     if !stream {
-        let (content, stop) = match tool {
-            Some(name) => (
+        // The gateway's own calls (a judge, the policy assistant) get their answer.
+        let own = req
+            .pointer("/system/0/text")
+            .and_then(Value::as_str)
+            .zip(
+                req.pointer("/messages/0/content/0/text")
+                    .and_then(Value::as_str),
+            )
+            .and_then(|(system, user)| crate::mock_provider::gateway_answer(system, user));
+        let (content, stop) = match (tool, own) {
+            (_, Some(text)) => (json!([{ "text": text }]), "end_turn"),
+            (Some(name), None) => (
                 json!([{"toolUse": {"toolUseId": "tooluse_mock01", "name": name, "input": {"city": "Paris"}}}]),
                 "tool_use",
             ),
-            None => (json!([{"text": "Hello from mock Bedrock"}]), "end_turn"),
+            (None, None) => (json!([{"text": "Hello from mock Bedrock"}]), "end_turn"),
         };
         let mut r = json_response(
             StatusCode::OK,

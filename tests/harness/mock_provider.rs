@@ -218,7 +218,7 @@ pub const JUDGE_USAGE: (u64, u64) = (50, 12);
 
 /// What the mock answers the gateway's own calls, by their system prompt: a policy judge's
 /// verdict, a policy review, or policy proposals (`None`: not such a call).
-fn gateway_answer(system: &str, user: &str) -> Option<String> {
+pub(crate) fn gateway_answer(system: &str, user: &str) -> Option<String> {
     if system.starts_with("You decide whether a request sent to an AI model violates a policy") {
         return Some(verdict(user));
     }
@@ -579,9 +579,19 @@ async fn gemini(seen: &Seen, secret: &str, behavior: Behavior) -> Response<Body>
     };
     let call = |name: &str| json!([{"functionCall": {"name": name, "args": {"city": "Paris"}}}]);
     if !stream {
-        let parts = match tool {
-            Some(name) => call(name),
-            None => json!([{"text": "Hello from mock Gemini"}]),
+        // The gateway's own calls (a judge, the policy assistant) get their answer.
+        let own = req
+            .pointer("/systemInstruction/parts/0/text")
+            .and_then(Value::as_str)
+            .zip(
+                req.pointer("/contents/0/parts/0/text")
+                    .and_then(Value::as_str),
+            )
+            .and_then(|(system, user)| gateway_answer(system, user));
+        let parts = match (tool, own) {
+            (_, Some(text)) => json!([{ "text": text }]),
+            (Some(name), None) => call(name),
+            (None, None) => json!([{"text": "Hello from mock Gemini"}]),
         };
         return json_response(StatusCode::OK, response(parts, Some("STOP"), usage));
     }
