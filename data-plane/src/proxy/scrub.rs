@@ -1,38 +1,62 @@
 //! Removing credentials from provider text before it reaches the app: a provider that echoes
 //! the key it was sent must not turn the gateway into a way to read the stored secret.
+//!
+//! Each secret is looked for as sent, JSON-escaped (`/` as `\/`) and base64-encoded, and
+//! also when only its start is echoed: a run of [`PREFIX_RUN`] or more of its first bytes
+//! ("Incorrect API key provided: sk-proj-abcdefghij…") gives most of it away.
 
+use base64::Engine;
 use bytes::{Bytes, BytesMut};
 
 use crate::secret::Secret;
 
 /// Credentials shorter than this are not scrubbed (they would match ordinary text).
 const MIN_SCRUBBED_LEN: usize = 4;
+/// The shortest start of a secret redacted on its own (a shorter secret: only whole).
+const PREFIX_RUN: usize = 12;
 const REDACTED: &[u8] = b"[redacted]";
 
-/// `body` with every exact occurrence of each secret replaced by `[redacted]`; the same
-/// buffer when none occurs.
+/// `body` with each secret, in each of its forms, replaced by `[redacted]`; the same buffer
+/// when none occurs.
 pub fn scrub(body: Bytes, secrets: &[Option<&Secret>]) -> Bytes {
     let mut body = body;
     for secret in secrets.iter().flatten() {
-        let needle = secret.expose().as_bytes();
-        if needle.len() < MIN_SCRUBBED_LEN || find(&body, needle).is_none() {
+        let plain = secret.expose();
+        if plain.len() < MIN_SCRUBBED_LEN {
             continue;
         }
-        let mut out = BytesMut::with_capacity(body.len());
-        let mut rest = &body[..];
-        while let Some(at) = find(rest, needle) {
-            out.extend_from_slice(&rest[..at]);
-            out.extend_from_slice(REDACTED);
-            rest = &rest[at + needle.len()..];
+        // The escaped form first: the plain form's start is also its start.
+        if plain.contains('/') {
+            body = redact(body, plain.replace('/', "\\/").as_bytes());
         }
-        out.extend_from_slice(rest);
-        body = out.freeze();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
+        body = redact(body, encoded.as_bytes());
+        body = redact(body, plain.as_bytes());
     }
     body
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// `body` with every run of `secret`'s bytes that starts where `secret` starts and is at
+/// least [`PREFIX_RUN`] long (the whole of a shorter secret) redacted.
+fn redact(body: Bytes, secret: &[u8]) -> Bytes {
+    let head = &secret[..secret.len().min(PREFIX_RUN)];
+    if memchr::memmem::find(&body, head).is_none() {
+        return body;
+    }
+    let mut out = BytesMut::with_capacity(body.len());
+    let mut rest = &body[..];
+    while let Some(at) = memchr::memmem::find(rest, head) {
+        let run = rest[at..]
+            .iter()
+            .zip(secret)
+            .take_while(|(a, b)| a == b)
+            .count();
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(REDACTED);
+        rest = &rest[at + run..];
+    }
+    out.extend_from_slice(rest);
+    out.freeze()
 }
 
 #[cfg(test)]
@@ -66,5 +90,32 @@ mod tests {
         );
         check("abc", &["ab", ""], "abc");
         check("", &["sk-abc"], "");
+    }
+
+    #[test]
+    fn echoed_starts_escapes_and_encodings_are_redacted() {
+        let key = "sk-proj-0123456789abcdefghijklmnopqrstuv";
+        // The start of a long key, cut anywhere past the first 12 bytes.
+        check(
+            "Incorrect API key provided: sk-proj-0123456789abc****uv.",
+            &[key],
+            "Incorrect API key provided: [redacted]****uv.",
+        );
+        // Shorter than that is ordinary text.
+        check("prefix sk-proj-01 only", &[key], "prefix sk-proj-01 only");
+        // An AWS secret access key with `/`, echoed in JSON with escaped slashes.
+        let aws = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        check(
+            r#"{"message":"bad key wJalrXUtnFEMI\/K7MDENG\/bPxRfiCYEXAMPLEKEY"}"#,
+            &[aws],
+            r#"{"message":"bad key [redacted]"}"#,
+        );
+        // Base64 of the key (as in a Basic header echoed back).
+        let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+        check(
+            &format!("Authorization: Basic {encoded}"),
+            &[key],
+            "Authorization: Basic [redacted]",
+        );
     }
 }
