@@ -511,4 +511,19 @@ async fn routes_point_only_at_served_models_and_keep_them() {
         .ok();
     let answer = w.chat("fast").await;
     assert_eq!(answer.status, 200, "{answer:?}");
+    // A route named like another configuration's models keeps that one out of the
+    // repository.
+    set("b/fast", "a/gpt-4o-mini").await.ok();
+    create_llm(
+        &w.cp,
+        "b",
+        proto::AiType::Openai,
+        "http://127.0.0.1:9/v1".into(),
+        MODEL,
+        SECRET,
+    )
+    .await;
+    ctl.run(&["repo", "attach", "r", "b"])
+        .await
+        .fails_with("route 'b/fast' would hide the models of 'b'");
 }

@@ -89,12 +89,17 @@ pub(crate) fn verify_signature(seen: &Seen, secret: &str) -> Result<(), (&'stati
         );
     };
     if let Some(api_key) = authorization.strip_prefix("Bearer ") {
+        // The refusal quotes the start of the key, as some providers' do: the gateway must
+        // not pass it on.
+        let quoted: String = api_key.chars().take(16).collect();
         return if api_key == BEDROCK_API_KEY {
             Ok(())
         } else {
             deny(
                 "AccessDeniedException",
-                "Authentication failed: Please make sure your API Key is valid.",
+                &format!(
+                    "Authentication failed: Please make sure your API Key is valid ({quoted}...)."
+                ),
             )
         };
     }

@@ -265,8 +265,10 @@ impl Ctx {
 
     /// Refuses an update of `old` to `new` that would take a model from under a route of a
     /// repository using it (a routing id change, or a model dropped from its list; no list
-    /// serves what validation discovers): data planes would stop serving that route target. Returns the using repositories' keys and
-    /// revisions, for the update to commit only if no route changed meanwhile.
+    /// serves what validation discovers), or whose new routing id an existing route name
+    /// would hide: data planes would stop serving that route target. Returns what the
+    /// update must find unchanged to commit: the using repositories, and the configuration's
+    /// children marker (a repository attaching it meanwhile bumps it).
     async fn routes_still_served(
         &self,
         old: &AiLlm,
@@ -275,8 +277,17 @@ impl Ctx {
         if new.routing_id == old.routing_id && new.models == old.models {
             return Ok(Vec::new());
         }
+        let children = keys::children(&keys::llm(&old.id));
+        let children_rev = self
+            .store()
+            .get(&children)
+            .await?
+            .map_or(0, |kv| kv.mod_revision);
+        let mut guards = vec![(children, children_rev)];
+        let serves =
+            |l: &AiLlm, model: &str| l.models.is_empty() || l.models.iter().any(|m| m == model);
         let prefix = format!("{}/", old.routing_id);
-        let mut guards = Vec::new();
+        let new_prefix = format!("{}/", new.routing_id);
         for repo in db::list::<Repository>(self.store(), keys::REPOS).await? {
             if !repo.value.ai_llm_ids.contains(&old.id) {
                 continue;
@@ -284,14 +295,20 @@ impl Ctx {
             for route in &repo.value.routes {
                 let lost = route.targets.iter().find(|t| {
                     t.target.strip_prefix(&prefix).is_some_and(|model| {
-                        new.routing_id != old.routing_id
-                            || (!new.models.is_empty() && !new.models.iter().any(|m| m == model))
+                        serves(old, model)
+                            && (new.routing_id != old.routing_id || !serves(new, model))
                     })
                 });
                 if let Some(t) = lost {
                     return Err(ApiError::FailedPrecondition(format!(
                         "route '{}' of repository '{}' sends traffic to '{}', which this change would remove; change or delete the route first",
                         route.name, repo.value.name, t.target
+                    )));
+                }
+                if new.routing_id != old.routing_id && route.name.starts_with(&new_prefix) {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "route '{}' of repository '{}' would hide the models of routing id '{}'; rename the route or pick another routing id",
+                        route.name, repo.value.name, new.routing_id
                     )));
                 }
             }

@@ -68,7 +68,8 @@ impl Ctx {
     }
 
     /// Refuses `name` when another active key of `repository_id` has it, so an app's key can
-    /// be named without ambiguity (revoked keys keep theirs, for the audit trail). Returns
+    /// be named without ambiguity (revoked and expired keys keep theirs, for the audit trail,
+    /// and block nothing). Returns
     /// the revision of the repository's children marker: a create or rename commits only if
     /// it is unchanged, and each bumps it, so two writes of one name cannot both pass.
     async fn check_key_name(
@@ -84,6 +85,7 @@ impl Ctx {
             .get(&marker)
             .await?
             .map_or(0, |kv| kv.mod_revision);
+        let now = now_ms();
         let taken = db::list::<ApiKey>(self.store(), keys::API_KEYS)
             .await?
             .into_iter()
@@ -91,6 +93,7 @@ impl Ctx {
             .find(|k| {
                 k.repository_id == repository_id
                     && k.revoked_at.is_none()
+                    && k.expires_at.is_none_or(|e| e > now)
                     && k.name == name
                     && Some(k.id.as_str()) != own_id
             });

@@ -621,12 +621,12 @@ impl PolicyService for Service {
         let r = req.get_ref();
         let content = match (r.policy_id.trim().is_empty(), r.content.trim().is_empty()) {
             (false, true) => {
-                ctx.policy(&p, &r.policy_id, "", Access::Read)
+                ctx.policy(&p, &r.policy_id, &r.policy_workspace_id, Access::Read)
                     .await?
                     .value
                     .content
             }
-            (true, false) => r.content.clone(),
+            (true, false) => content("content", &r.content)?,
             _ => {
                 return Err(ApiError::invalid(
                     "content",
@@ -646,10 +646,10 @@ impl PolicyService for Service {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
         let r = req.get_ref();
-        if r.prompt.trim().is_empty() {
+        if r.prompt.trim().is_empty() || r.prompt.len() > super::policy_assist::MAX_INPUT {
             return Err(ApiError::invalid(
                 "prompt",
-                "describe what the policies should prevent or require",
+                "describe what the policies should prevent or require (at most 32 KiB)",
             )
             .into());
         }
@@ -777,10 +777,9 @@ async fn violations(
         None
     };
     let policy = if given(&r.policy_id) {
-        match ctx
-            .policy(p, &r.policy_id, &r.workspace_id, Access::Read)
-            .await
-        {
+        // Not narrowed to the workspace filter: an organization policy fires in every
+        // workspace, and its events are listed under each.
+        match ctx.policy(p, &r.policy_id, "", Access::Read).await {
             Ok(x) => Some(x.value.id),
             Err(ApiError::PermissionDenied(_)) => return Ok(empty()),
             Err(e) => return Err(e),

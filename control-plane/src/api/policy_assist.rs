@@ -21,8 +21,9 @@ use crate::auth::{Access, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{AiLlm, CredentialMode};
 
-/// Longest policy text or prompt sent to the model.
-const MAX_INPUT: usize = 16 * 1024;
+/// Longest policy text or prompt sent to the model (a stored policy's content is at most
+/// this long too).
+pub const MAX_INPUT: usize = 32 * 1024;
 /// Longest text kept from the model (a summary, an issue, a proposed policy's content).
 const MAX_TEXT: usize = 2_000;
 /// Most issues kept from a review.
@@ -117,15 +118,7 @@ impl Ctx {
             .validator
             .ask_model(&a.connection, &a.model, body)
             .await
-            .map_err(|e| {
-                let message = format!("model {} of '{}' {e}", a.model, a.name);
-                // Unreachable may pass; an answer (a refusal, a bad request) will not.
-                if e.starts_with("could not be reached") {
-                    ApiError::Unavailable(message)
-                } else {
-                    ApiError::FailedPrecondition(message)
-                }
-            })?;
+            .map_err(|e| call_failed(&e, format!("model {} of '{}' {e}", a.model, a.name)))?;
         tracing::info!(llm = %a.connection.id, model = %a.model,
             input_tokens = answer.tokens.input, output_tokens = answer.tokens.output,
             "policy assistant called");
@@ -139,6 +132,10 @@ impl Ctx {
     /// is logged, the answer still returned.
     async fn record_tokens(&self, a: &Assistant, answer: &Completion) {
         static REPORTER: OnceLock<(String, AtomicU64)> = OnceLock::new();
+        // Reports of one reporter must land in sequence order (a later one applied first
+        // would make the earlier one look applied already): one at a time.
+        static IN_ORDER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = IN_ORDER.lock().await;
         let (instance_id, sequence) = REPORTER.get_or_init(|| {
             // Sequences start at the start time in microseconds, so they keep growing.
             let start = std::time::SystemTime::now()
@@ -233,6 +230,26 @@ impl Ctx {
             input_tokens: answer.tokens.input,
             output_tokens: answer.tokens.output,
         })
+    }
+}
+
+/// The API error of a failed model call (`e` as `complete` says it): what may pass on a
+/// retry is UNAVAILABLE (unreachable, timed out, the provider busy or failing: 429, 5xx);
+/// a model the provider does not know is INVALID_ARGUMENT; the rest (refused credentials,
+/// an answer that cannot be read) FAILED_PRECONDITION.
+fn call_failed(e: &str, message: String) -> ApiError {
+    let status = e
+        .strip_prefix("answered ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse::<u16>().ok());
+    match status {
+        Some(429 | 500..=599) => ApiError::Unavailable(message),
+        Some(400 | 404) => ApiError::invalid("assistant.model", message),
+        Some(_) => ApiError::FailedPrecondition(message),
+        None if e.starts_with("could not be reached") || e.starts_with("failed") => {
+            ApiError::Unavailable(message)
+        }
+        None => ApiError::FailedPrecondition(message),
     }
 }
 
@@ -390,6 +407,36 @@ mod tests {
         );
         let r = parse_review(&long).expect("review");
         assert!(r.summary.len() <= MAX_TEXT && r.summary.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn failed_calls_get_the_code_a_client_can_act_on() {
+        let code = |e: &str| tonic::Status::from(call_failed(e, e.to_string())).code();
+        assert_eq!(
+            code("answered 429 Too Many Requests: slow down"),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            code("answered 503 Service Unavailable: x"),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            code("could not be reached: connect refused"),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            code("failed: the provider went silent"),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            code("answered 404 Not Found: no model"),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code("answered 401 Unauthorized: bad key"),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(code("answered no message"), tonic::Code::FailedPrecondition);
     }
 
     #[test]

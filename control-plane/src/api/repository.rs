@@ -371,6 +371,14 @@ impl RepositoryService for Service {
             .into());
         }
         let mut repo = cur.value.clone();
+        let hidden = format!("{}/", llm.value.routing_id);
+        if let Some(route) = repo.routes.iter().find(|r| r.name.starts_with(&hidden)) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "route '{}' would hide the models of '{}' (routing id '{}'); rename the route first",
+                route.name, llm.value.name, llm.value.routing_id
+            ))
+            .into());
+        }
         if !repo.ai_llm_ids.contains(&llm.value.id) {
             repo.ai_llm_ids.push(llm.value.id.clone());
         }

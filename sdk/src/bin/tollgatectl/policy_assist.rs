@@ -39,6 +39,10 @@ pub struct ReviewArgs {
     /// A stored policy (id or name); or --content / --content-file for a text not stored.
     #[arg(required_unless_present_any = ["content", "content_file"], conflicts_with_all = ["content", "content_file"])]
     pub policy: Option<String>,
+    /// Look for the policy's name only in this workspace (for a name used at several
+    /// scopes).
+    #[arg(long, requires = "policy")]
+    pub policy_workspace: Option<String>,
     /// The policy text to review.
     #[arg(long, conflicts_with = "content_file")]
     pub content: Option<String>,
@@ -69,6 +73,7 @@ pub fn review_request(a: ReviewArgs) -> Result<proto::ReviewPolicyRequest, CliEr
     };
     Ok(proto::ReviewPolicyRequest {
         policy_id: a.policy.unwrap_or_default(),
+        policy_workspace_id: a.policy_workspace.unwrap_or_default(),
         content,
         assistant: Some(a.assistant.into_proto()),
     })
