@@ -117,6 +117,11 @@ pub struct Config {
         default_value_t = DEFAULT_BODY_READ_TIMEOUT_MS
     )]
     pub body_read_timeout_ms: u64,
+    /// On shutdown, how long to keep accepting new requests while `/readyz` already answers
+    /// 503, so load balancers stop sending before the listener closes (Kubernetes before
+    /// 1.30 has no native preStop sleep; 0: close at once).
+    #[arg(long, env = "TOLLGATE_DRAIN_DELAY_MS", default_value_t = 0)]
+    pub drain_delay_ms: u64,
     /// Most app connections served at once; further ones wait in the listen backlog until
     /// one closes.
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
@@ -155,6 +160,7 @@ impl Config {
             allow_link_local_upstreams: false,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
+            drain_delay_ms: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             workers: 0,
             instance_id: uuid::Uuid::new_v4().to_string(),
@@ -221,6 +227,9 @@ impl Config {
                 problems.push(format!("{flag} must be above 0"));
             }
         }
+        if self.drain_delay_ms > 300_000 {
+            problems.push("--drain-delay-ms must be at most 300000 (5 minutes)".into());
+        }
         if self.max_connections == 0 {
             problems.push("--max-connections must be above 0".into());
         }
@@ -250,6 +259,11 @@ impl Config {
     /// Longest wait for a provider's response headers.
     pub fn first_byte_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_first_byte_timeout_ms)
+    }
+
+    /// How long new requests are still accepted once shutdown has begun.
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms)
     }
 
     /// Longest time to read a request body.

@@ -154,10 +154,19 @@ impl Gateway {
             metrics: shared.recorder.metrics.clone(),
             draining: draining.clone(),
         };
-        // The admin port keeps serving through the drain, and says it is not ready.
+        // The admin port keeps serving through the drain, and says it is not ready; new
+        // requests are still taken for the drain delay, so load balancers see that first.
+        let drain_delay = config.drain_delay();
         let shutdown = async move {
             shutdown.await;
             draining.store(true, Ordering::Relaxed);
+            if !drain_delay.is_zero() {
+                tracing::info!(
+                    delay_ms = drain_delay.as_millis() as u64,
+                    "shutting down: /readyz answers 503, still taking requests for the drain delay"
+                );
+                tokio::time::sleep(drain_delay).await;
+            }
             tracing::info!("shutting down: no new connections, draining open requests");
         };
         let admin_task = tokio::spawn(server::serve(

@@ -219,6 +219,15 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     check(ports == {7070, 7071, 8080, 8081}, f"{name}: ports 7070, 7071, 8080, 8081")
 
     dpv = values.get("dataPlane", {})
+    delay = dpv.get("drainDelaySeconds", 5)
+    dp_args = dpc["args"]
+    check((f"--drain-delay-ms={delay * 1000}" in dp_args) == (delay > 0)
+          and "lifecycle" not in dpc,
+          f"{name}: data plane drains with --drain-delay-ms from dataPlane.drainDelaySeconds")
+    # The data plane finishes open requests within 30 s after the delay: the kubelet must
+    # not kill it sooner.
+    grace = dp["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    check(grace >= delay + 30, f"{name}: terminationGracePeriodSeconds {grace} covers delay {delay} + 30 s drain")
     hpa_on = dpv.get("autoscaling", {}).get("enabled", True)
     check(("HorizontalPodAutoscaler" in kinds) == hpa_on, f"{name}: HPA iff autoscaling")
     check(("replicas" in dp["spec"]) != hpa_on, f"{name}: data plane replicas left to the HPA")

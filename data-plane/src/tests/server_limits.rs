@@ -117,3 +117,28 @@ async fn a_draining_gateway_is_not_ready_and_finishes_open_requests() {
     let (status, body) = open.await.expect("task");
     assert_eq!(status, 200, "the open request is answered: {body}");
 }
+
+#[tokio::test]
+async fn the_drain_delay_keeps_taking_requests_while_not_ready() {
+    let mut config = test_config("http://127.0.0.1:9");
+    config.drain_delay_ms = 500;
+    let gw = start(config, None).await;
+    let (app, admin) = (gw.addr, gw.admin);
+    drop(gw);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        call("GET", format!("http://{admin}/readyz"), &[], "")
+            .await
+            .0,
+        503
+    );
+    // Not ready, yet still served (no snapshot: 503 from the app port, not a refused
+    // connection).
+    let url = format!("http://{app}/v1/models");
+    assert_eq!(call("GET", url, &[], "").await.0, 503);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        TcpStream::connect(app).await.is_err(),
+        "the listener closes after the delay"
+    );
+}
