@@ -58,6 +58,20 @@ pub async fn list<T: DeserializeOwned>(
         .collect()
 }
 
+/// The records with keys in `[start, end)`, in key order.
+pub async fn list_range<T: DeserializeOwned>(
+    store: &dyn Store,
+    start: &str,
+    end: &str,
+) -> ApiResult<Vec<T>> {
+    store
+        .list_range(start, end)
+        .await?
+        .iter()
+        .map(|kv| decode(&kv.key, &kv.value))
+        .collect()
+}
+
 /// Commits `txn`; a failed compare becomes `ABORTED` with `conflict` as the message.
 pub async fn commit(
     store: &dyn Store,

@@ -94,6 +94,20 @@ pub const OLD_POLICIES: &str = "policies/";
 pub const VIOLATIONS: &str = "violations/";
 
 /// A violation event, listed per workspace in time order (milliseconds zero-padded).
+/// The keys of `workspace`'s violation events from `from_ms` (inclusive) to `to_ms`
+/// (exclusive), as a `[start, end)` range (`i64::MIN` / `i64::MAX`: unbounded).
+pub fn violation_range(workspace: &str, from_ms: i64, to_ms: i64) -> (String, String) {
+    let ws = escape_segment(workspace);
+    let start = format!("{VIOLATIONS}{ws}/{:015}", from_ms.max(0));
+    // '0' is the byte after '/': the end of the workspace's prefix.
+    let end = if to_ms == i64::MAX {
+        format!("{VIOLATIONS}{ws}0")
+    } else {
+        format!("{VIOLATIONS}{ws}/{:015}", to_ms.max(0))
+    };
+    (start, end)
+}
+
 pub fn violation(workspace: &str, time_ms: i64, id: &str) -> String {
     format!(
         "{VIOLATIONS}{}/{:015}/{}",
@@ -176,6 +190,27 @@ impl UsageRowKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn violation_ranges_hold_exactly_their_events() {
+        let (start, end) = violation_range("ws_1", 1_000, 2_000);
+        let inside = |k: &str| start.as_str() <= k && k < end.as_str();
+        assert!(inside(&violation("ws_1", 1_000, "a")));
+        assert!(inside(&violation("ws_1", 1_999, "z")));
+        assert!(
+            !inside(&violation("ws_1", 2_000, "a")),
+            "the end is exclusive"
+        );
+        assert!(!inside(&violation("ws_1", 999, "z")));
+        assert!(
+            !inside(&violation("ws_10", 1_500, "a")),
+            "another workspace"
+        );
+        let (start, end) = violation_range("ws_1", i64::MIN, i64::MAX);
+        let inside = |k: &str| start.as_str() <= k && k < end.as_str();
+        assert!(inside(&violation("ws_1", 0, "a")) && inside(&violation("ws_1", i64::MAX, "a")));
+        assert!(!inside(&violation("ws_10", 5, "a")) && !inside(&violation("ws_0", 5, "a")));
+    }
 
     #[test]
     fn usage_row_keys_round_trip() {

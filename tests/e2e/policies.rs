@@ -337,6 +337,34 @@ async fn block_alert_and_log_end_to_end() {
     // 2 blocked requests × (no-secrets + watch-mini), 1 alert × (no-email + watch-mini).
     let violations = violations_reach(&cp, 6).await;
     assert_eq!(violations.len(), 6, "{violations:?}");
+    // Time ranges read only their stretch of the events; no --workspace reads every
+    // workspace the token can see.
+    let count = |extra: &'static [&'static str]| {
+        let ctl = cp.ctl();
+        async move {
+            let mut args = vec!["-o", "json", "policy", "violations", "--take", "100"];
+            args.extend_from_slice(extra);
+            ctl.run(&args)
+                .await
+                .ok()
+                .json()
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(count(&[]).await, 6);
+    assert_eq!(
+        count(&[
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2999-01-01T00:00:00Z"
+        ])
+        .await,
+        6
+    );
+    assert_eq!(count(&["--from", "2999-01-01T00:00:00Z"]).await, 0);
+    assert_eq!(count(&["--to", "2000-01-01T00:00:00Z"]).await, 0);
     let named = |name: &str| -> Vec<&serde_json::Value> {
         violations
             .iter()

@@ -787,15 +787,25 @@ async fn violations(
     } else {
         None
     };
-    // Events are kept per workspace: a workspace filter reads only its own.
-    let prefix = match &workspace {
-        Some(ws) => format!("{}{}/", keys::VIOLATIONS, keys::escape_segment(ws)),
-        None => keys::VIOLATIONS.to_string(),
+    // Events are kept per workspace in time order: only the workspaces asked for (else
+    // those the caller can read) are read, and only their stretch of the time range.
+    let workspaces: Vec<String> = match &workspace {
+        Some(ws) => vec![ws.clone()],
+        None => ctx
+            .workspaces()
+            .await?
+            .into_iter()
+            .map(|w| w.value.id)
+            .filter(|ws| p.can(ws, Access::Read))
+            .collect(),
     };
-    let mut all: Vec<Violation> = db::list::<Violation>(ctx.store(), &prefix)
-        .await?
+    let mut read = Vec::new();
+    for ws in &workspaces {
+        let (start, end) = keys::violation_range(ws, from, to);
+        read.extend(db::list_range::<Violation>(ctx.store(), &start, &end).await?);
+    }
+    let mut all: Vec<Violation> = read
         .into_iter()
-        .map(|v| v.value)
         .filter(|v| p.can(&v.workspace_id, Access::Read))
         .filter(|v| !alerts || v.message.is_some())
         .filter(|v| workspace.as_ref().is_none_or(|w| &v.workspace_id == w))

@@ -23,6 +23,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     revisions_count_writing_txns(&store).await;
     create_and_mod_revisions(&store).await;
     list_is_sorted_and_prefix_isolated(&store).await;
+    list_range_is_half_open(&store).await;
     compare_and_swap(&store).await;
     absent_compare(&store).await;
     multi_op_atomicity(&store).await;
@@ -210,6 +211,31 @@ pub async fn list_is_sorted_and_prefix_isolated(store: &Arc<dyn Store>) {
     );
     let (none, _) = store.list(&format!("{p}zzz/")).await.expect("empty list");
     assert!(none.is_empty());
+}
+
+pub async fn list_range_is_half_open(store: &Arc<dyn Store>) {
+    let p = unique("range");
+    for key in [
+        "t/001/a", "t/002/b", "t/002/c", "t/003/d", "t/004/e", "u/002/x",
+    ] {
+        put(store, &format!("{p}{key}"), key).await;
+    }
+    let range = |start: &str, end: &str| {
+        let (start, end) = (format!("{p}{start}"), format!("{p}{end}"));
+        async move {
+            let kvs = store.list_range(&start, &end).await.expect("range");
+            kvs.iter()
+                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        range("t/002", "t/004").await,
+        ["t/002/b", "t/002/c", "t/003/d"]
+    );
+    assert_eq!(range("t/", "t0").await.len(), 5, "a prefix as a range");
+    assert!(range("t/004", "t/002").await.is_empty(), "start after end");
+    assert!(range("t/005", "t/009").await.is_empty());
 }
 
 /// A txn applies when its compares hold and writes nothing at all when one fails.

@@ -247,6 +247,30 @@ impl Inner {
         Ok((out, revision))
     }
 
+    fn list_range(&self, start: &str, end: &str) -> Result<Vec<KeyValue>, StoreError> {
+        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let kv = read.open_table(KV).map_err(|e| self.err(e))?;
+        let (start, end) = (self.full(start), self.full(end));
+        let mut out = Vec::new();
+        if start >= end {
+            return Ok(out);
+        }
+        for entry in kv
+            .range(start.as_str()..end.as_str())
+            .map_err(|e| self.err(e))?
+        {
+            let (key, v) = entry.map_err(|e| self.err(e))?;
+            let (create_revision, mod_revision, value) = v.value();
+            out.push(KeyValue {
+                key: key.value()[self.prefix.len()..].to_owned(),
+                value: value.to_vec(),
+                create_revision,
+                mod_revision,
+            });
+        }
+        Ok(out)
+    }
+
     fn revision(&self) -> Result<Revision, StoreError> {
         let read = self.db.begin_read().map_err(|e| self.err(e))?;
         let meta = read.open_table(META).map_err(|e| self.err(e))?;
@@ -394,6 +418,12 @@ impl Store for EmbeddedStore {
     async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
         let prefix = prefix.to_owned();
         self.blocking(move |inner| inner.list(&prefix)).await
+    }
+
+    async fn list_range(&self, start: &str, end: &str) -> Result<Vec<KeyValue>, StoreError> {
+        let (start, end) = (start.to_owned(), end.to_owned());
+        self.blocking(move |inner| inner.list_range(&start, &end))
+            .await
     }
 
     async fn revision(&self) -> Result<Revision, StoreError> {

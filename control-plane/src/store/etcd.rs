@@ -155,6 +155,41 @@ impl EtcdStore {
         call_etcd(&self.endpoints, call).await
     }
 
+    /// Every key in `[from, end)`, in pages of [`LIST_PAGE`] read at one revision, and that
+    /// revision.
+    async fn scan(
+        &self,
+        mut from: Vec<u8>,
+        end: Vec<u8>,
+    ) -> Result<(Vec<KeyValue>, Revision), StoreError> {
+        let mut kv = self.client.kv_client();
+        let mut read_at = 0;
+        let mut out = Vec::new();
+        loop {
+            let mut options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LIST_PAGE);
+            if read_at > 0 {
+                // Later pages read at the first page's revision: one consistent snapshot.
+                options = options.with_revision(read_at);
+            }
+            let page = self.call(kv.get(from.clone(), Some(options))).await?;
+            if read_at == 0 {
+                read_at = header_revision(page.header())?;
+            }
+            for kv in page.kvs() {
+                out.push(self.key_value(kv)?);
+            }
+            match page.kvs().last() {
+                Some(last) if page.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok((out, read_at)),
+            }
+        }
+    }
+
     fn key_value(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
         Ok(KeyValue {
             key: relative_key(&self.prefix, kv.key())?,
@@ -233,34 +268,17 @@ impl Store for EtcdStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
-        let mut kv = self.client.kv_client();
-        let end = prefix_end(&self.full(prefix));
-        let mut from = self.full(prefix).into_bytes();
-        let mut read_at = 0;
-        let mut out = Vec::new();
-        loop {
-            let mut options = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(LIST_PAGE);
-            if read_at > 0 {
-                // Later pages read at the first page's revision: one consistent snapshot.
-                options = options.with_revision(read_at);
-            }
-            let page = self.call(kv.get(from.clone(), Some(options))).await?;
-            if read_at == 0 {
-                read_at = header_revision(page.header())?;
-            }
-            for kv in page.kvs() {
-                out.push(self.key_value(kv)?);
-            }
-            match page.kvs().last() {
-                Some(last) if page.more() => {
-                    from = last.key().to_vec();
-                    from.push(0);
-                }
-                _ => return Ok((out, read_at)),
-            }
+        let full = self.full(prefix);
+        self.scan(full.clone().into_bytes(), prefix_end(&full))
+            .await
+    }
+
+    async fn list_range(&self, start: &str, end: &str) -> Result<Vec<KeyValue>, StoreError> {
+        if start >= end {
+            return Ok(Vec::new());
         }
+        let (start, end) = (self.full(start), self.full(end));
+        Ok(self.scan(start.into_bytes(), end.into_bytes()).await?.0)
     }
 
     async fn revision(&self) -> Result<Revision, StoreError> {

@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError>;
     /// Reads every key under `prefix`, sorted by key, with the revision they were read at.
     async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError>;
+    /// Reads every key `k` with `start <= k < end`, sorted by key (a time-ordered range of
+    /// records, without the rest of their prefix).
+    async fn list_range(&self, start: &str, end: &str) -> Result<Vec<KeyValue>, StoreError>;
     /// The current store revision.
     async fn revision(&self) -> Result<Revision, StoreError>;
     /// Applies a compare-and-swap transaction.
