@@ -314,6 +314,41 @@ async fn llm_lifecycle(backend: Backend) {
     ctl.run(&["key", "revoke", "batch", "--repo", "chat-app"])
         .await
         .ok();
+    // So is an expired key's; by name, the live key is meant.
+    let mut soon = tollgate_sdk::parse_time("2000-01-01T00:00:00Z").expect("time");
+    soon.seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+        + 1;
+    let expiring = client
+        .create_api_key(proto::CreateApiKeyRequest {
+            repository_id: "chat-app".into(),
+            name: "nightly".into(),
+            expires_at: Some(soon),
+            ..Default::default()
+        })
+        .await
+        .expect("create expiring key")
+        .api_key
+        .expect("key");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let live = ctl
+        .run(&[
+            "-o", "json", "key", "create", "--repo", "chat-app", "--name", "nightly",
+        ])
+        .await
+        .ok()
+        .json();
+    let revoked = ctl
+        .run(&[
+            "-o", "json", "key", "revoke", "nightly", "--repo", "chat-app",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(revoked["id"], live["apiKey"]["id"], "{revoked}");
+    ctl.run(&["key", "revoke", &expiring.id]).await.ok();
     ctl.run(&["key", "revoke", "website", "--repo", "chat-app"])
         .await
         .ok();
@@ -335,7 +370,8 @@ async fn llm_lifecycle(backend: Backend) {
         })
         .await
         .expect("list with revoked");
-    assert_eq!(all.api_keys.len(), 3);
+    // website, two batch keys and two nightly keys.
+    assert_eq!(all.api_keys.len(), 5);
     let website = all
         .api_keys
         .iter()

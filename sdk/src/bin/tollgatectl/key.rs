@@ -71,6 +71,18 @@ impl KeyRef {
             })
             .await?
             .api_keys;
+        // An expired key keeps its name but frees it: a live key of that name is meant.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let live = |k: &proto::ApiKey| k.expires_at.as_ref().is_none_or(|e| e.seconds > now);
+        let keys = if keys.iter().any(|k| k.name == self.key && live(k)) {
+            keys.into_iter()
+                .filter(|k| live(k) || k.id == self.key)
+                .collect()
+        } else {
+            keys
+        };
         crate::byname::pick(
             &keys,
             &self.key,
