@@ -313,14 +313,8 @@ pub(crate) async fn converse(
         json!({"inputTokens": input, "outputTokens": output, "totalTokens": input + output});
     if !stream {
         // The gateway's own calls (a judge, the policy assistant) get their answer.
-        let own = req
-            .pointer("/system/0/text")
-            .and_then(Value::as_str)
-            .zip(
-                req.pointer("/messages/0/content/0/text")
-                    .and_then(Value::as_str),
-            )
-            .and_then(|(system, user)| crate::mock_provider::gateway_answer(system, user));
+        let own =
+            crate::mock_provider::own_answer(&req, "/system/0/text", "/messages/0/content/0/text");
         let (content, stop) = match (tool, own) {
             (_, Some(text)) => (json!([{ "text": text }]), "end_turn"),
             (Some(name), None) => (

@@ -232,6 +232,13 @@ pub(crate) fn gateway_answer(system: &str, user: &str) -> Option<String> {
     None
 }
 
+/// [`gateway_answer`] for a request whose system prompt and first user text are at JSON
+/// pointers `system` and `user`.
+pub(crate) fn own_answer(req: &Value, system: &str, user: &str) -> Option<String> {
+    let text = |at: &str| req.pointer(at).and_then(Value::as_str);
+    gateway_answer(text(system)?, text(user)?)
+}
+
 /// A policy judge's verdict on the judged `text`: a violation when it mentions "launch
 /// codes", said without quoting it.
 fn verdict(text: &str) -> String {
@@ -580,14 +587,11 @@ async fn gemini(seen: &Seen, secret: &str, behavior: Behavior) -> Response<Body>
     let call = |name: &str| json!([{"functionCall": {"name": name, "args": {"city": "Paris"}}}]);
     if !stream {
         // The gateway's own calls (a judge, the policy assistant) get their answer.
-        let own = req
-            .pointer("/systemInstruction/parts/0/text")
-            .and_then(Value::as_str)
-            .zip(
-                req.pointer("/contents/0/parts/0/text")
-                    .and_then(Value::as_str),
-            )
-            .and_then(|(system, user)| gateway_answer(system, user));
+        let own = own_answer(
+            &req,
+            "/systemInstruction/parts/0/text",
+            "/contents/0/parts/0/text",
+        );
         let parts = match (tool, own) {
             (_, Some(text)) => json!([{ "text": text }]),
             (Some(name), None) => call(name),

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
-use tollgate_data_plane::proxy::{Completion, json_object};
+use tollgate_data_plane::proxy::{Completion, instruction_body, json_object};
 use tollgate_data_plane::snapshot::Connection;
 use tollgate_proto::admin as pb;
 
@@ -103,17 +103,7 @@ impl Ctx {
 
     /// Asks the assistant `system` then `user`; the answer's text and cost.
     async fn ask(&self, a: &Assistant, system: &str, user: &str) -> ApiResult<Completion> {
-        let body = serde_json::json!({
-            "model": a.model,
-            "temperature": 0,
-            "max_tokens": 2000,
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ],
-        })
-        .to_string()
-        .into_bytes();
+        let body = instruction_body(&a.model, system, user, 2000);
         let answer = self
             .validator
             .ask_model(&a.connection, &a.model, body)

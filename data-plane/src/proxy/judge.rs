@@ -174,10 +174,16 @@ fn request_body(model: &str, content: &str, text: &str) -> Vec<u8> {
          sentence\"}}. Do not quote the request in the reason."
     );
     let user = format!("<request>\n{}\n</request>", prefix(text, MAX_TEXT));
+    instruction_body(model, &system, &user, 200)
+}
+
+/// The OpenAI-format chat body of one of the gateway's own calls: `system` then `user`, at
+/// temperature 0, at most `max_tokens` back.
+pub fn instruction_body(model: &str, system: &str, user: &str, max_tokens: u32) -> Vec<u8> {
     serde_json::json!({
         "model": model,
         "temperature": 0,
-        "max_tokens": 200,
+        "max_tokens": max_tokens,
         "messages": [
             {"role": "system", "content": system},
             {"role": "user", "content": user},

@@ -49,7 +49,7 @@ use crate::snapshot::{KeyEntry, RepositoryView, SnapshotCell, Target, Targets};
 use crate::usage::Recorder;
 
 pub use auth::AuthenticateLayer;
-pub use judge::{Completion, complete, json_object};
+pub use judge::{Completion, complete, instruction_body, json_object};
 pub use policy::PolicyLayer;
 pub use request_body::{ChatFields, parse_chat, rewrite};
 pub use resolve::ResolveModelLayer;
