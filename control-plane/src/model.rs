@@ -156,6 +156,22 @@ pub struct AiLlm {
 }
 
 impl AiLlm {
+    /// The models data planes get: the list, or without one the discovered models.
+    pub fn served_models(&self) -> &[String] {
+        if self.models.is_empty() {
+            &self.discovered_models
+        } else {
+            &self.models
+        }
+    }
+
+    /// Whether data planes get `model` from it.
+    pub fn serves(&self, model: &str) -> bool {
+        self.served_models().iter().any(|m| m == model)
+    }
+}
+
+impl AiLlm {
     /// Ready for use: validated (or, for AWS and passthrough connections, not validated
     /// yet and not failed) and active in some environment.
     pub fn is_available(&self) -> bool {

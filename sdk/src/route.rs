@@ -7,8 +7,11 @@ pub fn parse_target(s: &str) -> Result<proto::RouteTarget, String> {
     let (target, weight) = match s.rsplit_once('=') {
         Some((t, w)) => (
             t,
+            // 0 would reach the API as "unset" and be read as 1.
             w.parse::<u32>()
-                .map_err(|_| format!("weight in '{s}' must be a whole number"))?,
+                .ok()
+                .filter(|w| *w > 0)
+                .ok_or_else(|| format!("weight in '{s}' must be a whole number from 1"))?,
         ),
         None => (s, 1),
     };
@@ -55,6 +58,7 @@ mod tests {
         );
         check("gpt-4o", None);
         check("openai/gpt-4o=x", None);
+        check("openai/gpt-4o=0", None);
         assert_eq!(
             parse_strategy("FALLBACK"),
             Ok(proto::RouteStrategy::Fallback)

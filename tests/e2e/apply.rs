@@ -16,6 +16,7 @@ workspaces:
       - name: claude
         type: anthropic
         secretFile: claude.secret
+        models: [claude-sonnet-4-20250514]
     repositories:
       - name: chat-app
         llms: [openai-prod, claude]
@@ -199,4 +200,30 @@ async fn apply_is_idempotent() {
         .run(&["apply", "-f", &path])
         .await
         .fails_with("E2E_MISSING_VAR");
+
+    // A file that fails half-way says what it did before the failure.
+    let partial = FILE.replace(
+        "            retries: 1\n",
+        "            retries: 1\n          - name: broken\n            targets: [openai/not-listed]\n",
+    );
+    assert_ne!(partial, FILE);
+    std::fs::write(&file, partial).expect("write");
+    let failed = cp
+        .ctl()
+        .with_env("E2E_OPENAI_SECRET", "sk-e2e-env-secret-0003")
+        .run(&["apply", "-f", &path])
+        .await;
+    failed.fails_with("does not expose model 'not-listed'");
+    assert!(
+        failed.stdout.contains("llm team-a/openai-prod: unchanged"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed
+            .stdout
+            .contains("repository team-a/chat-app: unchanged"),
+        "the repository is reported before the error: {}",
+        failed.stdout
+    );
 }

@@ -64,6 +64,12 @@ fn looks_like_secret_access_key(secret: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+')
 }
 
+/// A Bedrock API key: long-term ones start `ABSK` (base64 of "BedrockAPIKey-"), short-term
+/// ones `bedrock-api-key-`.
+fn looks_like_bedrock_api_key(secret: &str) -> bool {
+    secret.starts_with("ABSK") || secret.starts_with("bedrock-api-key-")
+}
+
 /// AWS region from `bedrock-runtime.<region>.amazonaws.com` (or `bedrock.<region>...`).
 fn region_from_endpoint(endpoint: &str) -> Option<String> {
     let host = endpoint.split("://").nth(1)?.split(['/', ':']).next()?;
@@ -145,6 +151,15 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
         return Err(ApiError::invalid(
             "key",
             "the secret looks like an AWS secret access key: give its access key id in `key` (tollgatectl: --key); a Bedrock API key alone needs no key",
+        ));
+    }
+    if ai_type == AiType::Aws
+        && key.is_some()
+        && secret.as_deref().is_some_and(looks_like_bedrock_api_key)
+    {
+        return Err(ApiError::invalid(
+            "key",
+            "the secret is a Bedrock API key, which is sent alone: clear the access key id (tollgatectl: --key '')",
         ));
     }
     let routing_id = if spec.routing_id.trim().is_empty() {
@@ -264,8 +279,9 @@ impl Ctx {
     }
 
     /// Refuses an update of `old` to `new` that would take a model from under a route of a
-    /// repository using it (a routing id change, or a model dropped from its list; no list
-    /// serves what validation discovers), or whose new routing id an existing route name
+    /// repository using it (a routing id change, or a model no longer served: dropped from
+    /// its list, or the list emptied so that only discovered models are served), or whose
+    /// new routing id an existing route name
     /// would hide: data planes would stop serving that route target. Returns what the
     /// update must find unchanged to commit: the using repositories, and the configuration's
     /// children marker (a repository attaching it meanwhile bumps it).
@@ -274,7 +290,7 @@ impl Ctx {
         old: &AiLlm,
         new: &AiLlm,
     ) -> ApiResult<Vec<(String, crate::store::Revision)>> {
-        if new.routing_id == old.routing_id && new.models == old.models {
+        if new.routing_id == old.routing_id && new.served_models() == old.served_models() {
             return Ok(Vec::new());
         }
         let children = keys::children(&keys::llm(&old.id));
@@ -284,8 +300,6 @@ impl Ctx {
             .await?
             .map_or(0, |kv| kv.mod_revision);
         let mut guards = vec![(children, children_rev)];
-        let serves =
-            |l: &AiLlm, model: &str| l.models.is_empty() || l.models.iter().any(|m| m == model);
         let prefix = format!("{}/", old.routing_id);
         let new_prefix = format!("{}/", new.routing_id);
         for repo in db::list::<Repository>(self.store(), keys::REPOS).await? {
@@ -295,8 +309,8 @@ impl Ctx {
             for route in &repo.value.routes {
                 let lost = route.targets.iter().find(|t| {
                     t.target.strip_prefix(&prefix).is_some_and(|model| {
-                        serves(old, model)
-                            && (new.routing_id != old.routing_id || !serves(new, model))
+                        old.serves(model)
+                            && (new.routing_id != old.routing_id || !new.serves(model))
                     })
                 });
                 if let Some(t) = lost {
@@ -1052,6 +1066,16 @@ mod tests {
         )
         .expect("a Bedrock API key alone");
         assert!(api_key.key.is_none());
+        // With an access key id, the API key would be used to sign: refused.
+        assert_eq!(
+            field_of(Spec {
+                ai_type: Some(AiType::Aws),
+                key: Some("AKIAEXAMPLE".into()),
+                secret: Some("ABSKQmVkcm9ja0FQSUtleS1leGFtcGxl".into()),
+                ..spec()
+            }),
+            "key"
+        );
         assert_eq!(
             field_of(Spec {
                 models: vec!["a b".into()],

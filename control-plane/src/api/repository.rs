@@ -199,20 +199,24 @@ fn check_route(route: &pb::Route, attached: &[AiLlm]) -> ApiResult<model::Route>
                 format!("target '{}' must be <routing_id>/<model>", t.target),
             ));
         };
-        // Against the configuration's own model list; one without a list serves what its
-        // validation discovers, which may not be known yet.
+        // Against what data planes get: the configuration's model list, or without one the
+        // models its validation discovered.
         if let Some(l) = attached.iter().find(|l| l.routing_id == rid)
             && !model.is_empty()
-            && !l.models.is_empty()
-            && !l.models.iter().any(|m| m == model)
+            && !l.serves(model)
         {
+            let served = l.served_models();
             return Err(ApiError::invalid(
                 "route.targets",
                 format!(
                     "target '{}': configuration '{}' does not expose model '{model}' (it exposes: {}); add it to its models first",
                     t.target,
                     l.name,
-                    l.models.join(", ")
+                    if served.is_empty() {
+                        "none yet: list its models, or validate it to discover them".to_string()
+                    } else {
+                        served.join(", ")
+                    }
                 ),
             ));
         }

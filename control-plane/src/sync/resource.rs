@@ -128,11 +128,7 @@ pub(crate) fn connection(ctx: &Ctx, llm: &AiLlm) -> Option<pb::Connection> {
         },
         passthrough,
         routing_id: llm.routing_id.clone(),
-        models: if llm.models.is_empty() {
-            llm.discovered_models.clone()
-        } else {
-            llm.models.clone()
-        },
+        models: llm.served_models().to_vec(),
         region: llm.region.clone(),
     })
 }

@@ -311,7 +311,10 @@ pub(crate) mod tests {
                             3,
                             &[("claude/claude-3-5-haiku", 1), ("oa/gpt-4o", 1)],
                         ),
-                        route("broken", 1, &[("nope/x", 1)]),
+                        // A model its connection lacks: a problem. A routing id that is
+                        // not here (another environment's connection): none.
+                        route("broken", 1, &[("oa/x", 1)]),
+                        route("elsewhere", 1, &[("nope/x", 1)]),
                     ],
                 ),
                 repo("r2", &["c5"], vec![]),
@@ -395,7 +398,7 @@ pub(crate) mod tests {
             ]
         );
         assert!(
-            rejected[1].reason.contains("nope/x"),
+            rejected[1].reason.contains("oa/x") && !rejected[1].reason.contains("nope/x"),
             "{}",
             rejected[1].reason
         );

@@ -311,10 +311,20 @@ impl ModelIndex {
                         }
                         groups.push((candidates, t.weight));
                     }
-                    None => problems.push(format!(
-                        "route {:?}: target {:?} is not exposed by any attached connection",
-                        def.name, t.target
-                    )),
+                    // A connection of this data plane that lacks the model is a problem; one
+                    // that is not here at all serves other environments: nothing to say.
+                    None if connections.iter().any(|c| {
+                        t.target
+                            .strip_prefix(c.routing_id.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                    }) =>
+                    {
+                        problems.push(format!(
+                            "route {:?}: target {:?} is not exposed by any attached connection",
+                            def.name, t.target
+                        ))
+                    }
+                    None => {}
                 }
             }
             if def.strategy == Strategy::Direct {

@@ -178,28 +178,17 @@ async fn apply_llm(
     Ok((current.id.clone(), change))
 }
 
-async fn apply_repository(
+/// Brings `repo`'s attached configurations and routes to `spec`, saying each change in
+/// `detail` as it is made.
+async fn sync_repository(
     client: &Client,
     ws: &proto::Workspace,
     spec: &RepositorySpec,
-    current: Option<proto::Repository>,
+    repo: &proto::Repository,
     llm_ids: &HashMap<String, String>,
-    report: &mut dyn FnMut(&Outcome),
-) -> Result<String, ApplyError> {
-    let name = format!("{}/{}", ws.name, spec.name);
-    let (repo, mut change) = match current {
-        Some(r) => (r, Change::Unchanged),
-        None => {
-            let r = client
-                .create_repository(proto::CreateRepositoryRequest {
-                    workspace_id: ws.id.clone(),
-                    name: spec.name.clone(),
-                })
-                .await?;
-            (r, Change::Created)
-        }
-    };
-    let mut detail = Vec::new();
+    name: &str,
+    detail: &mut Vec<String>,
+) -> Result<(), ApplyError> {
     if let Some(wanted) = &spec.llms {
         let mut wanted_ids = Vec::new();
         for w in wanted {
@@ -272,12 +261,40 @@ async fn apply_repository(
             detail.push(format!("route {} deleted", route.name));
         }
     }
+    Ok(())
+}
+
+async fn apply_repository(
+    client: &Client,
+    ws: &proto::Workspace,
+    spec: &RepositorySpec,
+    current: Option<proto::Repository>,
+    llm_ids: &HashMap<String, String>,
+    report: &mut dyn FnMut(&Outcome),
+) -> Result<String, ApplyError> {
+    let name = format!("{}/{}", ws.name, spec.name);
+    let (repo, mut change) = match current {
+        Some(r) => (r, Change::Unchanged),
+        None => {
+            let r = client
+                .create_repository(proto::CreateRepositoryRequest {
+                    workspace_id: ws.id.clone(),
+                    name: spec.name.clone(),
+                })
+                .await?;
+            (r, Change::Created)
+        }
+    };
+    let mut detail = Vec::new();
+    // Reported even when a later step fails: what was done stays said.
+    let synced = sync_repository(client, ws, spec, &repo, llm_ids, &name, &mut detail).await;
     if change == Change::Unchanged && !detail.is_empty() {
         change = Change::Updated;
     }
     let mut outcome = Outcome::new("repository", name.clone(), change);
     outcome.detail = (!detail.is_empty()).then(|| detail.join(", "));
     report(&outcome);
+    synced?;
 
     if !spec.keys.is_empty() {
         let keys = client

@@ -54,7 +54,13 @@ pub async fn run(a: ApplyArgs, ctx: &Ctx) -> Result<String, CliError> {
         Format::Table => String::new(),
         f => f.value(&serde_json::Value::Array(outcomes))?,
     };
-    result?;
+    if let Err(e) = result {
+        // What was done before the failure is said in json/yaml too.
+        if !text.is_empty() {
+            write_stdout(&text)?;
+        }
+        return Err(e.into());
+    }
     if let Some(e) = write_err {
         return Err(e);
     }

@@ -20,7 +20,7 @@ pub struct AssistantArgs {
     #[arg(long)]
     pub model: String,
     /// Workspace of a configuration given by name (disambiguates).
-    #[arg(long)]
+    #[arg(long = "llm-workspace", value_name = "WORKSPACE")]
     pub workspace: Option<String>,
 }
 
@@ -40,8 +40,8 @@ pub struct ReviewArgs {
     #[arg(required_unless_present_any = ["content", "content_file"], conflicts_with_all = ["content", "content_file"])]
     pub policy: Option<String>,
     /// Look for the policy's name only in this workspace (for a name used at several
-    /// scopes).
-    #[arg(long, requires = "policy")]
+    /// scopes), as `policy get` does.
+    #[arg(long = "workspace", requires = "policy")]
     pub policy_workspace: Option<String>,
     /// The policy text to review.
     #[arg(long, conflicts_with = "content_file")]
@@ -91,7 +91,10 @@ pub fn recommend_request(a: RecommendArgs) -> proto::RecommendPoliciesRequest {
 fn review_text(r: &proto::PolicyReview) -> String {
     let mut out = format!("score {}/100: {}\n", r.score, r.summary);
     for i in &r.issues {
-        let kind = enum_name(i.kind, proto::PolicyIssueKind::as_str_name).to_lowercase();
+        let kind = match proto::PolicyIssueKind::try_from(i.kind) {
+            Ok(proto::PolicyIssueKind::Unspecified) | Err(_) => "other".to_string(),
+            Ok(k) => k.as_str_name().to_lowercase(),
+        };
         out.push_str(&format!("  {kind}: {}\n", i.message));
     }
     out.push_str(&format!(
