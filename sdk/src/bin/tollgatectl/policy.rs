@@ -77,12 +77,7 @@ pub struct TestArgs {
 }
 
 pub fn test_request(a: TestArgs) -> Result<proto::TestPolicyRequest, CliError> {
-    let text = match (a.text, a.text_file) {
-        (Some(t), _) => t,
-        (None, Some(f)) => std::fs::read_to_string(&f)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
-        (None, None) => String::new(),
-    };
+    let text = read_content(a.text, a.text_file)?.unwrap_or_default();
     Ok(proto::TestPolicyRequest {
         id: a.policy.id,
         workspace_id: a.policy.workspace.unwrap_or_default(),
@@ -356,7 +351,11 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
         .map_err(|_| format!("{s:?} is not an RFC 3339 time like 2025-01-31T12:00:00Z"))
 }
 
-fn read_content(text: Option<String>, file: Option<PathBuf>) -> Result<Option<String>, CliError> {
+/// A text given inline or in a file (`None`: neither).
+pub(crate) fn read_content(
+    text: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<String>, CliError> {
     match (text, file) {
         (Some(t), _) => Ok(Some(t)),
         (None, Some(f)) => std::fs::read_to_string(&f)

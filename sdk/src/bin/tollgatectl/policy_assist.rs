@@ -65,12 +65,7 @@ pub struct RecommendArgs {
 }
 
 pub fn review_request(a: ReviewArgs) -> Result<proto::ReviewPolicyRequest, CliError> {
-    let content = match (a.content, a.content_file) {
-        (Some(t), _) => t,
-        (None, Some(f)) => std::fs::read_to_string(&f)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
-        (None, None) => String::new(),
-    };
+    let content = crate::policy::read_content(a.content, a.content_file)?.unwrap_or_default();
     Ok(proto::ReviewPolicyRequest {
         policy_id: a.policy.unwrap_or_default(),
         policy_workspace_id: a.policy_workspace.unwrap_or_default(),
