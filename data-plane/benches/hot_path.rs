@@ -305,8 +305,43 @@ fn policy_scan(c: &mut Criterion) {
     g.finish();
 }
 
+/// Reading a request body that arrived with the head, as `ResolveModel` does: the cost of
+/// the body-read timeout around it (`tokio::time::timeout` polls the read first, so no timer
+/// is registered) against the read alone.
+fn body_read(c: &mut Criterion) {
+    use http_body_util::{BodyExt, Full};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let mut g = c.benchmark_group("body_read");
+    g.bench_function("ready_1k", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let read = Full::new(body.clone()).collect().await;
+                black_box(read.expect("body").to_bytes())
+            })
+        })
+    });
+    g.bench_function("ready_1k_with_timeout", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let read = tokio::time::timeout(
+                    std::time::Duration::from_secs(60),
+                    Full::new(body.clone()).collect(),
+                )
+                .await;
+                black_box(read.expect("in time").expect("body").to_bytes())
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    body_read,
     key_lookup,
     model_resolution,
     request_body,
