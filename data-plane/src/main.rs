@@ -1,4 +1,5 @@
-//! `tollgate-data-plane`: parse the configuration, run until Ctrl-C or SIGTERM.
+//! `tollgate-data-plane`: parse the configuration, run until Ctrl-C or SIGTERM (a second
+//! one exits without draining).
 
 use clap::Parser;
 use tollgate_data_plane::{Config, run};
@@ -17,7 +18,16 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    run(Config::parse(), shutdown_signal()).await
+    let shutdown = async {
+        shutdown_signal().await;
+        // A second signal stops at once, without waiting for the drain.
+        tokio::spawn(async {
+            shutdown_signal().await;
+            tracing::warn!("second shutdown signal: exiting without draining");
+            std::process::exit(130);
+        });
+    };
+    run(Config::parse(), shutdown).await
 }
 
 async fn shutdown_signal() {
