@@ -1,9 +1,10 @@
 //! Removing credentials from provider text before it reaches the app: a provider that echoes
 //! the key it was sent must not turn the gateway into a way to read the stored secret.
 //!
-//! Each secret is looked for as sent, JSON-escaped (`/` as `\/`) and base64-encoded, and
-//! also when only its start is echoed: a run of [`PREFIX_RUN`] or more of its first bytes
-//! ("Incorrect API key provided: sk-proj-abcdefghij…") gives most of it away.
+//! Each secret is looked for as sent, JSON-escaped (`/` as `\/`) and base64-encoded, in
+//! any ASCII case, and also when only its start is echoed: a run of [`PREFIX_RUN`] or more
+//! of its first bytes ("Incorrect API key provided: sk-proj-abcdefghij…") gives most of it
+//! away.
 
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
@@ -37,25 +38,28 @@ pub fn scrub(body: Bytes, secrets: &[Option<&Secret>]) -> Bytes {
 }
 
 /// `body` with every run of `secret`'s bytes that starts where `secret` starts and is at
-/// least [`PREFIX_RUN`] long (the whole of a shorter secret) redacted.
+/// least [`PREFIX_RUN`] long (the whole of a shorter secret) redacted. ASCII letters match
+/// in either case: a provider that echoes a key upper- or lower-cased still gives it away.
 fn redact(body: Bytes, secret: &[u8]) -> Bytes {
+    let folded = body.to_ascii_lowercase();
+    let secret = secret.to_ascii_lowercase();
     let head = &secret[..secret.len().min(PREFIX_RUN)];
-    if memchr::memmem::find(&body, head).is_none() {
+    if memchr::memmem::find(&folded, head).is_none() {
         return body;
     }
     let mut out = BytesMut::with_capacity(body.len());
-    let mut rest = &body[..];
-    while let Some(at) = memchr::memmem::find(rest, head) {
-        let run = rest[at..]
+    let mut from = 0;
+    while let Some(at) = memchr::memmem::find(&folded[from..], head).map(|i| from + i) {
+        let run = folded[at..]
             .iter()
-            .zip(secret)
+            .zip(&secret)
             .take_while(|(a, b)| a == b)
             .count();
-        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(&body[from..at]);
         out.extend_from_slice(REDACTED);
-        rest = &rest[at + run..];
+        from = at + run;
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&body[from..]);
     out.freeze()
 }
 
@@ -109,6 +113,12 @@ mod tests {
             r#"{"message":"bad key wJalrXUtnFEMI\/K7MDENG\/bPxRfiCYEXAMPLEKEY"}"#,
             &[aws],
             r#"{"message":"bad key [redacted]"}"#,
+        );
+        // Echoed in another case.
+        check(
+            "bad key SK-PROJ-0123456789ABCDEFGHIJKLMNOPQRSTUV",
+            &[key],
+            "bad key [redacted]",
         );
         // Base64 of the key (as in a Basic header echoed back).
         let encoded = base64::engine::general_purpose::STANDARD.encode(key);
