@@ -281,27 +281,18 @@ impl Validator {
         );
         let body: &[u8] = br#"{"messages":[]}"#;
         let headers = [("content-type", "application/json")];
-        let authorization = match req.key.filter(|k| !k.trim().is_empty()) {
-            Some(key) => {
-                let credentials = bedrock::AwsCredentials {
-                    access_key_id: key,
-                    secret_access_key: secret,
-                    session_token: None,
-                };
-                match bedrock::sign_request(
-                    "POST",
-                    &url,
-                    &headers,
-                    body,
-                    region,
-                    &credentials,
-                    std::time::SystemTime::now(),
-                ) {
-                    Ok(h) => h,
-                    Err(e) => return ValidationOutcome::fail(e.to_string()),
-                }
-            }
-            None => vec![("authorization", format!("Bearer {secret}"))],
+        let auth = bedrock::AwsAuth::of(req.key.filter(|k| !k.trim().is_empty()), secret);
+        let authorization = match bedrock::authorization(
+            "POST",
+            &url,
+            &headers,
+            body,
+            region,
+            &auth,
+            std::time::SystemTime::now(),
+        ) {
+            Ok(h) => h,
+            Err(e) => return ValidationOutcome::fail(e.to_string()),
         };
         let mut builder = Request::post(url.as_str()).header("content-type", "application/json");
         for (name, value) in authorization {

@@ -16,9 +16,7 @@ use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
 use crate::body::json_response;
 use crate::error::ProxyError;
-use crate::providers::bedrock::{
-    self as translate, AwsCredentials, StreamTranslator, model_path, sign_request,
-};
+use crate::providers::bedrock::{self as translate, AwsAuth, StreamTranslator, model_path};
 use crate::secret::Secret;
 use crate::snapshot::{Connection, Target};
 use crate::usage::{Meter, Tokens};
@@ -101,31 +99,18 @@ pub(super) fn request(
         &[("content-type", "application/json")],
         body.into(),
         &connection.region,
-        &AwsAuth::of(connection, credential),
+        &aws_auth(connection, credential),
     )
 }
 
-/// How a Bedrock call proves who sends it.
-pub(super) enum AwsAuth<'a> {
-    /// SigV4: a connection with an access key id (`key`) and `credential` as the secret
-    /// access key.
-    SigV4(AwsCredentials<'a>),
-    /// A Bedrock API key, sent as `Authorization: Bearer`: a managed connection with a secret
-    /// and no access key id, or the app's own key on a passthrough connection.
-    ApiKey(&'a Secret),
-}
-
-impl<'a> AwsAuth<'a> {
-    pub(super) fn of(connection: &'a Connection, credential: &'a Secret) -> Self {
-        match &connection.key {
-            Some(access_key_id) => AwsAuth::SigV4(AwsCredentials {
-                access_key_id: access_key_id.expose(),
-                secret_access_key: credential.expose(),
-                session_token: None,
-            }),
-            None => AwsAuth::ApiKey(credential),
-        }
-    }
+/// How a call through `connection` is authorized: SigV4 with its access key id and
+/// `credential`, or `credential` as a Bedrock API key (a managed connection without a key id,
+/// or the app's own key on a passthrough connection).
+pub(super) fn aws_auth<'a>(connection: &'a Connection, credential: &'a Secret) -> AwsAuth<'a> {
+    AwsAuth::of(
+        connection.key.as_ref().map(Secret::expose),
+        credential.expose(),
+    )
 }
 
 /// A POST of `body` to `url` with `headers`, then its authorization: signed last, over the
@@ -141,19 +126,9 @@ pub(super) fn authorized_post(
     let uri: http::Uri = url
         .parse()
         .map_err(|e| ProxyError::BadUpstream(format!("upstream URL: {e}")))?;
-    let authorization = match auth {
-        AwsAuth::SigV4(credentials) => sign_request(
-            "POST",
-            url,
-            headers,
-            &body,
-            region,
-            credentials,
-            SystemTime::now(),
-        )
-        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?,
-        AwsAuth::ApiKey(key) => vec![("authorization", format!("Bearer {}", key.expose()))],
-    };
+    let authorization =
+        translate::authorization("POST", url, headers, &body, region, auth, SystemTime::now())
+            .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
     let mut req = http::Request::post(uri);
     for (name, value) in headers {
         req = req.header(*name, *value);
@@ -234,18 +209,14 @@ mod tests {
             )
             .expect("request")
         };
-        let req = post(&AwsAuth::ApiKey(&key));
+        let req = post(&AwsAuth::of(None, key.expose()));
         let auth = &req.headers()["authorization"];
         assert_eq!(auth, "Bearer ABSKbedrock-api-key");
         assert!(auth.is_sensitive());
         assert!(req.headers().get("x-amz-date").is_none());
 
         let secret = Secret::new("wJalrXUtnFEMI".into());
-        let signed = post(&AwsAuth::SigV4(AwsCredentials {
-            access_key_id: "AKID",
-            secret_access_key: secret.expose(),
-            session_token: None,
-        }));
+        let signed = post(&AwsAuth::of(Some("AKID"), secret.expose()));
         let auth = signed.headers()["authorization"].to_str().expect("text");
         assert!(
             auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),

@@ -30,7 +30,7 @@ use super::adapter::{
     RetryPolicy, attempt_targets, credential, finish_attempt, meter, secret_header,
     with_retry_hints,
 };
-use super::bedrock::{AwsAuth, authorized_post};
+use super::bedrock::{authorized_post, aws_auth};
 use super::completions::openai_urls;
 use super::openai::forward;
 use super::sse::OpenAiUsageTap;
@@ -335,7 +335,7 @@ async fn invoke(
     credential: &Secret,
     plan: &bedrock::EmbedPlan,
 ) -> Result<HttpResponse, ProxyError> {
-    let auth = AwsAuth::of(&target.connection, credential);
+    let auth = aws_auth(&target.connection, credential);
     let mut meter = meter(shared, call, target);
     let secrets = call.secrets(target);
     // Collected first: the futures, not an iterator adapter, live across the await.
@@ -370,7 +370,7 @@ async fn invoke(
 async fn invoke_call(
     shared: &Shared,
     target: &Target,
-    auth: &AwsAuth<'_>,
+    auth: &bedrock::AwsAuth<'_>,
     secrets: &[Option<&Secret>],
     c: &EmbedCall,
 ) -> Result<Answer, Failure> {

@@ -95,5 +95,5 @@ pub use embed::{COHERE_MAX_TEXTS, EmbedPlan, InvokeAnswer, invoke_path, translat
 pub use error::translate_error;
 pub use request::translate_request;
 pub use response::{translate_response, translate_response_at};
-pub use sign::{AwsCredentials, SignError, model_path, sign_request};
+pub use sign::{AwsAuth, AwsCredentials, SignError, authorization, model_path, sign_request};
 pub use stream::StreamTranslator;

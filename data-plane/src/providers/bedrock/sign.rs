@@ -83,6 +83,49 @@ pub fn sign_request(
     )
 }
 
+/// How a Bedrock call proves who sends it.
+#[derive(Debug, Clone, Copy)]
+pub enum AwsAuth<'a> {
+    /// SigV4 with an access key id and its secret access key.
+    SigV4(AwsCredentials<'a>),
+    /// A Bedrock API key, sent as `Authorization: Bearer` (no signature).
+    ApiKey(&'a str),
+}
+
+impl<'a> AwsAuth<'a> {
+    /// SigV4 when there is an access key id (`secret` is then its secret access key), else
+    /// `secret` is a Bedrock API key.
+    pub fn of(access_key_id: Option<&'a str>, secret: &'a str) -> Self {
+        match access_key_id {
+            Some(access_key_id) => AwsAuth::SigV4(AwsCredentials {
+                access_key_id,
+                secret_access_key: secret,
+                session_token: None,
+            }),
+            None => AwsAuth::ApiKey(secret),
+        }
+    }
+}
+
+/// The headers that authorize a request under `auth`: [`sign_request`]'s, or the API key's
+/// `authorization`. All but `x-amz-date` hold a secret.
+pub fn authorization(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    region: &str,
+    auth: &AwsAuth<'_>,
+    time: SystemTime,
+) -> Result<Vec<(&'static str, String)>, SignError> {
+    match auth {
+        AwsAuth::SigV4(credentials) => {
+            sign_request(method, url, headers, body, region, credentials, time)
+        }
+        AwsAuth::ApiKey(key) => Ok(vec![("authorization", format!("Bearer {key}"))]),
+    }
+}
+
 /// A request to sign, as sent.
 pub(crate) struct Request<'a> {
     pub(crate) method: &'a str,
