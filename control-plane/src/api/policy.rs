@@ -163,6 +163,9 @@ fn rules(field: &str, r: &pb::PolicyRules) -> ApiResult<PolicyRules> {
     })
 }
 
+/// Longest policy content, and prompt of a recommendation.
+const MAX_CONTENT: usize = 32 * 1024;
+
 fn content(field: &str, v: &str) -> ApiResult<String> {
     let v = v.trim();
     if v.is_empty() {
@@ -171,7 +174,7 @@ fn content(field: &str, v: &str) -> ApiResult<String> {
             "the policy content is required: what is prohibited or required, why, examples, exceptions",
         ));
     }
-    if v.len() > 32 * 1024 {
+    if v.len() > MAX_CONTENT {
         return Err(ApiError::invalid(
             field,
             "the policy content has at most 32 KiB",
@@ -646,7 +649,7 @@ impl PolicyService for Service {
         let ctx = &self.0;
         let p = ctx.auth(&req).await?;
         let r = req.get_ref();
-        if r.prompt.trim().is_empty() || r.prompt.len() > super::policy_assist::MAX_INPUT {
+        if r.prompt.trim().is_empty() || r.prompt.len() > MAX_CONTENT {
             return Err(ApiError::invalid(
                 "prompt",
                 "describe what the policies should prevent or require (at most 32 KiB)",

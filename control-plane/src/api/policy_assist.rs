@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
+use tollgate_data_plane::policy::prefix;
 use tollgate_data_plane::proxy::{Completion, instruction_body, json_object};
 use tollgate_data_plane::snapshot::Connection;
 use tollgate_proto::admin as pb;
@@ -21,9 +22,6 @@ use crate::auth::{Access, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{AiLlm, CredentialMode};
 
-/// Longest policy text or prompt sent to the model (a stored policy's content is at most
-/// this long too).
-pub const MAX_INPUT: usize = 32 * 1024;
 /// Longest text kept from the model (a summary, an issue, a proposed policy's content).
 const MAX_TEXT: usize = 2_000;
 /// Most issues kept from a review.
@@ -166,7 +164,7 @@ impl Ctx {
             {\"score\": 0 to 100, \"summary\": \"one sentence\", \"issues\": [{\"kind\": \
             \"ambiguity\" or \"verbosity\" or \"clarity\" or \"scope\" or \"actionability\", \
             \"message\": \"one sentence saying what to change\"}]}. No issues: an empty list.";
-        let user = format!("<policy>\n{}\n</policy>", capped(content, MAX_INPUT));
+        let user = format!("<policy>\n{content}\n</policy>");
         let answer = self.ask(a, system, &user).await?;
         let mut review = parse_review(&answer.content).ok_or_else(|| {
             ApiError::FailedPrecondition(format!(
@@ -206,7 +204,7 @@ impl Ctx {
              \"short-kebab-case-name\", \"content\": \"the policy text\", \"risk\": \"low\" or \
              \"medium\" or \"high\", \"action\": \"log\" or \"alert\" or \"block\"}}]}}."
         );
-        let user = format!("<need>\n{}\n</need>", capped(prompt, MAX_INPUT));
+        let user = format!("<need>\n{prompt}\n</need>");
         let answer = self.ask(a, &system, &user).await?;
         let policies = parse_proposals(&answer.content, count as usize);
         if policies.is_empty() {
@@ -243,20 +241,9 @@ fn call_failed(e: &str, message: String) -> ApiError {
     }
 }
 
-/// `s` cut to at most `max` bytes, on a character boundary.
-fn capped(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
+/// A text from the model, trimmed and at most [`MAX_TEXT`] bytes.
 fn kept(s: &str) -> String {
-    capped(s.trim(), MAX_TEXT).to_string()
+    prefix(s.trim(), MAX_TEXT).to_string()
 }
 
 /// The review in a model's answer.

@@ -391,7 +391,7 @@ pub(crate) fn cap(s: &mut String, max: usize) {
 }
 
 /// The longest start of `s` of at most `max` bytes that ends on a character boundary.
-pub(crate) fn prefix(s: &str, max: usize) -> &str {
+pub fn prefix(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
