@@ -21,6 +21,8 @@ const REDACTED: &[u8] = b"[redacted]";
 /// when none occurs.
 pub fn scrub(body: Bytes, secrets: &[Option<&Secret>]) -> Bytes {
     let mut body = body;
+    // The body with ASCII letters lower-cased, folded again only after a redaction.
+    let mut folded = body.to_ascii_lowercase();
     for secret in secrets.iter().flatten() {
         let plain = secret.expose();
         if plain.len() < MIN_SCRUBBED_LEN {
@@ -28,11 +30,11 @@ pub fn scrub(body: Bytes, secrets: &[Option<&Secret>]) -> Bytes {
         }
         // The escaped form first: the plain form's start is also its start.
         if plain.contains('/') {
-            body = redact(body, plain.replace('/', "\\/").as_bytes());
+            body = redact(body, &mut folded, plain.replace('/', "\\/").as_bytes());
         }
         let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
-        body = redact(body, encoded.as_bytes());
-        body = redact(body, plain.as_bytes());
+        body = redact(body, &mut folded, encoded.as_bytes());
+        body = redact(body, &mut folded, plain.as_bytes());
     }
     body
 }
@@ -40,11 +42,11 @@ pub fn scrub(body: Bytes, secrets: &[Option<&Secret>]) -> Bytes {
 /// `body` with every run of `secret`'s bytes that starts where `secret` starts and is at
 /// least [`PREFIX_RUN`] long (the whole of a shorter secret) redacted. ASCII letters match
 /// in either case: a provider that echoes a key upper- or lower-cased still gives it away.
-fn redact(body: Bytes, secret: &[u8]) -> Bytes {
-    let folded = body.to_ascii_lowercase();
+/// `folded` is `body` lower-cased, and is kept so.
+fn redact(body: Bytes, folded: &mut Vec<u8>, secret: &[u8]) -> Bytes {
     let secret = secret.to_ascii_lowercase();
     let head = &secret[..secret.len().min(PREFIX_RUN)];
-    if memchr::memmem::find(&folded, head).is_none() {
+    if memchr::memmem::find(folded, head).is_none() {
         return body;
     }
     let mut out = BytesMut::with_capacity(body.len());
@@ -60,6 +62,7 @@ fn redact(body: Bytes, secret: &[u8]) -> Bytes {
         from = at + run;
     }
     out.extend_from_slice(&body[from..]);
+    *folded = out.to_ascii_lowercase();
     out.freeze()
 }
 
