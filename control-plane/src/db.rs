@@ -58,6 +58,12 @@ pub async fn list<T: DeserializeOwned>(
         .collect()
 }
 
+/// The revision `key` was last written at; 0 when it does not exist (what `Txn::when` takes
+/// for "still absent").
+pub async fn revision_of(store: &dyn Store, key: &str) -> ApiResult<Revision> {
+    Ok(store.get(key).await?.map_or(0, |kv| kv.mod_revision))
+}
+
 /// The records with keys in `[start, end)`, in key order.
 pub async fn list_range<T: DeserializeOwned>(
     store: &dyn Store,

@@ -294,11 +294,7 @@ impl Ctx {
             return Ok(Vec::new());
         }
         let children = keys::children(&keys::llm(&old.id));
-        let children_rev = self
-            .store()
-            .get(&children)
-            .await?
-            .map_or(0, |kv| kv.mod_revision);
+        let children_rev = db::revision_of(self.store(), &children).await?;
         let mut guards = vec![(children, children_rev)];
         let prefix = format!("{}/", old.routing_id);
         let new_prefix = format!("{}/", new.routing_id);
@@ -759,12 +755,7 @@ impl AiLlmService for Service {
         let llm = &cur.value;
         // Read before listing: an attach after this point changes it.
         let children = keys::children(&keys::llm(&llm.id));
-        let children_rev = ctx
-            .store()
-            .get(&children)
-            .await
-            .map_err(ApiError::from)?
-            .map_or(0, |kv| kv.mod_revision);
+        let children_rev = db::revision_of(ctx.store(), &children).await?;
         let repos: Vec<_> = db::list::<Repository>(ctx.store(), keys::REPOS)
             .await?
             .into_iter()

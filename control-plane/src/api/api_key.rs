@@ -80,11 +80,7 @@ impl Ctx {
         own_id: Option<&str>,
     ) -> ApiResult<crate::store::Revision> {
         let marker = keys::children(&keys::repo(repository_id));
-        let revision = self
-            .store()
-            .get(&marker)
-            .await?
-            .map_or(0, |kv| kv.mod_revision);
+        let revision = db::revision_of(self.store(), &marker).await?;
         let now = now_ms();
         let taken = db::list::<ApiKey>(self.store(), keys::API_KEYS)
             .await?

@@ -56,11 +56,7 @@ impl Ctx {
         const BATCH: usize = 100;
         let children = keys::children(&keys::repo(&repo.id));
         for _ in 0..3 {
-            let children_rev = self
-                .store()
-                .get(&children)
-                .await?
-                .map_or(0, |kv| kv.mod_revision);
+            let children_rev = db::revision_of(self.store(), &children).await?;
             let Some(cur) = db::get::<Repository>(self.store(), &keys::repo(&repo.id)).await?
             else {
                 return Ok(());

@@ -87,12 +87,7 @@ impl WorkspaceService for Service {
         let ws = &current.value;
         // Read before listing: any child created after this point changes it.
         let children = keys::children(&keys::workspace(&ws.id));
-        let children_rev = ctx
-            .store()
-            .get(&children)
-            .await
-            .map_err(ApiError::from)?
-            .map_or(0, |kv| kv.mod_revision);
+        let children_rev = db::revision_of(ctx.store(), &children).await?;
         let mut held = Vec::new();
         let llms = db::list::<AiLlm>(ctx.store(), keys::LLMS).await?;
         let n = llms
