@@ -204,6 +204,13 @@ pub struct Route {
     pub retries: Option<u32>,
 }
 
+/// Whether a route alias `name` would hide the qualified names (`<routing_id>/<model>`) of a
+/// configuration with `routing_id`.
+pub fn route_name_hides(name: &str, routing_id: &str) -> bool {
+    name.strip_prefix(routing_id)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Repository {
     pub id: String,

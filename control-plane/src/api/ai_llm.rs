@@ -297,7 +297,6 @@ impl Ctx {
         let children_rev = db::revision_of(self.store(), &children).await?;
         let mut guards = vec![(children, children_rev)];
         let prefix = format!("{}/", old.routing_id);
-        let new_prefix = format!("{}/", new.routing_id);
         for repo in db::list::<Repository>(self.store(), keys::REPOS).await? {
             if !repo.value.ai_llm_ids.contains(&old.id) {
                 continue;
@@ -315,7 +314,9 @@ impl Ctx {
                         route.name, repo.value.name, t.target
                     )));
                 }
-                if new.routing_id != old.routing_id && route.name.starts_with(&new_prefix) {
+                if new.routing_id != old.routing_id
+                    && crate::model::route_name_hides(&route.name, &new.routing_id)
+                {
                     return Err(ApiError::FailedPrecondition(format!(
                         "route '{}' of repository '{}' would hide the models of routing id '{}'; rename the route or pick another routing id",
                         route.name, repo.value.name, new.routing_id

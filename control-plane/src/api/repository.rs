@@ -175,9 +175,9 @@ fn check_route(route: &pb::Route, attached: &[AiLlm]) -> ApiResult<model::Route>
             "a route needs at least one target",
         ));
     }
-    if let Some(l) = name
-        .split_once('/')
-        .and_then(|(rid, _)| attached.iter().find(|l| l.routing_id == rid))
+    if let Some(l) = attached
+        .iter()
+        .find(|l| model::route_name_hides(name, &l.routing_id))
     {
         return Err(ApiError::invalid(
             "route.name",
@@ -371,8 +371,11 @@ impl RepositoryService for Service {
             .into());
         }
         let mut repo = cur.value.clone();
-        let hidden = format!("{}/", llm.value.routing_id);
-        if let Some(route) = repo.routes.iter().find(|r| r.name.starts_with(&hidden)) {
+        if let Some(route) = repo
+            .routes
+            .iter()
+            .find(|r| model::route_name_hides(&r.name, &llm.value.routing_id))
+        {
             return Err(ApiError::FailedPrecondition(format!(
                 "route '{}' would hide the models of '{}' (routing id '{}'); rename the route first",
                 route.name, llm.value.name, llm.value.routing_id
