@@ -181,6 +181,12 @@ pub struct ValidationArgs {
     /// (169.254.0.0/16, fe80::/10, fd00:ec2::254). Off: such endpoints are refused.
     #[arg(long, env = "TOLLGATE_ALLOW_LINK_LOCAL_ENDPOINTS")]
     pub allow_link_local_endpoints: bool,
+    /// CA certificates (PEM) trusted for https:// provider endpoints besides the public
+    /// roots (a self-hosted endpoint's private CA), for validation and policy-assistant
+    /// calls; give data planes the same file (`tollgate-data-plane --upstream-ca-file`).
+    /// `dev` passes it to its gateway.
+    #[arg(long, env = "TOLLGATE_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
     /// Time limit of a validation call to a provider, in seconds.
     #[arg(long, env = "TOLLGATE_VALIDATION_TIMEOUT_SECS", default_value_t = 10)]
     pub validation_timeout_secs: u64,
@@ -320,11 +326,16 @@ fn load_keyring(file: Option<&Path>) -> anyhow::Result<Keyring> {
     Ok(Keyring::load(file, env.as_deref())?)
 }
 
-fn validator(a: &ValidationArgs) -> Validator {
-    Validator::new(
+fn validator(a: &ValidationArgs) -> anyhow::Result<Validator> {
+    let tls = tollgate_data_plane::proxy::upstream_tls(
+        "--upstream-ca-file",
+        a.upstream_ca_file.as_deref(),
+    )?;
+    Ok(Validator::with_tls(
+        tls,
         Duration::from_secs(a.validation_timeout_secs.max(1)),
         a.allow_link_local_endpoints,
-    )
+    ))
 }
 
 async fn shutdown_signal() {
@@ -435,7 +446,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let (ctx, generated, listener) = start(
         store,
         keyring,
-        validator(&a.validation),
+        validator(&a.validation)?,
         alerts,
         a.bootstrap_token.as_deref(),
         a.admin_listen,
@@ -505,7 +516,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
     let (ctx, generated, listener) = start(
         store,
         keyring,
-        validator(&a.validation),
+        validator(&a.validation)?,
         alerts,
         a.bootstrap_token.as_deref(),
         a.admin_listen,
@@ -526,6 +537,7 @@ async fn dev(a: DevArgs) -> anyhow::Result<()> {
     gw.admin_listen = a.gateway_admin_listen;
     // One machine, one setting: endpoints the control plane accepts, its gateway can reach.
     gw.allow_link_local_upstreams = a.validation.allow_link_local_endpoints;
+    gw.upstream_ca_file = a.validation.upstream_ca_file.clone();
     let gateway = tollgate_data_plane::Gateway::bind(gw).await?;
     let (gateway_addr, gateway_admin) = (gateway.listen_addr(), gateway.admin_addr());
     let token_line = match (&generated, a.bootstrap_token.is_some()) {

@@ -102,6 +102,10 @@ pub struct Config {
         default_value_t = false
     )]
     pub allow_link_local_upstreams: bool,
+    /// CA certificates (PEM) trusted for https:// provider endpoints besides the public
+    /// roots: the CA of a self-hosted endpoint's certificate. Read at start.
+    #[arg(long, env = "TOLLGATE_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
     /// Time an app connection has to send a complete HTTP/1 request head (slowloris guard).
     #[arg(
         long,
@@ -158,6 +162,7 @@ impl Config {
             upstream_idle_timeout_ms: 60_000,
             retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
             allow_link_local_upstreams: false,
+            upstream_ca_file: None,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
             drain_delay_ms: 0,

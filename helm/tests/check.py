@@ -228,6 +228,9 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     # not kill it sooner.
     grace = dp["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     check(grace >= delay + 30, f"{name}: terminationGracePeriodSeconds {grace} covers delay {delay} + 30 s drain")
+    ca = values.get("upstreamCA", {})
+    for what, obj, c in (("control plane", cp, cpc), ("data plane", dp, dpc)):
+        check_upstream_ca(f"{name}: {what}", ca, obj["spec"]["template"]["spec"], c)
     hpa_on = dpv.get("autoscaling", {}).get("enabled", True)
     check(("HorizontalPodAutoscaler" in kinds) == hpa_on, f"{name}: HPA iff autoscaling")
     check(("replicas" in dp["spec"]) != hpa_on, f"{name}: data plane replicas left to the HPA")
@@ -305,6 +308,20 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
         check(host in cert["spec"]["dnsNames"], f"{name}: sync certificate names {host}")
 
 
+def check_upstream_ca(where: str, ca: dict, spec: dict, c: dict) -> None:
+    """--upstream-ca-file, its mount and its ConfigMap volume iff upstreamCA.configMap."""
+    cm, key = ca.get("configMap", ""), ca.get("key", "ca.crt")
+    flag = f"--upstream-ca-file=/etc/tollgate/upstream-ca/{key}"
+    mounted = any(m["name"] == "upstream-ca" and m["mountPath"] == "/etc/tollgate/upstream-ca"
+                  for m in c.get("volumeMounts", []))
+    volume = any(v["name"] == "upstream-ca" and v.get("configMap", {}).get("name") == cm
+                 and v["configMap"].get("items") == [{"key": key, "path": key}]
+                 for v in spec.get("volumes", []))
+    check((flag in c["args"]) == bool(cm) and mounted == bool(cm) and volume == bool(cm)
+          and not (not cm and any(a.startswith("--upstream-ca-file") for a in c["args"])),
+          f"{where}: --upstream-ca-file from ConfigMap upstreamCA.configMap iff set")
+
+
 def check_data_plane_only(name: str, values: dict, docs: list[dict]) -> None:
     """A release of data planes only (controlPlane.enabled false), syncing from another."""
     kinds = {d["kind"] for d in docs}
@@ -323,6 +340,7 @@ def check_data_plane_only(name: str, values: dict, docs: list[dict]) -> None:
     dpv = values["dataPlane"]
     check(f"--control-plane={dpv['controlPlaneUrl']}" in args, f"{name}: data planes dial dataPlane.controlPlaneUrl")
     check(f"--environment={dpv['environment']}" in args, f"{name}: data planes serve dataPlane.environment")
+    check_upstream_ca(f"{name}: data plane", values.get("upstreamCA", {}), spec, spec["containers"][0])
     vols = {v["name"]: v for v in spec["volumes"]}
     check(vols["sync-tls"]["secret"]["secretName"] == values["sync"]["tls"]["existingSecret"]["dataPlane"],
           f"{name}: the copied sync client certificate is mounted")
@@ -376,6 +394,8 @@ BAD = [
     ({"dataPlane": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}},
      "dataPlane.autoscaling.maxReplicas must be at least dataPlane.autoscaling.minReplicas"),
     ({"dataPlane": {"service": {"port": 70000}}}, "'/dataPlane/service/port': maximum"),
+    ({"upstreamCA": {"configMap": "In_House_CA"}}, "'/upstreamCA/configMap'"),
+    ({"upstreamCA": {"key": "certs/ca.pem"}}, "'/upstreamCA/key'"),
     ({"image": {"digest": "latest"}}, "'/image/digest'"),
     ({"networkPolicy": {"enabled": "yes"}}, "'/networkPolicy/enabled': got string, want boolean"),
     ({"serviceMonitor": {"enable": True}}, "additional properties 'enable' not allowed"),

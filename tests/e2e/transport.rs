@@ -417,6 +417,92 @@ async fn app_tls_serves_h2_and_http1() {
     );
 }
 
+/// A provider endpoint whose certificate a private CA signed (a self-hosted model): with
+/// `--upstream-ca-file` the control plane validates it and a data plane routes to it;
+/// without, the handshake fails with an error naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_behind_a_private_ca_is_trusted_with_upstream_ca_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new(dir.path(), "in-house models");
+    let mock = MockProvider::start_tls(SECRET, ca.server("vllm").acceptor()).await;
+    assert!(mock.url().starts_with("https://"), "{}", mock.url());
+    let ca_file = ca.cert_file.display().to_string();
+    let cp = ControlPlane::start_with(Backend::Embedded, &["--upstream-ca-file", &ca_file]).await;
+    let client = cp.client().await;
+    let keys = provision(&client, &mock, 1).await;
+    let validated = client
+        .validate_ai_llm(proto::ValidateAiLlmRequest {
+            id: "openai".into(),
+            workspace_id: "default".into(),
+        })
+        .await
+        .expect("validate");
+    assert!(validated.success, "{}", validated.message);
+
+    let trusting = DataPlane::builder(&cp, "production")
+        .args(&["--upstream-ca-file", &ca_file])
+        .start()
+        .await;
+    let (status, body) = chat(&trusting, &keys[0].secret).await;
+    assert_routed(status, &body, "data plane with the CA");
+    let seen = mock.calls("/v1/chat/completions");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(&*format!("Bearer {SECRET}"))
+    );
+
+    let strict = DataPlane::builder(&cp, "production").start().await;
+    let (status, body) = chat(&strict, &keys[0].secret).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("UnknownIssuer") && message.contains("--upstream-ca-file"),
+        "{message}"
+    );
+    assert_eq!(mock.calls("/v1/chat/completions").len(), 1, "nothing sent");
+
+    let plain_cp = ControlPlane::start(Backend::Embedded).await;
+    let plain = plain_cp.client().await;
+    provision(&plain, &mock, 0).await;
+    let refused = plain
+        .validate_ai_llm(proto::ValidateAiLlmRequest {
+            id: "openai".into(),
+            workspace_id: "default".into(),
+        })
+        .await
+        .expect("validate answers");
+    assert!(!refused.success);
+    assert!(
+        refused.message.contains("--upstream-ca-file"),
+        "{}",
+        refused.message
+    );
+
+    // A file that holds no certificate stops the data plane at start, naming it.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").expect("write");
+    let junk = junk.display().to_string();
+    let sync_url = cp.sync_url();
+    let args = [
+        "--control-plane",
+        &sync_url,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream-ca-file",
+        &junk,
+    ];
+    let exit = bins::run_to_exit("tollgate-data-plane", &args, 10).await;
+    assert!(!exit.status.success(), "{}", exit.output);
+    assert!(
+        exit.output.contains("--upstream-ca-file") && exit.output.contains("no PEM certificate"),
+        "{}",
+        exit.output
+    );
+}
+
 /// Two control planes on one etcd: writes through B reach a data plane subscribed to A
 /// within 1 s; with A killed the data plane keeps serving, and the usage it took while A was
 /// down arrives once A is back, exactly once.

@@ -117,6 +117,7 @@ impl Behavior {
 
 pub struct MockProvider {
     pub addr: SocketAddr,
+    scheme: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
     behavior: Arc<Mutex<Behavior>>,
     task: tokio::task::JoinHandle<()>,
@@ -723,6 +724,17 @@ async fn answer(seen: Seen, secret: &str, behavior: Behavior) -> Response<Body> 
 impl MockProvider {
     /// Serves on a free loopback port, accepting `secret` as the valid key.
     pub async fn start(secret: &str) -> MockProvider {
+        Self::serve(secret, None).await
+    }
+
+    /// [`MockProvider::start`] over HTTPS with `acceptor`'s certificate; [`MockProvider::url`]
+    /// is then `https://`.
+    pub async fn start_tls(secret: &str, acceptor: tokio_rustls::TlsAcceptor) -> MockProvider {
+        Self::serve(secret, Some(acceptor)).await
+    }
+
+    async fn serve(secret: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> MockProvider {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -737,6 +749,7 @@ impl MockProvider {
                     continue;
                 };
                 let (secret, seen, behavior) = (secret.clone(), seen2.clone(), behavior2.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let (secret, seen, behavior) =
@@ -773,23 +786,34 @@ impl MockProvider {
                             Ok::<_, Infallible>(b.shape(resp, chat))
                         }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => {
+                            // A client refusing the certificate ends the handshake here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                    }
                 });
             }
         });
         MockProvider {
             addr,
+            scheme,
             seen,
             behavior,
             task,
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn seen(&self) -> Vec<Seen> {

@@ -30,6 +30,28 @@ pub struct CertFiles {
     pub key: PathBuf,
 }
 
+impl CertFiles {
+    /// A server-side TLS acceptor with this certificate (ALPN h2 and http/1.1).
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        use rustls::pki_types::PrivateKeyDer;
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .expect("read cert")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("PEM cert");
+        let key = PrivateKeyDer::from_pem_file(&self.key).expect("PEM key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("certificate and key");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+}
+
 impl Ca {
     /// A self-signed CA named `name`, whose files go to `dir`.
     pub fn new(dir: &Path, name: &str) -> Ca {

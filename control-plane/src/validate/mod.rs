@@ -14,14 +14,13 @@ mod tests;
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, LOCATION};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper_rustls::{ConfigBuilderExt as _, HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -151,24 +150,25 @@ impl fmt::Debug for Validator {
 
 impl Validator {
     /// A validator whose calls take at most `timeout` (connect, answer and body), and which
-    /// reaches link-local/metadata addresses only when `allow_link_local`.
+    /// reaches link-local/metadata addresses only when `allow_link_local`. It trusts the
+    /// public TLS roots; [`Validator::with_tls`] for more.
     pub fn new(timeout: Duration, allow_link_local: bool) -> Self {
+        let tls = tollgate_data_plane::proxy::upstream_tls("--upstream-ca-file", None)
+            .expect("the ring provider supports TLS 1.2 and 1.3");
+        Self::with_tls(tls, timeout, allow_link_local)
+    }
+
+    /// [`Validator::new`] with the TLS settings of provider connections (the data plane's
+    /// `upstream_tls`: public roots and an operator's CAs), shared with the data planes so
+    /// that an endpoint the gateway reaches validates too.
+    pub fn with_tls(tls: rustls::ClientConfig, timeout: Duration, allow_link_local: bool) -> Self {
         let mut http = HttpConnector::new_with_resolver(FilteringResolver::new(allow_link_local));
         http.enforce_http(false);
         http.set_nodelay(true);
         // The overall timeout decides; this only bounds a connect left running in the pool.
         http.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
-
-        // The ring provider is passed in, not installed process-wide: nothing here depends on
-        // (or changes) rustls' global default.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("the ring provider supports TLS 1.2 and 1.3")
-            .with_webpki_roots()
-            .with_no_client_auth();
         let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -177,8 +177,7 @@ impl Validator {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(2)
             .build(https);
-        let models = tollgate_data_plane::proxy::build_client(timeout, allow_link_local)
-            .expect("the ring provider and the bundled roots make a TLS client");
+        let models = tollgate_data_plane::proxy::build_client(tls, timeout, allow_link_local);
         Validator {
             client,
             models,
@@ -593,6 +592,11 @@ fn request_error_message(err: &(dyn StdError + 'static), host: &str, connect: bo
             }
         });
         return format!("could not resolve host {host_only}: {detail}");
+    }
+    if tollgate_data_plane::proxy::unknown_issuer(err) {
+        return format!(
+            "could not connect to {host}: {detail} (no public CA signed the endpoint's certificate: give the control plane and the data planes the CA that did with --upstream-ca-file)"
+        );
     }
     if connect {
         format!("could not connect to {host}: {detail}")

@@ -11,8 +11,11 @@
 //! once its previous exchange is over; an HTTP/2 one serves many at once), and the connection
 //! stays listed while in use, so nothing has to hand it back.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use bytes::Bytes;
 use futures::future::Either;
@@ -24,6 +27,8 @@ use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::time::error::Elapsed;
 use tower::ServiceExt;
 
@@ -135,16 +140,49 @@ impl Sender {
     }
 }
 
-/// Builds a worker's client. TLS roots are the webpki roots (providers use public CAs).
-/// Link-local and metadata addresses are reached only when `allow_link_local`.
+/// The TLS settings of provider connections (rustls, ring): the public roots of
+/// `webpki-roots` (hosted providers), plus the CA certificates of the PEM file `ca_file` when
+/// given, for endpoints whose certificate a private CA signed (self-hosted models). `flag`
+/// names the file's option in errors.
+pub fn upstream_tls(flag: &str, ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(file) = ca_file {
+        let shown = file.display();
+        let certs = CertificateDer::pem_file_iter(file)
+            .with_context(|| format!("{flag} {shown}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{flag} {shown}: not a PEM file of certificates"))?;
+        if certs.is_empty() {
+            anyhow::bail!("{flag} {shown}: no PEM certificate (BEGIN CERTIFICATE) in it");
+        }
+        for (i, cert) in certs.into_iter().enumerate() {
+            roots.add(cert).with_context(|| {
+                format!(
+                    "{flag} {shown}: certificate {} is not usable as a CA",
+                    i + 1
+                )
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Builds a worker's client over `tls` (see [`upstream_tls`]). Link-local and metadata
+/// addresses are reached only when `allow_link_local`.
 pub fn build_client(
+    tls: rustls::ClientConfig,
     connect_timeout: Duration,
     allow_link_local: bool,
-) -> anyhow::Result<HttpsClient> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls =
-        hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_webpki_roots(provider)?;
-    Ok(client(tls, connect_timeout, allow_link_local))
+) -> HttpsClient {
+    let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+    client(tls, connect_timeout, allow_link_local)
 }
 
 fn client(
@@ -260,7 +298,13 @@ impl HttpsClient {
             .clone()
             .oneshot(uri)
             .await
-            .map_err(|e| ProxyError::UpstreamConnect(error_chain(&*e)))?;
+            .map_err(|e| {
+                let mut message = error_chain(&*e);
+                if unknown_issuer(&*e) {
+                    message.push_str(UNKNOWN_ISSUER_HINT);
+                }
+                ProxyError::UpstreamConnect(message)
+            })?;
         let handshake_failed = |e: hyper::Error| ProxyError::UpstreamConnect(error_chain(&e));
         if io.connected().is_negotiated_h2() {
             let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -430,6 +474,32 @@ fn human_size(bytes: usize) -> String {
 
 /// "outer: inner: root" — hyper's top-level messages alone ("client error (Connect)") do not
 /// say what went wrong. These errors never contain headers, so no secret.
+/// Said after a refused certificate of an unknown issuer.
+const UNKNOWN_ISSUER_HINT: &str = " (no public CA signed the endpoint's certificate: give \
+     the data plane the CA that did with --upstream-ca-file)";
+
+/// Whether `e` is, or was caused by, a server certificate whose issuer no trusted root
+/// knows (a private CA's certificate, a self-signed one).
+pub fn unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
+    // tokio-rustls reports TLS errors as io::Error wrapping the rustls error (hyper-rustls
+    // wraps that once more), and io::Error's `source` skips what it wraps: look inside.
+    type E = dyn std::error::Error + 'static;
+    fn next<'a>(e: &&'a E) -> Option<&'a E> {
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &E),
+            None => e.source(),
+        }
+    }
+    std::iter::successors(Some(e), next).any(|e| {
+        matches!(
+            e.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        )
+    })
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
@@ -502,7 +572,11 @@ mod tests {
     }
 
     fn plain_client() -> HttpsClient {
-        build_client(Duration::from_secs(2), false).expect("client")
+        build_client(
+            upstream_tls("--upstream-ca-file", None).expect("tls"),
+            Duration::from_secs(2),
+            false,
+        )
     }
 
     #[tokio::test]
@@ -590,18 +664,25 @@ mod tests {
         let acceptor = crate::server::tls::acceptor(&cert, &key).expect("acceptor");
         let (port, accepted) = provider(Some(acceptor)).await;
 
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca_cert.der().clone()).expect("root");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config);
-        let client = client(tls, Duration::from_secs(2), false);
-
         let url = format!("https://localhost:{port}/v1/embeddings");
+        // With the public roots alone, the private CA's certificate is refused.
+        let public = upstream_tls("--upstream-ca-file", None).expect("public roots");
+        let req = Request::get(&url)
+            .body(Full::new(Bytes::new()))
+            .expect("req");
+        let err = build_client(public, Duration::from_secs(2), false)
+            .request(req)
+            .await
+            .expect_err("unknown issuer");
+        let message = err.to_string();
+        assert!(message.contains("UnknownIssuer"), "{message}");
+        assert!(message.ends_with(UNKNOWN_ISSUER_HINT), "{message}");
+
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_cert.pem()).expect("write ca");
+        let tls = upstream_tls("--upstream-ca-file", Some(&ca_file)).expect("with the CA");
+        let client = build_client(tls, Duration::from_secs(2), false);
+
         let first = text(&client, &url).await;
         assert_eq!(
             first,
@@ -611,7 +692,43 @@ mod tests {
         for answer in futures::future::join_all(calls).await {
             assert_eq!(answer, first);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one HTTP/2 connection");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the refused handshake, then one HTTP/2 connection"
+        );
+    }
+
+    #[test]
+    fn upstream_ca_files_that_hold_no_ca_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flag = "--upstream-ca-file";
+        let missing = dir.path().join("missing.pem");
+        let err = upstream_tls(flag, Some(&missing)).expect_err("missing");
+        assert!(format!("{err:#}").starts_with(&format!("{flag} {}", missing.display())));
+        for (name, text, says) in [
+            ("empty.pem", "", "no PEM certificate"),
+            (
+                "key.pem",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                "no PEM certificate",
+            ),
+            (
+                "broken.pem",
+                "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+                "not a PEM file",
+            ),
+            (
+                "junk.pem",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "certificate 1 is not usable as a CA",
+            ),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, text).expect("write");
+            let err = format!("{:#}", upstream_tls(flag, Some(&file)).expect_err(name));
+            assert!(err.contains(says), "{name}: {err}");
+        }
     }
 
     #[tokio::test]

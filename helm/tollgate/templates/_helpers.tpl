@@ -202,3 +202,32 @@ seccompProfile:
 {{- fail "dataPlane.autoscaling.maxReplicas must be at least dataPlane.autoscaling.minReplicas" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The provider CA bundle (upstreamCA), for both deployments: the flag, the mount and the
+volume; each renders nothing without upstreamCA.configMap.
+*/}}
+{{- define "tollgate.upstreamCAArg" -}}
+{{- if .Values.upstreamCA.configMap }}
+- --upstream-ca-file=/etc/tollgate/upstream-ca/{{ .Values.upstreamCA.key }}
+{{- end }}
+{{- end }}
+
+{{- define "tollgate.upstreamCAMount" -}}
+{{- if .Values.upstreamCA.configMap }}
+- name: upstream-ca
+  mountPath: /etc/tollgate/upstream-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "tollgate.upstreamCAVolume" -}}
+{{- if .Values.upstreamCA.configMap }}
+- name: upstream-ca
+  configMap:
+    name: {{ .Values.upstreamCA.configMap }}
+    items:
+      - key: {{ .Values.upstreamCA.key }}
+        path: {{ .Values.upstreamCA.key }}
+{{- end }}
+{{- end }}
