@@ -12,9 +12,11 @@ trap 'rm -rf "$out"' EXIT
 bin=target/debug/tollgate-bench
 # The harness kills what it started on success, failure, SIGINT and SIGTERM.
 timeout -s TERM 150 "$bin" load --quick --out "$out"
+# The upstream over HTTPS: nginx and the data plane verify a throwaway CA.
+timeout -s TERM 90 "$bin" load --quick --upstream-tls --concurrency 1,16 --out "$out/tls"
 timeout -s TERM 60 "$bin" scale --quick --out "$out"
 timeout -s TERM 60 "$bin" propagation --quick --out "$out"
-for f in load scale propagation; do
+for f in load scale propagation tls/load; do
     test -s "$out/$f.json" && test -s "$out/$f.md"
 done
 echo "bench smoke: ok"

@@ -26,11 +26,15 @@ pub struct Options {
     pub bin_dir: Option<PathBuf>,
     /// The `litellm` command, to measure LiteLLM's proxy as a fourth target.
     pub litellm: Option<PathBuf>,
+    /// The mock upstream serves HTTPS (a throwaway CA the proxies verify); no streams.
+    pub upstream_tls: bool,
 }
 
 struct Target {
     name: &'static str,
     port: u16,
+    /// `http://127.0.0.1:PORT`, or `https://` for the upstream over TLS.
+    origin: String,
     key: Option<String>,
     model: &'static str,
     script: PathBuf,
@@ -38,19 +42,34 @@ struct Target {
 }
 
 /// Starts the mock upstream (this binary, `upstream` subcommand) on `port`, its stream events
-/// `delay_us` apart.
-pub async fn start_upstream(dir: &Path, port: u16, chunks: usize, delay_us: u64) -> Result<Proc> {
+/// `delay_us` apart, over HTTPS with `tls`'s certificate if given.
+pub async fn start_upstream(
+    dir: &Path,
+    port: u16,
+    chunks: usize,
+    delay_us: u64,
+    tls: Option<&crate::tls::Files>,
+) -> Result<Proc> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["upstream", "--port", &port.to_string()])
         .args(["--chunks", &chunks.to_string()])
         .args(["--delay-us", &delay_us.to_string()]);
+    if let Some(tls) = tls {
+        cmd.arg("--tls-cert").arg(&tls.cert);
+        cmd.arg("--tls-key").arg(&tls.key);
+    }
     let log = dir.join(format!("upstream-{port}.log"));
     let mut p = Proc::spawn("mock upstream", cmd, &log)?;
     wait_until(&mut p, Duration::from_secs(10), || port_open(port)).await?;
     Ok(p)
 }
 
-pub async fn run(o: Options) -> Result<Value> {
+pub async fn run(mut o: Options) -> Result<Value> {
+    if o.upstream_tls {
+        // The stream client speaks plain HTTP, and direct would need TLS.
+        o.stream_concurrency.clear();
+        o.stream_delay_us = 0;
+    }
     // Fail early, before starting anything, when a binary is missing.
     bin(o.bin_dir.as_deref(), "tollgate-control-plane")?;
     bin(o.bin_dir.as_deref(), "tollgate-data-plane")?;
@@ -58,11 +77,22 @@ pub async fn run(o: Options) -> Result<Value> {
         .prefix("tollgate-bench-")
         .tempdir()?;
     let dir = tmp.path();
+    let tls = o
+        .upstream_tls
+        .then(|| crate::tls::generate(dir))
+        .transpose()?;
     let up_port = free_port()?;
-    let upstream = start_upstream(dir, up_port, o.chunks, 0).await?;
+    let upstream = start_upstream(dir, up_port, o.chunks, 0, tls.as_ref()).await?;
+    let up_scheme = if tls.is_some() { "https" } else { "http" };
+    let up_origin = format!("{up_scheme}://127.0.0.1:{up_port}");
     let ng_port = free_port()?;
-    let nginx = nginx::start(&dir.join("nginx"), ng_port, up_port).await?;
+    let ca = tls.as_ref().map(|t| t.ca.as_path());
+    let nginx = nginx::start(&dir.join("nginx"), ng_port, up_port, ca).await?;
     let cp = tollgate::start_control_plane(o.bin_dir.as_deref(), dir).await?;
+    let mut dp_flags: Vec<&std::ffi::OsStr> = Vec::new();
+    if let Some(ca) = ca {
+        dp_flags.extend(["--upstream-ca-file".as_ref(), ca.as_os_str()]);
+    }
     let dp = tollgate::start_data_plane(
         o.bin_dir.as_deref(),
         dir,
@@ -70,16 +100,18 @@ pub async fn run(o: Options) -> Result<Value> {
         &cp.sync_url,
         &cp.sync_token_file,
         true,
+        &dp_flags,
     )
     .await?;
-    let (key, repo) = tollgate::configure(&cp.admin_url, up_port).await?;
+    let (key, repo) = tollgate::configure(&cp.admin_url, &up_origin).await?;
     // The paced upstream, behind its own nginx and its own Tollgate connection.
     let paced = if o.stream_delay_us > 0 {
         let port = free_port()?;
-        let upstream = start_upstream(dir, port, o.chunks, o.stream_delay_us).await?;
+        let upstream = start_upstream(dir, port, o.chunks, o.stream_delay_us, None).await?;
         let ng = free_port()?;
-        let nginx = nginx::start(&dir.join("nginx-paced"), ng, port).await?;
-        tollgate::add_connection(&cp.admin_url, &repo, tollgate::PACED, port).await?;
+        let nginx = nginx::start(&dir.join("nginx-paced"), ng, port, None).await?;
+        let origin = format!("http://127.0.0.1:{port}");
+        tollgate::add_connection(&cp.admin_url, &repo, tollgate::PACED, &origin).await?;
         Some((port, ng, upstream, nginx))
     } else {
         None
@@ -124,9 +156,14 @@ pub async fn run(o: Options) -> Result<Value> {
             _ => (dp.port, Some(key.clone()), tollgate::MODEL),
         };
         let script = wrk::script(dir, name, &wrk::chat_body(model), key.as_deref())?;
+        let origin = match name {
+            "direct" => up_origin.clone(),
+            _ => format!("http://127.0.0.1:{port}"),
+        };
         targets.push(Target {
             name,
             port,
+            origin,
             key,
             model,
             script,
@@ -136,7 +173,7 @@ pub async fn run(o: Options) -> Result<Value> {
     // Warm-up (connection pools, allocator), not recorded.
     let mut warmup_requests = 1; // the readiness probe above
     for t in &targets {
-        let r = wrk::run(&t.script, t.port, 16, Duration::from_secs(1)).await?;
+        let r = wrk::run(&t.script, &t.origin, 16, Duration::from_secs(1)).await?;
         if t.name == "tollgate" {
             warmup_requests += r["requests"].as_u64().unwrap_or(0);
         }
@@ -152,7 +189,7 @@ pub async fn run(o: Options) -> Result<Value> {
                 let t = &targets[i];
                 let before = procs[i].usage();
                 let cp_before = cp.proc.usage();
-                let mut r = wrk::run(&t.script, t.port, c, o.duration).await?;
+                let mut r = wrk::run(&t.script, &t.origin, c, o.duration).await?;
                 let after = procs[i].usage();
                 let cpu = after.cpu_secs - before.cpu_secs;
                 r["user_cpu_s"] = json!(after.user_secs - before.user_secs);
@@ -281,6 +318,7 @@ pub async fn run(o: Options) -> Result<Value> {
             "stream_delay_us": o.stream_delay_us,
             "tollgate": "tollgate-control-plane serve (embedded store) + tollgate-data-plane, sync over loopback; key auth, qualified-model routing with model rewrite, usage reporting on",
             "nginx": "worker_processes auto; keepalive 256 to the upstream; access_log off; proxy_buffering off",
+            "upstream_tls": o.upstream_tls.then_some("the mock upstream serves HTTPS (rustls, HTTP/1.1 only, a throwaway CA): nginx verifies it (proxy_ssl_verify, proxy_ssl_session_reuse), Tollgate with --upstream-ca-file, wrk connects to it directly over TLS; apps talk plain HTTP to both proxies"),
             "litellm": o.litellm.as_deref().map(|b| format!("{} (`{}`): its proxy with a config file, master key, no database", litellm::version(b), b.display())),
         },
         "targets": doc_targets,

@@ -19,6 +19,7 @@ mod propagation;
 mod report;
 mod scale;
 mod stream;
+mod tls;
 mod tollgate;
 mod upstream;
 mod wrk;
@@ -34,9 +35,12 @@ const USAGE: &str = "usage: tollgate-bench <load|scale|propagation|upstream> [op
                --chunks N (50) --stream-concurrency 1,16 --stream-duration S per round (1)
                --stream-delay-us N (200; 0: no paced streams)
                --litellm PATH (the `litellm` command: LiteLLM's proxy as a fourth target)
+               --upstream-tls (the mock upstream serves HTTPS with a throwaway CA that
+               nginx and Tollgate verify; direct is HTTPS too; no stream measurement)
   scale:       --quick | --connections N (10000) --keys N (100000)
   propagation: --quick | --planes N (50) --writes N (20) --poll-ms N (10)
-  upstream:    --port P --chunks N (50) --delay-us N (0) --threads N (2)";
+  upstream:    --port P --chunks N (50) --delay-us N (0) --threads N (2)
+               --tls-cert FILE --tls-key FILE (HTTPS, HTTP/1.1 only)";
 
 /// `--flag value` options, after the subcommand.
 struct Args(Vec<String>);
@@ -81,11 +85,19 @@ fn main() -> Result<()> {
         if port == 0 {
             bail!("upstream: --port is required");
         }
+        let tls = match (a.value("--tls-cert"), a.value("--tls-key")) {
+            (Some(cert), Some(key)) => {
+                Some((std::path::Path::new(cert), std::path::Path::new(key)))
+            }
+            (None, None) => None,
+            _ => bail!("upstream: --tls-cert and --tls-key go together"),
+        };
         return upstream::main(
             port as u16,
             a.num("--chunks", 50)? as usize,
             a.num("--delay-us", 0)?,
             a.num("--threads", 2)? as usize,
+            tls,
         );
     }
     let out = PathBuf::from(a.value("--out").unwrap_or("bench/results"));
@@ -114,6 +126,7 @@ fn main() -> Result<()> {
                     out,
                     bin_dir,
                     litellm: a.value("--litellm").map(PathBuf::from),
+                    upstream_tls: a.flag("--upstream-tls"),
                 };
                 let doc = load::run(o).await?;
                 println!("{}", report::markdown(&doc));

@@ -10,9 +10,26 @@ use anyhow::{Context, Result};
 use crate::procs::{Proc, port_open, wait_until};
 
 /// Keepalive to the upstream (as the gateway pools its connections), no access log,
-/// unbuffered so streamed chunks go out as they arrive (as the gateway forwards them).
-fn config(dir: &Path, port: u16, upstream: u16) -> String {
+/// unbuffered so streamed chunks go out as they arrive (as the gateway forwards them). With
+/// `upstream_ca`, HTTPS to the upstream, its certificate verified against that CA and TLS
+/// sessions reused (as the gateway does).
+fn config(dir: &Path, port: u16, upstream: u16, upstream_ca: Option<&Path>) -> String {
     let d = dir.display();
+    let (scheme, tls) = match upstream_ca {
+        None => ("http", String::new()),
+        Some(ca) => (
+            "https",
+            format!(
+                r#"
+            proxy_ssl_trusted_certificate {};
+            proxy_ssl_verify on;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;"#,
+                ca.display()
+            ),
+        ),
+    };
     format!(
         r#"worker_processes auto;
 pid {d}/nginx.pid;
@@ -33,10 +50,10 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         location / {{
-            proxy_pass http://mock;
+            proxy_pass {scheme}://mock;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_buffering off;
+            proxy_buffering off;{tls}
         }}
     }}
 }}
@@ -44,11 +61,17 @@ http {{
     )
 }
 
-/// Starts nginx on `port` in front of `upstream`; returns once it accepts connections.
-pub async fn start(dir: &Path, port: u16, upstream: u16) -> Result<Proc> {
+/// Starts nginx on `port` in front of `upstream` (over HTTPS trusting `upstream_ca`, if
+/// given); returns once it accepts connections.
+pub async fn start(
+    dir: &Path,
+    port: u16,
+    upstream: u16,
+    upstream_ca: Option<&Path>,
+) -> Result<Proc> {
     std::fs::create_dir_all(dir)?;
     let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, config(dir, port, upstream))?;
+    std::fs::write(&conf, config(dir, port, upstream, upstream_ca))?;
     let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| Path::new(p).exists())

@@ -23,7 +23,7 @@ pub async fn run(
         .tempdir()?;
     let dir = tmp.path();
     let cp = tollgate::start_control_plane(bin_dir.as_deref(), dir).await?;
-    tollgate::configure(&cp.admin_url, 9).await?;
+    tollgate::configure(&cp.admin_url, "http://127.0.0.1:9").await?;
     let mut dps = Vec::with_capacity(planes);
     for i in 0..planes {
         dps.push(
@@ -34,6 +34,7 @@ pub async fn run(
                 &cp.sync_url,
                 &cp.sync_token_file,
                 true,
+                &[],
             )
             .await?,
         );

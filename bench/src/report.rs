@@ -76,6 +76,9 @@ fn verdict(ok: bool) -> &'static str {
 /// The markdown of a `load` result.
 pub fn markdown(doc: &Value) -> String {
     let mut s = String::new();
+    if let Some(tls) = doc["config"]["upstream_tls"].as_str() {
+        let _ = writeln!(s, "Upstream over TLS: {tls}.\n");
+    }
     let _ = writeln!(
         s,
         "| conc. | target | req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | CPU s / 1k req | of it user | req/s vs direct | req/s vs nginx | errors |"

@@ -159,6 +159,7 @@ pub async fn run(
         &format!("http://127.0.0.1:{port}"),
         &token_file,
         false,
+        &[],
     )
     .await?;
     // A small first snapshot, so the idle figure is a data plane that holds config.

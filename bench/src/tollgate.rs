@@ -91,8 +91,9 @@ pub struct DataPlane {
     pub admin_port: u16,
 }
 
-/// Starts a data plane synced from `sync_url` with the token in `sync_token_file`; returns
-/// once `/readyz` says it holds a snapshot (`wait_ready`) or once its admin port is open.
+/// Starts a data plane synced from `sync_url` with the token in `sync_token_file` (and
+/// `extra` flags); returns once `/readyz` says it holds a snapshot (`wait_ready`) or once its
+/// admin port is open.
 pub async fn start_data_plane(
     bin_dir: Option<&Path>,
     dir: &Path,
@@ -100,6 +101,7 @@ pub async fn start_data_plane(
     sync_url: &str,
     sync_token_file: &Path,
     wait_ready: bool,
+    extra: &[&std::ffi::OsStr],
 ) -> Result<DataPlane> {
     let (port, admin_port) = (free_port()?, free_port()?);
     let mut cmd = Command::new(bin(bin_dir, "tollgate-data-plane")?);
@@ -109,6 +111,7 @@ pub async fn start_data_plane(
         .args(["--environment", "production"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+        .args(extra)
         .env("TOLLGATE_LOG", "warn");
     let log: PathBuf = dir.join(format!("{name}.log"));
     let mut proc = Proc::spawn(name, cmd, &log)?;
@@ -136,10 +139,10 @@ pub async fn readyz_version(admin_port: u16) -> Option<i64> {
         .ok()
 }
 
-/// Creates connection `mock` (OpenAI type, managed secret, endpoint the mock upstream),
-/// repository `bench` with it attached and one key; returns the key's secret and the
-/// repository id.
-pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<(String, String)> {
+/// Creates connection `mock` (OpenAI type, managed secret, endpoint the mock upstream at
+/// `origin`), repository `bench` with it attached and one key; returns the key's secret and
+/// the repository id.
+pub async fn configure(admin_url: &str, origin: &str) -> Result<(String, String)> {
     let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
     let repo = client
         .create_repository(proto::CreateRepositoryRequest {
@@ -148,26 +151,21 @@ pub async fn configure(admin_url: &str, upstream_port: u16) -> Result<(String, S
         })
         .await
         .context("create the repository")?;
-    add_connection(admin_url, &repo.id, "mock", upstream_port).await?;
+    add_connection(admin_url, &repo.id, "mock", origin).await?;
     let key = new_key(&client, &repo.id, "load").await?;
     Ok((key, repo.id))
 }
 
-/// Adds the OpenAI connection `name` to `upstream_port` and attaches it to `repo`: its
-/// model is `<name>/gpt-4o-mini` for the same key.
-pub async fn add_connection(
-    admin_url: &str,
-    repo: &str,
-    name: &str,
-    upstream_port: u16,
-) -> Result<()> {
+/// Adds the OpenAI connection `name` to the upstream at `origin` (`http://127.0.0.1:PORT`)
+/// and attaches it to `repo`: its model is `<name>/gpt-4o-mini` for the same key.
+pub async fn add_connection(admin_url: &str, repo: &str, name: &str, origin: &str) -> Result<()> {
     let client = tollgate_sdk::Client::connect(admin_url, ADMIN_TOKEN).await?;
     let llm = client
         .create_ai_llm(proto::CreateAiLlmRequest {
             workspace_id: "default".into(),
             name: name.into(),
             ai_type: proto::AiType::Openai as i32,
-            endpoint: format!("http://127.0.0.1:{upstream_port}/v1"),
+            endpoint: format!("{origin}/v1"),
             secret: "sk-bench-upstream-secret-0123456789".into(),
             models: vec!["gpt-4o-mini".into()],
             ..Default::default()

@@ -2,6 +2,7 @@
 //! fixed completion for plain requests and `chunks` SSE events for `"stream":true` ones.
 
 use std::convert::Infallible;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -30,16 +31,31 @@ type Body = BoxBody<Bytes, Infallible>;
 
 /// Serves on `port` until killed. `chunks`: content events per stream; `delay`: pause
 /// between events (zero: each event is still its own write).
-pub async fn serve(port: u16, chunks: usize, delay: Duration) -> Result<()> {
+/// Over TLS with `tls`, HTTP/1.1 only (see `crate::tls`).
+pub async fn serve(
+    port: u16,
+    chunks: usize,
+    delay: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<()> {
     let listener = TcpListener::bind(crate::procs::loopback(port)).await?;
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
+        let tls = tls.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(req, chunks, delay));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(tcp), svc).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let _ = http.serve_connection(TokioIo::new(tls), svc).await;
+                    }
+                }
+            }
         });
     }
 }
@@ -98,10 +114,20 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Runs the mock upstream on a runtime of `threads` workers (the load runs give it 2, like
 /// nginx's `worker_processes auto` and the gateway on this machine).
-pub fn main(port: u16, chunks: usize, delay_us: u64, threads: usize) -> Result<()> {
+/// `tls`: certificate and key files (PEM) to serve HTTPS with.
+pub fn main(
+    port: u16,
+    chunks: usize,
+    delay_us: u64,
+    threads: usize,
+    tls: Option<(&Path, &Path)>,
+) -> Result<()> {
+    let tls = tls
+        .map(|(cert, key)| crate::tls::acceptor(cert, key))
+        .transpose()?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
         .build()?
-        .block_on(serve(port, chunks, Duration::from_micros(delay_us)))
+        .block_on(serve(port, chunks, Duration::from_micros(delay_us), tls))
 }

@@ -47,10 +47,11 @@ end
     Ok(path)
 }
 
-/// One wrk run at `connections` for `duration`; the summary JSON of the Lua hook.
+/// One wrk run at `connections` for `duration` against `origin` (`http://127.0.0.1:PORT`);
+/// the summary JSON of the Lua hook.
 pub async fn run(
     script: &Path,
-    port: u16,
+    origin: &str,
     connections: usize,
     duration: Duration,
 ) -> Result<Value> {
@@ -63,7 +64,7 @@ pub async fn run(
         .arg("10s")
         .arg("-s")
         .arg(script)
-        .arg(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .arg(format!("{origin}/v1/chat/completions"))
         .kill_on_drop(true)
         .output()
         .await
