@@ -14,6 +14,8 @@ pub mod control_plane;
 pub mod ctl;
 #[path = "harness/data_plane.rs"]
 pub mod data_plane;
+#[path = "harness/egress_proxy.rs"]
+pub mod egress_proxy;
 #[path = "harness/etcd.rs"]
 pub mod etcd;
 #[path = "harness/http.rs"]
@@ -32,6 +34,27 @@ pub use ctl::{Ctl, CtlOutput};
 pub use data_plane::{DataPlane, DataPlaneBuilder};
 pub use etcd::Etcd;
 pub use mock_provider::MockProvider;
+
+/// The proxy variables a binary would take from the test's own environment.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// A binary's environment: the test's own without its proxy variables (a CI machine's
+/// proxy must not carry the mock providers' traffic), plus `env`.
+pub(crate) fn process_env(cmd: &mut tokio::process::Command, env: &[(String, String)]) {
+    for name in PROXY_VARIABLES {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+}
 
 /// A free loopback port (bound, then released for the child process to take).
 pub fn free_port() -> u16 {

@@ -327,14 +327,14 @@ fn load_keyring(file: Option<&Path>) -> anyhow::Result<Keyring> {
 }
 
 fn validator(a: &ValidationArgs) -> anyhow::Result<Validator> {
-    let tls = tollgate_data_plane::proxy::upstream_tls(
+    let egress = tollgate_data_plane::proxy::Egress::new(
         "--upstream-ca-file",
         a.upstream_ca_file.as_deref(),
-    )?;
-    Ok(Validator::with_tls(
-        tls,
-        Duration::from_secs(a.validation_timeout_secs.max(1)),
         a.allow_link_local_endpoints,
+    )?;
+    Ok(Validator::with_egress(
+        &egress,
+        Duration::from_secs(a.validation_timeout_secs.max(1)),
     ))
 }
 

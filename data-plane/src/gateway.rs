@@ -14,7 +14,7 @@ use tollgate_proto::sync::sync_service_client::SyncServiceClient;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::proxy::{Shared, build_client, build_service, upstream_tls};
+use crate::proxy::{Egress, Shared, build_client, build_service};
 use crate::server::admin::AdminService;
 use crate::server::workers::{WorkerThreads, worker_count};
 use crate::snapshot::SnapshotCell;
@@ -36,7 +36,7 @@ pub struct Gateway {
     admin: TcpListener,
     tls: Option<TlsAcceptor>,
     /// TLS settings of provider connections, for the workers' clients.
-    upstream_tls: rustls::ClientConfig,
+    egress: Egress,
     channel: sync::SyncChannel,
     shared: Arc<Shared>,
     /// Worker threads to start (each has its usage and metrics shard).
@@ -66,16 +66,16 @@ impl Gateway {
             (Some(cert), Some(key)) => Some(server::tls::acceptor(cert, key)?),
             _ => None,
         };
-        let upstream_tls = upstream_tls("--upstream-ca-file", config.upstream_ca_file.as_deref())?;
+        let egress = Egress::new(
+            "--upstream-ca-file",
+            config.upstream_ca_file.as_deref(),
+            config.allow_link_local_upstreams,
+        )?;
         let channel = sync::connect_lazy(&config)?;
         let workers = worker_count(config.workers);
         let shared = Arc::new(Shared {
             snapshots: Arc::new(SnapshotCell::empty()),
-            client: build_client(
-                upstream_tls.clone(),
-                config.connect_timeout(),
-                config.allow_link_local_upstreams,
-            ),
+            client: build_client(&egress, config.connect_timeout()),
             recorder: Arc::new(Recorder {
                 aggregator: Arc::new(Aggregator::with_shards(USAGE_CAP, workers)),
                 metrics: Arc::new(Metrics::new(workers)),
@@ -92,7 +92,7 @@ impl Gateway {
             app,
             admin,
             tls,
-            upstream_tls,
+            egress,
             channel,
             shared,
             workers,
@@ -126,7 +126,7 @@ impl Gateway {
             app,
             admin,
             tls,
-            upstream_tls,
+            egress,
             channel,
             shared,
             workers: worker_threads,
@@ -195,11 +195,7 @@ impl Gateway {
                 shared.clone()
             } else {
                 Arc::new(Shared {
-                    client: build_client(
-                        upstream_tls.clone(),
-                        config.connect_timeout(),
-                        config.allow_link_local_upstreams,
-                    ),
+                    client: build_client(&egress, config.connect_timeout()),
                     recorder: Arc::new(Recorder {
                         shard: i,
                         ..Recorder::clone(&shared.recorder)

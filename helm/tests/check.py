@@ -151,6 +151,7 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
             values.get("dataPlane", {}).get("tls", {}).get("existingSecret"),
             values.get("controlPlane", {}).get("adminTls", {}).get("existingSecret"),
             values.get("sync", {}).get("token", {}).get("existingSecret"),
+            values.get("egressProxy", {}).get("existingSecret"),
         } - {None, ""}
         certs = {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
         refs = {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
@@ -231,6 +232,7 @@ def check_objects(name: str, values: dict, docs: list[dict]) -> None:
     ca = values.get("upstreamCA", {})
     for what, obj, c in (("control plane", cp, cpc), ("data plane", dp, dpc)):
         check_upstream_ca(f"{name}: {what}", ca, obj["spec"]["template"]["spec"], c)
+        check_egress_proxy(f"{name}: {what}", values.get("egressProxy", {}), c)
     hpa_on = dpv.get("autoscaling", {}).get("enabled", True)
     check(("HorizontalPodAutoscaler" in kinds) == hpa_on, f"{name}: HPA iff autoscaling")
     check(("replicas" in dp["spec"]) != hpa_on, f"{name}: data plane replicas left to the HPA")
@@ -322,6 +324,25 @@ def check_upstream_ca(where: str, ca: dict, spec: dict, c: dict) -> None:
           f"{where}: --upstream-ca-file from ConfigMap upstreamCA.configMap iff set")
 
 
+def check_egress_proxy(where: str, proxy: dict, c: dict) -> None:
+    """HTTPS_PROXY and HTTP_PROXY from egressProxy.url or its Secret, NO_PROXY with them."""
+    env = {e["name"]: e for e in c.get("env", [])}
+    url, secret = proxy.get("url", ""), proxy.get("existingSecret", "")
+    for name in ("HTTPS_PROXY", "HTTP_PROXY"):
+        e = env.get(name)
+        if url:
+            ok = e is not None and e.get("value") == url
+        elif secret:
+            ref = (e or {}).get("valueFrom", {}).get("secretKeyRef", {})
+            ok = ref == {"name": secret, "key": proxy.get("secretKey", "url")}
+        else:
+            ok = e is None
+        check(ok, f"{where}: {name} from egressProxy iff set")
+    no = proxy.get("noProxy", "")
+    check(env.get("NO_PROXY", {}).get("value") == (no if no and (url or secret) else None),
+          f"{where}: NO_PROXY from egressProxy.noProxy with a proxy")
+
+
 def check_data_plane_only(name: str, values: dict, docs: list[dict]) -> None:
     """A release of data planes only (controlPlane.enabled false), syncing from another."""
     kinds = {d["kind"] for d in docs}
@@ -341,6 +362,7 @@ def check_data_plane_only(name: str, values: dict, docs: list[dict]) -> None:
     check(f"--control-plane={dpv['controlPlaneUrl']}" in args, f"{name}: data planes dial dataPlane.controlPlaneUrl")
     check(f"--environment={dpv['environment']}" in args, f"{name}: data planes serve dataPlane.environment")
     check_upstream_ca(f"{name}: data plane", values.get("upstreamCA", {}), spec, spec["containers"][0])
+    check_egress_proxy(f"{name}: data plane", values.get("egressProxy", {}), spec["containers"][0])
     vols = {v["name"]: v for v in spec["volumes"]}
     check(vols["sync-tls"]["secret"]["secretName"] == values["sync"]["tls"]["existingSecret"]["dataPlane"],
           f"{name}: the copied sync client certificate is mounted")
@@ -395,6 +417,9 @@ BAD = [
      "dataPlane.autoscaling.maxReplicas must be at least dataPlane.autoscaling.minReplicas"),
     ({"dataPlane": {"service": {"port": 70000}}}, "'/dataPlane/service/port': maximum"),
     ({"upstreamCA": {"configMap": "In_House_CA"}}, "'/upstreamCA/configMap'"),
+    ({"egressProxy": {"url": "https://proxy.corp:3128"}}, "'/egressProxy/url'"),
+    ({"egressProxy": {"url": "http://proxy.corp:3128", "existingSecret": "proxy"}},
+     "egressProxy: set url or existingSecret, not both"),
     ({"upstreamCA": {"key": "certs/ca.pem"}}, "'/upstreamCA/key'"),
     ({"image": {"digest": "latest"}}, "'/image/digest'"),
     ({"networkPolicy": {"enabled": "yes"}}, "'/networkPolicy/enabled': got string, want boolean"),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_stream::wrappers::ReceiverStream;
 use tollgate_proto::sync as pb;
 use tollgate_sdk::proto;
+use tollgate_tests::egress_proxy::EgressProxy;
 use tollgate_tests::tls::{Alpn, Ca, https_request};
 use tollgate_tests::{
     Backend, ControlPlane, DataPlane, Etcd, MockProvider, SyncTls, bins, free_port, http,
@@ -26,12 +27,17 @@ struct Key {
 /// Connection `openai` (the mock), repository `app` with it attached, and `keys` API keys on
 /// `app`, all through `client`.
 async fn provision(client: &tollgate_sdk::Client, mock: &MockProvider, keys: usize) -> Vec<Key> {
+    provision_at(client, &format!("{}/v1", mock.url()), keys).await
+}
+
+/// [`provision`] with the connection's endpoint `endpoint`.
+async fn provision_at(client: &tollgate_sdk::Client, endpoint: &str, keys: usize) -> Vec<Key> {
     client
         .create_ai_llm(proto::CreateAiLlmRequest {
             workspace_id: "default".into(),
             name: "openai".into(),
             ai_type: proto::AiType::Openai as i32,
-            endpoint: format!("{}/v1", mock.url()),
+            endpoint: endpoint.into(),
             secret: SECRET.into(),
             models: vec!["gpt-4o-mini".into()],
             ..Default::default()
@@ -501,6 +507,81 @@ async fn provider_behind_a_private_ca_is_trusted_with_upstream_ca_file() {
         "{}",
         exit.output
     );
+}
+
+/// Provider traffic through an egress proxy (`HTTPS_PROXY`, credentials in the URL): the
+/// control plane validates and a data plane routes to a host name only the proxy resolves,
+/// TLS to the provider inside the CONNECT tunnel; wrong proxy credentials give a 502 that
+/// says so, and no log shows the proxy's password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_are_reached_through_an_egress_proxy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = "models.example.test";
+    let ca = Ca::new(dir.path(), "in-house models");
+    let mock = MockProvider::start_tls(SECRET, ca.server_for("vllm", &[host]).acceptor()).await;
+    // bob:s3cret-proxy-pass
+    let proxy = EgressProxy::start(Some("Ym9iOnMzY3JldC1wcm94eS1wYXNz")).await;
+    let proxy_url = proxy.url(Some("bob:s3cret-proxy-pass"));
+    let ca_file = ca.cert_file.display().to_string();
+    let cp = ControlPlane::builder(Backend::Embedded)
+        .args(&["--upstream-ca-file", &ca_file])
+        .env("HTTPS_PROXY", &proxy_url)
+        .start()
+        .await;
+    let client = cp.client().await;
+    let target = format!("{host}:{}", mock.addr.port());
+    let keys = provision_at(&client, &format!("https://{target}/v1"), 1).await;
+    let validated = client
+        .validate_ai_llm(proto::ValidateAiLlmRequest {
+            id: "openai".into(),
+            workspace_id: "default".into(),
+        })
+        .await
+        .expect("validate");
+    assert!(validated.success, "{}", validated.message);
+    assert_eq!(proxy.targets(), vec![target.clone()], "validation tunneled");
+
+    let dp = DataPlane::builder(&cp, "production")
+        .args(&["--upstream-ca-file", &ca_file])
+        .env("HTTPS_PROXY", &proxy_url)
+        .env("NO_PROXY", "internal.example,10.0.0.0/8")
+        .start()
+        .await;
+    let (status, body) = chat(&dp, &keys[0].secret).await;
+    assert_routed(status, &body, "through the egress proxy");
+    assert_eq!(proxy.targets().len(), 2, "{:?}", proxy.targets());
+    assert_eq!(mock.calls("/v1/chat/completions").len(), 1);
+
+    let wrong = DataPlane::builder(&cp, "production")
+        .args(&["--upstream-ca-file", &ca_file])
+        .env("https_proxy", &proxy.url(Some("bob:wrong")))
+        .start()
+        .await;
+    let (status, body) = chat(&wrong, &keys[0].secret).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "the egress proxy 127.0.0.1:{} asked for credentials (407)",
+            proxy.port
+        )),
+        "{message}"
+    );
+    assert_eq!(mock.calls("/v1/chat/completions").len(), 1, "nothing sent");
+
+    for (what, logs) in [("control plane", cp.logs()), ("data plane", dp.logs())] {
+        assert!(
+            logs.contains(&format!(
+                "egress proxy of the environment: HTTPS_PROXY=http://127.0.0.1:{}",
+                proxy.port
+            )),
+            "{what} does not say which proxy it uses:\n{logs}"
+        );
+        assert!(
+            !logs.contains("s3cret-proxy-pass"),
+            "{what} logged the proxy password"
+        );
+    }
 }
 
 /// Two control planes on one etcd: writes through B reach a data plane subscribed to A

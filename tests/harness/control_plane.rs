@@ -24,6 +24,8 @@ pub struct ControlPlane {
     key_file: PathBuf,
     log_file: PathBuf,
     extra_args: Vec<String>,
+    /// Environment variables set for the process (see [`crate::process_env`]).
+    env: Vec<(String, String)>,
     sync_tls: Option<SyncTls>,
     /// `--sync-token-file`: always with plaintext sync (required), with mTLS on request.
     sync_token_file: Option<PathBuf>,
@@ -47,6 +49,7 @@ pub struct ControlPlaneBuilder {
     shared: Option<Shared>,
     etcd: Option<Etcd>,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// What replicas share: the store, the master key file and the sync token file.
@@ -92,6 +95,12 @@ impl ControlPlaneBuilder {
     /// Extra `serve` flags.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.extra_args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// An environment variable for the process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
         self
     }
 
@@ -147,6 +156,7 @@ impl ControlPlaneBuilder {
             log_file: dir.path().join("control-plane.log"),
             key_file,
             extra_args: self.extra_args,
+            env: self.env,
             sync_tls: self.sync_tls,
             sync_token_file,
             dir,
@@ -190,6 +200,7 @@ impl ControlPlane {
             shared: None,
             etcd: None,
             extra_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -294,6 +305,7 @@ impl ControlPlane {
         if let Some(file) = &self.sync_token_file {
             cmd.arg("--sync-token-file").arg(file);
         }
+        crate::process_env(&mut cmd, &self.env);
         let child = cmd
             .args(&self.extra_args)
             .env("TOLLGATE_LOG", "debug")

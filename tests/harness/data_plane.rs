@@ -14,6 +14,8 @@ pub struct DataPlane {
     /// `http://127.0.0.1:PORT`: /healthz, /readyz, /metrics.
     pub admin_url: String,
     args: Vec<String>,
+    /// Environment variables set for the process (see [`crate::process_env`]).
+    env: Vec<(String, String)>,
     log_file: std::path::PathBuf,
     wait_ready: bool,
     _dir: tempfile::TempDir,
@@ -31,9 +33,16 @@ pub struct DataPlaneBuilder {
     own_token: Option<String>,
     app_tls: bool,
     wait_ready: bool,
+    env: Vec<(String, String)>,
 }
 
 impl DataPlaneBuilder {
+    /// An environment variable for the process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
     /// Another `--control-plane` URL than the control plane's own sync URL.
     pub fn control_plane(mut self, url: &str) -> Self {
         self.control_plane = url.to_string();
@@ -112,6 +121,7 @@ impl DataPlaneBuilder {
             url: format!("{scheme}://127.0.0.1:{port}"),
             admin_url: format!("http://127.0.0.1:{admin_port}"),
             args,
+            env: self.env,
             log_file: dir.path().join("data-plane.log"),
             wait_ready: self.wait_ready,
             _dir: dir,
@@ -142,6 +152,7 @@ impl DataPlane {
             own_token: None,
             app_tls: false,
             wait_ready: true,
+            env: Vec::new(),
         }
     }
 
@@ -165,7 +176,9 @@ impl DataPlane {
             .append(true)
             .open(&self.log_file)
             .expect("log file");
-        let child = Command::new(crate::bins::path("tollgate-data-plane"))
+        let mut cmd = Command::new(crate::bins::path("tollgate-data-plane"));
+        crate::process_env(&mut cmd, &self.env);
+        let child = cmd
             .args(&self.args)
             .env("TOLLGATE_LOG", "debug")
             .env_remove("TOLLGATE_SYNC_TOKEN")

@@ -72,17 +72,22 @@ impl Ca {
 
     /// A server certificate for `127.0.0.1` and `localhost`.
     pub fn server(&self, name: &str) -> CertFiles {
-        self.leaf(name, ExtendedKeyUsagePurpose::ServerAuth)
+        self.leaf(name, &LOOPBACK, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A server certificate for `hosts`.
+    pub fn server_for(&self, name: &str, hosts: &[&str]) -> CertFiles {
+        self.leaf(name, hosts, ExtendedKeyUsagePurpose::ServerAuth)
     }
 
     /// A client certificate (for mTLS).
     pub fn client(&self, name: &str) -> CertFiles {
-        self.leaf(name, ExtendedKeyUsagePurpose::ClientAuth)
+        self.leaf(name, &LOOPBACK, ExtendedKeyUsagePurpose::ClientAuth)
     }
 
-    fn leaf(&self, name: &str, usage: ExtendedKeyUsagePurpose) -> CertFiles {
-        let mut params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .expect("leaf params");
+    fn leaf(&self, name: &str, hosts: &[&str], usage: ExtendedKeyUsagePurpose) -> CertFiles {
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let mut params = CertificateParams::new(hosts).expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages.push(usage);
         let key = KeyPair::generate().expect("leaf key");
@@ -103,6 +108,8 @@ impl Ca {
         roots
     }
 }
+
+const LOOPBACK: [&str; 2] = ["127.0.0.1", "localhost"];
 
 fn slug(name: &str) -> String {
     name.chars()

@@ -22,7 +22,6 @@ use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 pub use endpoint::{
@@ -34,8 +33,9 @@ pub use tollgate_data_plane::net::is_forbidden;
 
 use crate::model::AiType;
 use provider::{Listing, MAX_PROVIDER_TEXT, scrub, truncate};
-use tollgate_data_plane::net::{FilteringResolver, ResolveRefused};
+use tollgate_data_plane::net::{GuardedConnector, ResolveRefused};
 use tollgate_data_plane::providers::bedrock;
+use tollgate_data_plane::proxy::Egress;
 
 /// Largest provider answer read, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -121,7 +121,7 @@ impl ValidationOutcome {
     }
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Full<Bytes>>;
+type HttpsClient = Client<HttpsConnector<GuardedConnector>, Full<Bytes>>;
 
 /// Makes validation calls through one pooled HTTPS client. Cheap to clone.
 #[derive(Clone)]
@@ -151,38 +151,42 @@ impl fmt::Debug for Validator {
 impl Validator {
     /// A validator whose calls take at most `timeout` (connect, answer and body), and which
     /// reaches link-local/metadata addresses only when `allow_link_local`. It trusts the
-    /// public TLS roots; [`Validator::with_tls`] for more.
+    /// public TLS roots and uses no proxy; [`Validator::with_egress`] for more.
     pub fn new(timeout: Duration, allow_link_local: bool) -> Self {
-        let tls = tollgate_data_plane::proxy::upstream_tls("--upstream-ca-file", None)
-            .expect("the ring provider supports TLS 1.2 and 1.3");
-        Self::with_tls(tls, timeout, allow_link_local)
+        let egress = Egress {
+            tls: tollgate_data_plane::proxy::upstream_tls("--upstream-ca-file", None)
+                .expect("the ring provider supports TLS 1.2 and 1.3"),
+            proxy: None,
+            allow_link_local,
+        };
+        Self::with_egress(&egress, timeout)
     }
 
-    /// [`Validator::new`] with the TLS settings of provider connections (the data plane's
-    /// `upstream_tls`: public roots and an operator's CAs), shared with the data planes so
-    /// that an endpoint the gateway reaches validates too.
-    pub fn with_tls(tls: rustls::ClientConfig, timeout: Duration, allow_link_local: bool) -> Self {
-        let mut http = HttpConnector::new_with_resolver(FilteringResolver::new(allow_link_local));
-        http.enforce_http(false);
+    /// [`Validator::new`] making its connections as `egress` says (TLS trust, egress proxy,
+    /// link-local policy): the data planes' rules, so an endpoint a gateway reaches validates
+    /// too.
+    pub fn with_egress(egress: &Egress, timeout: Duration) -> Self {
+        let mut connector = GuardedConnector::new(egress.allow_link_local, egress.proxy.clone());
+        let http = connector.http_mut();
         http.set_nodelay(true);
         // The overall timeout decides; this only bounds a connect left running in the pool.
         http.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
         let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls.clone())
+            .with_tls_config(egress.tls.clone())
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(2)
             .build(https);
-        let models = tollgate_data_plane::proxy::build_client(tls, timeout, allow_link_local);
+        let models = tollgate_data_plane::proxy::build_client(egress, timeout);
         Validator {
             client,
             models,
             timeout,
-            allow_link_local,
+            allow_link_local: egress.allow_link_local,
         }
     }
 

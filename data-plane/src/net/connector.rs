@@ -1,17 +1,20 @@
 //! The TCP connector of provider calls: hyper-util's `HttpConnector` over the
 //! [`FilteringResolver`], plus a check of IP-literal hosts, which `HttpConnector` connects to
-//! without asking the resolver.
+//! without asking the resolver; through an [`EgressProxy`]'s CONNECT tunnel when one is set
+//! for the destination (the proxy then resolves the destination's name).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower::Service;
 
-use super::{FilteringResolver, host_literal, is_forbidden};
+use super::egress::{TunnelFailed, with_port};
+use super::{EgressProxy, FilteringResolver, host_literal, is_forbidden};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -28,16 +31,19 @@ pub struct ForbiddenHost {
 pub struct GuardedConnector {
     inner: HttpConnector<FilteringResolver>,
     allow_link_local: bool,
+    proxy: Option<EgressProxy>,
 }
 
 impl GuardedConnector {
-    /// A connector for `http` and `https` URIs (TLS is layered on top by the caller).
-    pub fn new(allow_link_local: bool) -> Self {
+    /// A connector for `http` and `https` URIs (TLS is layered on top by the caller), through
+    /// `proxy` where it applies.
+    pub fn new(allow_link_local: bool, proxy: Option<EgressProxy>) -> Self {
         let mut inner = HttpConnector::new_with_resolver(FilteringResolver::new(allow_link_local));
         inner.enforce_http(false);
         Self {
             inner,
             allow_link_local,
+            proxy,
         }
     }
 
@@ -69,6 +75,21 @@ impl Service<http::Uri> for GuardedConnector {
         if let Some(refused) = self.refused(&uri) {
             return Box::pin(std::future::ready(Err(refused.into())));
         }
+        if let Some(via) = self.proxy.as_ref().and_then(|p| p.intercept(&uri)) {
+            let proxy = via.uri().clone();
+            let mut tunnel = Tunnel::new(proxy.clone(), self.inner.clone());
+            if let Some(auth) = via.basic_auth() {
+                tunnel = tunnel.with_auth(auth.clone());
+            }
+            let dst = with_port(uri);
+            return Box::pin(async move {
+                let target = dst.clone();
+                tunnel
+                    .call(dst)
+                    .await
+                    .map_err(|e| TunnelFailed::new(&proxy, &target, e).into())
+            });
+        }
         let connecting = self.inner.call(uri);
         Box::pin(async move { connecting.await.map_err(Into::into) })
     }
@@ -80,7 +101,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_forbidden_literals_and_names() {
-        let mut strict = GuardedConnector::new(false);
+        let mut strict = GuardedConnector::new(false, None);
         for uri in [
             "http://169.254.169.254/latest",
             "http://[fe80::1]:8080/v1",
@@ -98,7 +119,7 @@ mod tests {
             }
             assert!(text.contains("refused"), "{uri}: {text}");
         }
-        let lenient = GuardedConnector::new(true);
+        let lenient = GuardedConnector::new(true, None);
         assert!(
             lenient
                 .refused(&"http://169.254.169.254/".parse().expect("uri"))

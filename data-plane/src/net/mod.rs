@@ -5,8 +5,10 @@
 
 mod addr;
 mod connector;
+mod egress;
 mod resolve;
 
 pub use addr::{host_literal, is_forbidden};
 pub use connector::{ForbiddenHost, GuardedConnector};
+pub use egress::{EgressProxy, TunnelFailed};
 pub use resolve::{FilteringResolver, ResolveRefused};

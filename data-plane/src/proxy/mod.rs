@@ -55,7 +55,7 @@ pub use request_body::{ChatFields, parse_chat, rewrite};
 pub use resolve::ResolveModelLayer;
 pub use respond::RespondLayer;
 pub use route::RouteLayer;
-pub use upstream::{HttpsClient, build_client, unknown_issuer, upstream_tls};
+pub use upstream::{Egress, HttpsClient, build_client, unknown_issuer, upstream_tls};
 #[doc(hidden)] // For `benches/`: hot-path pieces measured in isolation.
 pub use {auth::authenticate, sse::OpenAiUsageTap, stream::StreamProcessor};
 

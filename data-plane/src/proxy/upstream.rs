@@ -35,7 +35,7 @@ use tower::ServiceExt;
 use super::scrub::scrub;
 use crate::body::Gathered;
 use crate::error::ProxyError;
-use crate::net::GuardedConnector;
+use crate::net::{EgressProxy, GuardedConnector};
 use crate::secret::Secret;
 
 /// Largest provider error body read; they are short messages (DESIGN §7 memory budget).
@@ -174,23 +174,48 @@ pub fn upstream_tls(flag: &str, ca_file: Option<&Path>) -> anyhow::Result<rustls
         .with_no_client_auth())
 }
 
-/// Builds a worker's client over `tls` (see [`upstream_tls`]). Link-local and metadata
-/// addresses are reached only when `allow_link_local`.
-pub fn build_client(
-    tls: rustls::ClientConfig,
-    connect_timeout: Duration,
-    allow_link_local: bool,
-) -> HttpsClient {
-    let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
-    client(tls, connect_timeout, allow_link_local)
+/// How provider connections leave the process: the TLS trust ([`upstream_tls`]), the egress
+/// proxy of the environment (`HTTPS_PROXY`, ...), and whether link-local and metadata
+/// addresses may be reached. Built once at start; every worker's client clones it, and the
+/// control plane's validation calls use the same.
+#[derive(Clone, Debug)]
+pub struct Egress {
+    pub tls: rustls::ClientConfig,
+    pub proxy: Option<EgressProxy>,
+    pub allow_link_local: bool,
+}
+
+impl Egress {
+    /// The public roots plus `ca_file`'s CAs (`flag` names it in errors), and the proxy
+    /// variables of this process's environment.
+    pub fn new(flag: &str, ca_file: Option<&Path>, allow_link_local: bool) -> anyhow::Result<Self> {
+        let proxy = EgressProxy::from_env().map_err(anyhow::Error::msg)?;
+        if let Some(proxy) = &proxy {
+            tracing::info!(
+                "provider connections go through the egress proxy of the environment: {}",
+                proxy.summary()
+            );
+        }
+        Ok(Egress {
+            tls: upstream_tls(flag, ca_file)?,
+            proxy,
+            allow_link_local,
+        })
+    }
+}
+
+/// Builds a worker's client, its connections made as `egress` says.
+pub fn build_client(egress: &Egress, connect_timeout: Duration) -> HttpsClient {
+    let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(egress.tls.clone());
+    let connector = GuardedConnector::new(egress.allow_link_local, egress.proxy.clone());
+    client(tls, connector, connect_timeout)
 }
 
 fn client(
     tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+    mut connector: GuardedConnector,
     connect_timeout: Duration,
-    allow_link_local: bool,
 ) -> HttpsClient {
-    let mut connector = GuardedConnector::new(allow_link_local);
     let http = connector.http_mut();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
@@ -571,12 +596,17 @@ mod tests {
         String::from_utf8(body.to_vec()).expect("utf-8")
     }
 
+    /// Egress trusting the public roots plus `ca_file`, through `proxy`.
+    fn egress(ca_file: Option<&Path>, proxy: Option<EgressProxy>) -> Egress {
+        Egress {
+            tls: upstream_tls("--upstream-ca-file", ca_file).expect("tls"),
+            proxy,
+            allow_link_local: false,
+        }
+    }
+
     fn plain_client() -> HttpsClient {
-        build_client(
-            upstream_tls("--upstream-ca-file", None).expect("tls"),
-            Duration::from_secs(2),
-            false,
-        )
+        build_client(&egress(None, None), Duration::from_secs(2))
     }
 
     #[tokio::test]
@@ -644,33 +674,41 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 4);
     }
 
-    #[tokio::test]
-    async fn https_negotiates_http2_and_multiplexes() {
+    /// A private CA (its PEM at `dir/ca.pem`, returned) and an acceptor with a certificate
+    /// it signed for `name`.
+    fn private_ca(dir: &Path, name: &str) -> (std::path::PathBuf, tokio_rustls::TlsAcceptor) {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut ca = CertificateParams::new(Vec::new()).expect("ca params");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_key = KeyPair::generate().expect("ca key");
         let ca_cert = ca.self_signed(&ca_key).expect("ca");
         let issuer = Issuer::new(ca, ca_key);
         let leaf_key = KeyPair::generate().expect("leaf key");
-        let leaf = CertificateParams::new(vec!["localhost".into()])
+        let leaf = CertificateParams::new(vec![name.into()])
             .expect("leaf params")
             .signed_by(&leaf_key, &issuer)
             .expect("leaf");
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, leaf.pem()).expect("write cert");
         std::fs::write(&key, leaf_key.serialize_pem()).expect("write key");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca_cert.pem()).expect("write ca");
         let acceptor = crate::server::tls::acceptor(&cert, &key).expect("acceptor");
+        (ca_file, acceptor)
+    }
+
+    #[tokio::test]
+    async fn https_negotiates_http2_and_multiplexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ca_file, acceptor) = private_ca(dir.path(), "localhost");
         let (port, accepted) = provider(Some(acceptor)).await;
 
         let url = format!("https://localhost:{port}/v1/embeddings");
         // With the public roots alone, the private CA's certificate is refused.
-        let public = upstream_tls("--upstream-ca-file", None).expect("public roots");
         let req = Request::get(&url)
             .body(Full::new(Bytes::new()))
             .expect("req");
-        let err = build_client(public, Duration::from_secs(2), false)
+        let err = plain_client()
             .request(req)
             .await
             .expect_err("unknown issuer");
@@ -678,10 +716,7 @@ mod tests {
         assert!(message.contains("UnknownIssuer"), "{message}");
         assert!(message.ends_with(UNKNOWN_ISSUER_HINT), "{message}");
 
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca_cert.pem()).expect("write ca");
-        let tls = upstream_tls("--upstream-ca-file", Some(&ca_file)).expect("with the CA");
-        let client = build_client(tls, Duration::from_secs(2), false);
+        let client = build_client(&egress(Some(&ca_file), None), Duration::from_secs(2));
 
         let first = text(&client, &url).await;
         assert_eq!(
@@ -697,6 +732,141 @@ mod tests {
             2,
             "the refused handshake, then one HTTP/2 connection"
         );
+    }
+
+    /// A CONNECT proxy stand-in on a free port: records each request head, answers
+    /// `status`, and on 200 joins the tunnel to 127.0.0.1:`provider_port`, whatever host was
+    /// asked for (so names resolve only here, as at a real proxy).
+    async fn connect_proxy(status: u16, provider_port: u16) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if tcp.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    if let Ok(mut s) = seen.lock() {
+                        s.push(String::from_utf8_lossy(&head).into_owned());
+                    }
+                    let line = format!("HTTP/1.1 {status} Proxy says {status}\r\n\r\n");
+                    let _ = tcp.write_all(line.as_bytes()).await;
+                    if status != 200 {
+                        return;
+                    }
+                    let Ok(mut provider) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", provider_port)).await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut provider).await;
+                });
+            }
+        });
+        (port, heads)
+    }
+
+    fn proxy_vars(vars: &[(&str, String)]) -> EgressProxy {
+        EgressProxy::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("valid")
+        .expect("set")
+    }
+
+    #[tokio::test]
+    async fn providers_are_reached_through_the_egress_proxy_tunnel() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A name only the proxy can resolve: the gateway must not look it up itself.
+        let host = "models.example.test";
+        let (ca_file, acceptor) = private_ca(dir.path(), host);
+        let (tls_port, _) = provider(Some(acceptor)).await;
+        let (plain_port, _) = provider(None).await;
+        let (tls_proxy, tls_heads) = connect_proxy(200, tls_port).await;
+        let (plain_proxy, plain_heads) = connect_proxy(200, plain_port).await;
+        let proxy = proxy_vars(&[
+            (
+                "HTTPS_PROXY",
+                format!("http://bob:s3cret@127.0.0.1:{tls_proxy}"),
+            ),
+            ("HTTP_PROXY", format!("127.0.0.1:{plain_proxy}")),
+        ]);
+        let client = build_client(&egress(Some(&ca_file), Some(proxy)), Duration::from_secs(2));
+
+        // TLS (and HTTP/2 by ALPN) to the provider inside the tunnel.
+        let url = format!("https://{host}:{tls_port}/v1/embeddings");
+        assert_eq!(text(&client, &url).await, format!("HTTP/2.0 None {url}"));
+        let heads = tls_heads.lock().expect("heads").clone();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(
+            heads[0].starts_with(&format!("CONNECT {host}:{tls_port} HTTP/1.1\r\n")),
+            "{heads:?}"
+        );
+        // bob:s3cret
+        assert!(
+            heads[0].contains("Proxy-Authorization: Basic Ym9iOnMzY3JldA==\r\n"),
+            "{heads:?}"
+        );
+
+        // A plain http:// endpoint goes through HTTP_PROXY's tunnel, default port spelled out.
+        let url = format!("http://{host}:{plain_port}/v1/x");
+        let answer = text(&client, &url).await;
+        assert_eq!(
+            answer,
+            format!("HTTP/1.1 Some(\"{host}:{plain_port}\") /v1/x")
+        );
+        let heads = plain_heads.lock().expect("heads").clone();
+        assert!(
+            heads[0].starts_with(&format!("CONNECT {host}:{plain_port} HTTP/1.1\r\n"))
+                && !heads[0].contains("Proxy-Authorization"),
+            "{heads:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn egress_proxy_failures_say_what_to_fix() {
+        let closed = {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let (auth_proxy, _) = connect_proxy(407, 1).await;
+        let (deny_proxy, _) = connect_proxy(403, 1).await;
+        for (proxy_port, says) in [
+            (
+                auth_proxy,
+                format!("the egress proxy 127.0.0.1:{auth_proxy} asked for credentials (407)"),
+            ),
+            (
+                deny_proxy,
+                format!(
+                    "the egress proxy 127.0.0.1:{deny_proxy} refused a tunnel to api.example.test:443"
+                ),
+            ),
+            (
+                closed,
+                format!("could not connect to the egress proxy 127.0.0.1:{closed}"),
+            ),
+        ] {
+            let proxy = proxy_vars(&[("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))]);
+            let client = build_client(&egress(None, Some(proxy)), Duration::from_secs(2));
+            let req = Request::post("https://api.example.test/v1/chat/completions")
+                .body(Full::new(Bytes::new()))
+                .expect("request");
+            let err = client.request(req).await.expect_err("proxy failure");
+            assert!(err.is_connect_failure(), "{err:?}");
+            let message = err.to_string();
+            assert!(message.contains(&says), "{message}");
+        }
     }
 
     #[test]

@@ -198,6 +198,9 @@ seccompProfile:
 {{- fail "sync.tls.mode is \"existingSecret\": set both sync.tls.existingSecret.controlPlane and sync.tls.existingSecret.dataPlane (Secrets with tls.crt, tls.key and ca.crt)" }}
 {{- end }}
 {{- end }}
+{{- if and .Values.egressProxy.url .Values.egressProxy.existingSecret }}
+{{- fail "egressProxy: set url or existingSecret, not both" }}
+{{- end }}
 {{- if and .Values.dataPlane.autoscaling.enabled (lt (int .Values.dataPlane.autoscaling.maxReplicas) (int .Values.dataPlane.autoscaling.minReplicas)) }}
 {{- fail "dataPlane.autoscaling.maxReplicas must be at least dataPlane.autoscaling.minReplicas" }}
 {{- end }}
@@ -229,5 +232,28 @@ volume; each renders nothing without upstreamCA.configMap.
     items:
       - key: {{ .Values.upstreamCA.key }}
         path: {{ .Values.upstreamCA.key }}
+{{- end }}
+{{- end }}
+
+{{/*
+The egress proxy's environment (egressProxy), for both deployments; nothing when unset.
+*/}}
+{{- define "tollgate.egressProxyEnv" -}}
+{{- $p := .Values.egressProxy }}
+{{- range $name := list "HTTPS_PROXY" "HTTP_PROXY" }}
+{{- if $p.url }}
+- name: {{ $name }}
+  value: {{ $p.url | quote }}
+{{- else if $p.existingSecret }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $p.existingSecret }}
+      key: {{ $p.secretKey }}
+{{- end }}
+{{- end }}
+{{- if and $p.noProxy (or $p.url $p.existingSecret) }}
+- name: NO_PROXY
+  value: {{ $p.noProxy | quote }}
 {{- end }}
 {{- end }}

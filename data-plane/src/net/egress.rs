@@ -1,0 +1,281 @@
+//! An egress proxy for provider traffic: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+//! `NO_PROXY` (upper or lower case), read as curl reads them (hyper-util's `Matcher`), and
+//! an HTTP CONNECT tunnel through the proxy (hyper-util's `Tunnel`) for every matched
+//! provider connection. TLS to the provider runs inside the tunnel, so the proxy sees only
+//! the host and port.
+//!
+//! Loopback destinations never go through the proxy (its loopback is not ours). Only
+//! `http://` proxies are supported (the tunnel's first hop is plain TCP); credentials go in
+//! the URL (`http://user:password@proxy:3128`) and are sent as `Proxy-Authorization: Basic`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Uri;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
+
+use super::host_literal;
+
+/// Which provider connections go through which proxy. Cheap to clone.
+#[derive(Clone)]
+pub struct EgressProxy {
+    matcher: Arc<Matcher>,
+    /// What the startup log says: each variable set, proxy URLs without credentials.
+    summary: String,
+}
+
+impl fmt::Debug for EgressProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+impl EgressProxy {
+    /// From the process environment; `None` when no proxy variable is set.
+    pub fn from_env() -> Result<Option<EgressProxy>, String> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// From `var` (a variable's value by name); `None` when no proxy is set. A proxy URL
+    /// that is not `http://host[:port]` is an error naming the variable.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let first = |upper: &'static str, lower: &'static str| {
+            [upper, lower]
+                .into_iter()
+                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
+        };
+        let https = first("HTTPS_PROXY", "https_proxy");
+        let http = first("HTTP_PROXY", "http_proxy");
+        let all = first("ALL_PROXY", "all_proxy");
+        let no = first("NO_PROXY", "no_proxy");
+        if https.is_none() && http.is_none() && all.is_none() {
+            return Ok(None);
+        }
+        let mut summary = Vec::new();
+        for (name, value) in [&https, &http, &all].into_iter().flatten() {
+            summary.push(format!("{name}={}", shown(name, value)?));
+        }
+        if let Some((name, value)) = &no {
+            summary.push(format!("{name}={value}"));
+        }
+        let mut builder = Matcher::builder();
+        if let Some((_, v)) = all {
+            builder = builder.all(v);
+        }
+        if let Some((_, v)) = https {
+            builder = builder.https(v);
+        }
+        if let Some((_, v)) = http {
+            builder = builder.http(v);
+        }
+        if let Some((_, v)) = no {
+            builder = builder.no(v);
+        }
+        Ok(Some(EgressProxy {
+            matcher: Arc::new(builder.build()),
+            summary: summary.join(" "),
+        }))
+    }
+
+    /// The proxy `dst` goes through, if any.
+    pub fn intercept(&self, dst: &Uri) -> Option<Intercept> {
+        let host = dst.host()?;
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host_literal(host).is_some_and(|ip| ip.is_loopback());
+        if loopback {
+            return None;
+        }
+        self.matcher.intercept(dst)
+    }
+
+    /// The variables in effect, proxy credentials left out (for the startup log).
+    pub fn summary(&self) -> &str {
+        &self.summary
+    }
+}
+
+/// `value` of variable `name` as the log shows it: scheme, host and port. Refuses what the
+/// tunnel cannot use.
+fn shown(name: &str, value: &str) -> Result<String, String> {
+    let value = value.trim();
+    // Like curl, a proxy without a scheme is http.
+    let with_scheme = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("http://{value}")
+    };
+    let uri: Uri = with_scheme
+        .parse()
+        .map_err(|_| format!("{name}: not a proxy URL (want http://host:port)"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "{name}: the {} proxy scheme is not supported; use an http:// proxy (TLS to the provider runs inside its CONNECT tunnel)",
+            uri.scheme_str().unwrap_or("")
+        ));
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{name}: the proxy URL has no host"))?;
+    Ok(match uri.port_u16() {
+        Some(port) => format!("http://{host}:{port}"),
+        None => format!("http://{host}"),
+    })
+}
+
+/// `dst` with its port spelled out (80 or 443 by scheme), as the CONNECT line needs it.
+pub(super) fn with_port(dst: Uri) -> Uri {
+    if dst.port().is_some() {
+        return dst;
+    }
+    let port = if dst.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let Some(host) = dst.host() else { return dst };
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut parts = dst.clone().into_parts();
+    match authority.parse() {
+        Ok(a) => {
+            parts.authority = Some(a);
+            Uri::from_parts(parts).unwrap_or(dst)
+        }
+        Err(_) => dst,
+    }
+}
+
+/// A failed tunnel through the egress proxy, said in terms of what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TunnelFailed {
+    message: String,
+    #[source]
+    source: BoxError,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl TunnelFailed {
+    /// `source` is hyper-util's tunnel error, which it does not export: told apart by its
+    /// text (pinned by the connector's tests).
+    pub(super) fn new(proxy: &Uri, dst: &Uri, source: impl Into<BoxError>) -> Self {
+        let source = source.into();
+        let proxy = match (proxy.host(), proxy.port_u16()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => proxy.to_string(),
+        };
+        let target = dst.authority().map_or_else(String::new, |a| a.to_string());
+        let text = source.to_string();
+        let message = if text.ends_with("failed to create underlying connection") {
+            format!("could not connect to the egress proxy {proxy}")
+        } else if text.ends_with("proxy authorization required") {
+            format!(
+                "the egress proxy {proxy} asked for credentials (407); put them in the proxy URL: http://user:password@host:port"
+            )
+        } else if text.ends_with("unsuccessful") {
+            // Some proxies answer wrong credentials with 401 or 403, not 407.
+            format!(
+                "the egress proxy {proxy} refused a tunnel to {target} (are the credentials in the proxy URL right, and does the proxy allow CONNECT to that port?)"
+            )
+        } else {
+            format!("the egress proxy {proxy} broke off the tunnel to {target}")
+        };
+        TunnelFailed { message, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(vars: &[(&str, &str)]) -> Result<Option<EgressProxy>, String> {
+        EgressProxy::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    fn target(p: &EgressProxy, dst: &str) -> Option<String> {
+        p.intercept(&dst.parse().expect("uri"))
+            .map(|i| i.uri().to_string())
+    }
+
+    #[test]
+    fn variables_pick_the_proxy_per_scheme_and_no_proxy_and_loopback_bypass_it() {
+        assert!(proxy(&[]).expect("none").is_none());
+        assert!(proxy(&[("NO_PROXY", "*")]).expect("none").is_none());
+        let p = proxy(&[
+            ("https_proxy", "http://user:pa55@proxy.corp:3128"),
+            ("HTTP_PROXY", "proxy.corp:8080"),
+            ("no_proxy", "internal.corp,10.0.0.0/8"),
+        ])
+        .expect("valid")
+        .expect("set");
+        // Credentials never reach the log.
+        assert_eq!(
+            p.summary(),
+            "https_proxy=http://proxy.corp:3128 HTTP_PROXY=http://proxy.corp:8080 no_proxy=internal.corp,10.0.0.0/8"
+        );
+        assert!(!format!("{p:?}").contains("pa55"));
+        assert_eq!(
+            target(&p, "https://api.openai.com/v1").as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+        let auth = p
+            .intercept(&"https://api.openai.com/v1".parse().expect("uri"))
+            .and_then(|i| i.basic_auth().cloned())
+            .expect("basic auth");
+        assert_eq!(auth, "Basic dXNlcjpwYTU1");
+        assert_eq!(
+            target(&p, "http://models.example.com:8000/v1").as_deref(),
+            Some("http://proxy.corp:8080/")
+        );
+        for bypass in [
+            "https://vllm.internal.corp/v1",
+            "http://10.1.2.3:8000/v1",
+            "http://127.0.0.1:11434/v1",
+            "http://localhost:11434/v1",
+            "https://[::1]:8443/v1",
+        ] {
+            assert_eq!(target(&p, bypass), None, "{bypass}");
+        }
+    }
+
+    #[test]
+    fn unusable_proxy_urls_are_refused_naming_the_variable() {
+        for (vars, says) in [
+            (
+                vec![("HTTPS_PROXY", "socks5://proxy:1080")],
+                "HTTPS_PROXY: the socks5 proxy scheme",
+            ),
+            (
+                vec![("ALL_PROXY", "https://proxy:443")],
+                "ALL_PROXY: the https proxy scheme",
+            ),
+            (vec![("http_proxy", "http://")], "http_proxy: "),
+        ] {
+            let err = proxy(&vars).expect_err(says);
+            assert!(err.starts_with(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn connect_targets_spell_out_the_port() {
+        for (dst, want) in [
+            ("https://api.openai.com/v1", "api.openai.com:443"),
+            ("http://models.corp/v1", "models.corp:80"),
+            ("https://models.corp:8443/v1", "models.corp:8443"),
+            ("https://[2001:db8::1]/v1", "[2001:db8::1]:443"),
+        ] {
+            let uri = with_port(dst.parse().expect("uri"));
+            assert_eq!(uri.authority().map(|a| a.as_str()), Some(want), "{dst}");
+        }
+    }
+}
