@@ -47,13 +47,18 @@ const PROXY_VARIABLES: [&str; 8] = [
     "no_proxy",
 ];
 
-/// A binary's environment: the test's own without its proxy variables (a CI machine's
-/// proxy must not carry the mock providers' traffic), plus `env`.
-pub(crate) fn process_env(cmd: &mut tokio::process::Command, env: &[(String, String)]) {
+/// `cmd` without the test's own proxy variables: a CI machine's proxy must not carry the
+/// mock providers' traffic, nor stop a binary that refuses its value.
+pub fn without_proxy(cmd: &mut tokio::process::Command) -> &mut tokio::process::Command {
     for name in PROXY_VARIABLES {
         cmd.env_remove(name);
     }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// A binary's environment: [`without_proxy`], plus `env`.
+pub(crate) fn process_env(cmd: &mut tokio::process::Command, env: &[(String, String)]) {
+    without_proxy(cmd).envs(env.iter().map(|(k, v)| (k, v)));
 }
 
 /// A free loopback port (bound, then released for the child process to take).

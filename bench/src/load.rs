@@ -66,6 +66,10 @@ pub async fn start_upstream(
 
 pub async fn run(mut o: Options) -> Result<Value> {
     if o.upstream_tls {
+        anyhow::ensure!(
+            o.litellm.is_none(),
+            "--upstream-tls and --litellm do not go together (LiteLLM would need the CA)"
+        );
         // The stream client speaks plain HTTP, and direct would need TLS.
         o.stream_concurrency.clear();
         o.stream_delay_us = 0;

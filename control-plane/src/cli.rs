@@ -178,7 +178,9 @@ impl SyncArgs {
 #[derive(Args, Debug)]
 pub struct ValidationArgs {
     /// Let provider endpoints resolve to link-local and cloud metadata addresses
-    /// (169.254.0.0/16, fe80::/10, fd00:ec2::254). Off: such endpoints are refused.
+    /// (169.254.0.0/16, fe80::/10, fd00:ec2::254). Off: such endpoints are refused. Through
+    /// an egress proxy (HTTPS_PROXY, ...) the proxy resolves names: then IP literals and the
+    /// metadata services' names are refused here, and the proxy's rules decide the rest.
     #[arg(long, env = "TOLLGATE_ALLOW_LINK_LOCAL_ENDPOINTS")]
     pub allow_link_local_endpoints: bool,
     /// CA certificates (PEM) trusted for https:// provider endpoints besides the public

@@ -95,7 +95,9 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_RETRY_BACKOFF_MS", default_value_t = DEFAULT_RETRY_BACKOFF_MS)]
     pub retry_backoff_ms: u64,
     /// Let providers be reached at link-local and cloud metadata addresses (169.254.0.0/16,
-    /// fe80::/10, fd00:ec2::254, 100.100.100.200), by IP or by a name resolving there.
+    /// fe80::/10, fd00:ec2::254, 100.100.100.200), by IP or by a name resolving there. Through
+    /// an egress proxy (HTTPS_PROXY, ...) the proxy resolves names: then IP literals and the
+    /// metadata services' names are refused here, and the proxy's rules decide the rest.
     #[arg(
         long,
         env = "TOLLGATE_ALLOW_LINK_LOCAL_UPSTREAMS",

@@ -338,7 +338,7 @@ def check_egress_proxy(where: str, proxy: dict, c: dict) -> None:
         else:
             ok = e is None
         check(ok, f"{where}: {name} from egressProxy iff set")
-    no = proxy.get("noProxy", "")
+    no = proxy.get("noProxy", ".svc,.svc.cluster.local,.cluster.local")
     check(env.get("NO_PROXY", {}).get("value") == (no if no and (url or secret) else None),
           f"{where}: NO_PROXY from egressProxy.noProxy with a proxy")
 
@@ -418,6 +418,7 @@ BAD = [
     ({"dataPlane": {"service": {"port": 70000}}}, "'/dataPlane/service/port': maximum"),
     ({"upstreamCA": {"configMap": "In_House_CA"}}, "'/upstreamCA/configMap'"),
     ({"egressProxy": {"url": "https://proxy.corp:3128"}}, "'/egressProxy/url'"),
+    ({"egressProxy": {"url": "http://bob:secret@proxy.corp:3128"}}, "'/egressProxy/url'"),
     ({"egressProxy": {"url": "http://proxy.corp:3128", "existingSecret": "proxy"}},
      "egressProxy: set url or existingSecret, not both"),
     ({"upstreamCA": {"key": "certs/ca.pem"}}, "'/upstreamCA/key'"),

@@ -16,20 +16,22 @@ struct Dev {
 
 async fn start_dev(dir: &std::path::Path, ports: (u16, u16, u16, u16)) -> (Dev, String) {
     let (admin, sync, gw, gw_admin) = ports;
-    let mut child = Command::new(tollgate_tests::bins::path("tollgate-control-plane"))
-        .arg("dev")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--sync-listen", &format!("127.0.0.1:{sync}")])
-        .args(["--gateway-listen", &format!("127.0.0.1:{gw}")])
-        .args(["--gateway-admin-listen", &format!("127.0.0.1:{gw_admin}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn dev");
+    let mut child = tollgate_tests::without_proxy(&mut Command::new(tollgate_tests::bins::path(
+        "tollgate-control-plane",
+    )))
+    .arg("dev")
+    .arg("--data-dir")
+    .arg(dir)
+    .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+    .args(["--sync-listen", &format!("127.0.0.1:{sync}")])
+    .args(["--gateway-listen", &format!("127.0.0.1:{gw}")])
+    .args(["--gateway-admin-listen", &format!("127.0.0.1:{gw_admin}")])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true)
+    .spawn()
+    .expect("spawn dev");
     // The banner is printed once everything listens.
     let mut out = child.stdout.take().expect("stdout");
     let mut banner = String::new();

@@ -144,23 +144,24 @@ async fn dev_generates_the_token_for_its_data_planes() {
     let out = dir.path().join("dev.out");
     let (admin, sync, gw, gw_admin) = (free_port(), free_port(), free_port(), free_port());
     let log = std::fs::File::create(&out).expect("output file");
-    let _dev = Command::new(bins::path("tollgate-control-plane"))
-        .arg("dev")
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--sync-listen", &format!("127.0.0.1:{sync}")])
-        .args(["--gateway-listen", &format!("127.0.0.1:{gw}")])
-        .args(["--gateway-admin-listen", &format!("127.0.0.1:{gw_admin}")])
-        .env("TOLLGATE_LOG", "debug")
-        .env_remove("TOLLGATE_SYNC_TOKEN")
-        .env_remove("TOLLGATE_SYNC_TOKEN_FILE")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn dev");
+    let _dev =
+        tollgate_tests::without_proxy(&mut Command::new(bins::path("tollgate-control-plane")))
+            .arg("dev")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--sync-listen", &format!("127.0.0.1:{sync}")])
+            .args(["--gateway-listen", &format!("127.0.0.1:{gw}")])
+            .args(["--gateway-admin-listen", &format!("127.0.0.1:{gw_admin}")])
+            .env("TOLLGATE_LOG", "debug")
+            .env_remove("TOLLGATE_SYNC_TOKEN")
+            .env_remove("TOLLGATE_SYNC_TOKEN_FILE")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn dev");
     let ready = |port: u16| async move {
         http::get(&format!("http://127.0.0.1:{port}/readyz"))
             .await
@@ -186,7 +187,7 @@ async fn dev_generates_the_token_for_its_data_planes() {
     let (dp_port, dp_admin) = (free_port(), free_port());
     let dp_out = dir.path().join("dp.out");
     let dp_log = std::fs::File::create(&dp_out).expect("output file");
-    let _dp = Command::new(bins::path("tollgate-data-plane"))
+    let _dp = tollgate_tests::without_proxy(&mut Command::new(bins::path("tollgate-data-plane")))
         .args(["--control-plane", &format!("http://127.0.0.1:{sync}")])
         .arg("--sync-token-file")
         .arg(&token_file)

@@ -30,7 +30,9 @@ pub struct Exit {
 /// Runs `name args` and waits up to `secs` for it to exit by itself; panics (after killing it)
 /// if it is still running then: for flags that must be refused at startup.
 pub async fn run_to_exit(name: &str, args: &[&str], secs: u64) -> Exit {
-    let child = tokio::process::Command::new(path(name))
+    let mut cmd = tokio::process::Command::new(path(name));
+    crate::process_env(&mut cmd, &[]);
+    let child = cmd
         .args(args)
         .env_remove("TOLLGATE_MASTER_KEY")
         .stdin(std::process::Stdio::null())

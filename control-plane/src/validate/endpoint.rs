@@ -1,7 +1,7 @@
 //! Checking user-supplied provider endpoints, and which addresses are off limits.
 
 use http::Uri;
-use tollgate_data_plane::net::{host_literal, is_forbidden};
+use tollgate_data_plane::net::{host_literal, is_forbidden, is_metadata_name};
 use tollgate_data_plane::snapshot::endpoint::AZURE_DEPLOYMENTS_SEGMENT;
 
 use crate::model::AiType;
@@ -115,7 +115,8 @@ pub fn check_endpoint_allowing(
     {
         return Err(EndpointError::BadPort);
     }
-    if !allow_link_local && host_literal(host).is_some_and(is_forbidden) {
+    let forbidden = host_literal(host).is_some_and(is_forbidden) || is_metadata_name(host);
+    if !allow_link_local && forbidden {
         return Err(EndpointError::Forbidden(host.to_owned()));
     }
     let query = uri.query().unwrap_or_default();
@@ -311,6 +312,14 @@ mod tests {
         check("http://169.254.43518/", Err("link-local"));
         check("http://169.254.169.254./", Err("link-local"));
         check("http://100.100.100.200/", Err("metadata"));
+        check(
+            "http://metadata.google.internal/computeMetadata/v1",
+            Err("metadata.google.internal is a link-local or cloud metadata"),
+        );
+        check(
+            "http://metadata.google.internal.internal/",
+            Ok("http://metadata.google.internal.internal"),
+        );
         check("http://[fec0::1]/", Ok("http://[fec0::1]"));
         check("http://169.255.0.1/", Ok("http://169.255.0.1"));
     }

@@ -167,10 +167,9 @@ impl Validator {
     /// too.
     pub fn with_egress(egress: &Egress, timeout: Duration) -> Self {
         let mut connector = GuardedConnector::new(egress.allow_link_local, egress.proxy.clone());
-        let http = connector.http_mut();
-        http.set_nodelay(true);
         // The overall timeout decides; this only bounds a connect left running in the pool.
-        http.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
+        connector.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
+        connector.http_mut().set_nodelay(true);
         let https = HttpsConnectorBuilder::new()
             .with_tls_config(egress.tls.clone())
             .https_or_http()
@@ -599,7 +598,7 @@ fn request_error_message(err: &(dyn StdError + 'static), host: &str, connect: bo
     }
     if tollgate_data_plane::proxy::unknown_issuer(err) {
         return format!(
-            "could not connect to {host}: {detail} (no public CA signed the endpoint's certificate: give the control plane and the data planes the CA that did with --upstream-ca-file)"
+            "could not connect to {host}: {detail} (no CA the control plane trusts signed the endpoint's certificate: the public roots and the CAs of --upstream-ca-file; give the control plane and the data planes the CA that did)"
         );
     }
     if connect {

@@ -32,6 +32,20 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
     }
 }
 
+/// Host names of cloud metadata services (GCP's, and AWS's in a VPC), refused by name: through
+/// an egress proxy the gateway does not resolve names itself, so the address check cannot
+/// see them.
+pub fn is_metadata_name(host: &str) -> bool {
+    const NAMES: [&str; 4] = [
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+    ];
+    let host = host.strip_suffix('.').unwrap_or(host);
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(host))
+}
+
 fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
     ip.is_link_local() || ip == ALIBABA_METADATA_V4
 }

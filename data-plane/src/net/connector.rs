@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
@@ -14,7 +15,7 @@ use tokio::net::TcpStream;
 use tower::Service;
 
 use super::egress::{TunnelFailed, with_port};
-use super::{EgressProxy, FilteringResolver, host_literal, is_forbidden};
+use super::{EgressProxy, FilteringResolver, host_literal, is_forbidden, is_metadata_name};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,6 +33,8 @@ pub struct GuardedConnector {
     inner: HttpConnector<FilteringResolver>,
     allow_link_local: bool,
     proxy: Option<EgressProxy>,
+    /// Bounds a tunnel's opening (TCP connect to the proxy and its CONNECT answer).
+    connect_timeout: Option<Duration>,
 }
 
 impl GuardedConnector {
@@ -44,7 +47,16 @@ impl GuardedConnector {
             inner,
             allow_link_local,
             proxy,
+            connect_timeout: None,
         }
+    }
+
+    /// Longest wait for a connection: the TCP connect, or through the egress proxy, the
+    /// tunnel's opening (a proxy that cannot reach the provider may hold its answer for a
+    /// minute).
+    pub fn set_connect_timeout(&mut self, timeout: Option<Duration>) {
+        self.inner.set_connect_timeout(timeout);
+        self.connect_timeout = timeout;
     }
 
     /// The wrapped connector, to set timeouts and socket options.
@@ -54,10 +66,9 @@ impl GuardedConnector {
 
     fn refused(&self, uri: &http::Uri) -> Option<ForbiddenHost> {
         let host = uri.host()?;
-        (!self.allow_link_local && host_literal(host).is_some_and(is_forbidden)).then(|| {
-            ForbiddenHost {
-                host: host.to_owned(),
-            }
+        let forbidden = host_literal(host).is_some_and(is_forbidden) || is_metadata_name(host);
+        (!self.allow_link_local && forbidden).then(|| ForbiddenHost {
+            host: host.to_owned(),
         })
     }
 }
@@ -82,12 +93,18 @@ impl Service<http::Uri> for GuardedConnector {
                 tunnel = tunnel.with_auth(auth.clone());
             }
             let dst = with_port(uri);
+            let limit = self.connect_timeout;
             return Box::pin(async move {
                 let target = dst.clone();
-                tunnel
-                    .call(dst)
-                    .await
-                    .map_err(|e| TunnelFailed::new(&proxy, &target, e).into())
+                let opening = tunnel.call(dst);
+                let opened = match limit {
+                    Some(limit) => match tokio::time::timeout(limit, opening).await {
+                        Ok(opened) => opened,
+                        Err(_) => return Err(TunnelFailed::timeout(&proxy, &target, limit).into()),
+                    },
+                    None => opening.await,
+                };
+                opened.map_err(|e| TunnelFailed::new(&proxy, &target, e).into())
             });
         }
         let connecting = self.inner.call(uri);
@@ -107,6 +124,8 @@ mod tests {
             "http://[fe80::1]:8080/v1",
             "http://[::ffff:169.254.169.254]/",
             "https://100.100.100.200/",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://Instance-Data./latest/",
             // Not an IP literal to `HttpConnector`: goes through the filtering resolver.
             "http://2852039166/",
         ] {

@@ -36,17 +36,21 @@ impl EgressProxy {
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
-    /// From `var` (a variable's value by name); `None` when no proxy is set. A proxy URL
-    /// that is not `http://host[:port]` is an error naming the variable.
+    /// From `var` (a variable's value by name); `None` when no proxy is set. A proxy URL in
+    /// effect that is not `http://host[:port]` is an error naming the variable (`ALL_PROXY`
+    /// is in effect only for a scheme without its own variable).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
         let first = |upper: &'static str, lower: &'static str| {
-            [upper, lower]
-                .into_iter()
-                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
+            [upper, lower].into_iter().find_map(|n| {
+                var(n)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (n, v))
+            })
         };
         let https = first("HTTPS_PROXY", "https_proxy");
         let http = first("HTTP_PROXY", "http_proxy");
-        let all = first("ALL_PROXY", "all_proxy");
+        let all = first("ALL_PROXY", "all_proxy").filter(|_| https.is_none() || http.is_none());
         let no = first("NO_PROXY", "no_proxy");
         if https.is_none() && http.is_none() && all.is_none() {
             return Ok(None);
@@ -58,21 +62,40 @@ impl EgressProxy {
         if let Some((name, value)) = &no {
             summary.push(format!("{name}={value}"));
         }
-        let mut builder = Matcher::builder();
-        if let Some((_, v)) = all {
-            builder = builder.all(v);
-        }
-        if let Some((_, v)) = https {
-            builder = builder.https(v);
-        }
-        if let Some((_, v)) = http {
-            builder = builder.http(v);
-        }
-        if let Some((_, v)) = no {
-            builder = builder.no(v);
+        let matcher = |no: Option<&str>| {
+            let mut b = Matcher::builder();
+            if let Some((_, v)) = &all {
+                b = b.all(v.clone());
+            }
+            if let Some((_, v)) = &https {
+                b = b.https(v.clone());
+            }
+            if let Some((_, v)) = &http {
+                b = b.http(v.clone());
+            }
+            if let Some(no) = no {
+                b = b.no(no);
+            }
+            b.build()
+        };
+        // What the matcher cannot parse it drops, and traffic would go out directly while
+        // the log names a proxy: check that each scheme with a variable is proxied.
+        let without_exceptions = matcher(None);
+        for (scheme, set) in [("https", https.as_ref()), ("http", http.as_ref())] {
+            let Some((name, _)) = set.or(all.as_ref()) else {
+                continue;
+            };
+            let probe: Uri = format!("{scheme}://probe.invalid/")
+                .parse()
+                .expect("probe URI");
+            if without_exceptions.intercept(&probe).is_none() {
+                return Err(format!(
+                    "{name}: not a usable proxy URL (want http://host:port)"
+                ));
+            }
         }
         Ok(Some(EgressProxy {
-            matcher: Arc::new(builder.build()),
+            matcher: Arc::new(matcher(no.as_ref().map(|(_, v)| v.as_str()))),
             summary: summary.join(" "),
         }))
     }
@@ -133,12 +156,9 @@ pub(super) fn with_port(dst: Uri) -> Uri {
     } else {
         80
     };
+    // `host()` keeps an IPv6 address's brackets.
     let Some(host) = dst.host() else { return dst };
-    let authority = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = format!("{host}:{port}");
     let mut parts = dst.clone().into_parts();
     match authority.parse() {
         Ok(a) => {
@@ -165,12 +185,7 @@ impl TunnelFailed {
     /// text (pinned by the connector's tests).
     pub(super) fn new(proxy: &Uri, dst: &Uri, source: impl Into<BoxError>) -> Self {
         let source = source.into();
-        let proxy = match (proxy.host(), proxy.port_u16()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            _ => proxy.to_string(),
-        };
-        let target = dst.authority().map_or_else(String::new, |a| a.to_string());
+        let (proxy, target) = names(proxy, dst);
         let text = source.to_string();
         let message = if text.ends_with("failed to create underlying connection") {
             format!("could not connect to the egress proxy {proxy}")
@@ -179,15 +194,42 @@ impl TunnelFailed {
                 "the egress proxy {proxy} asked for credentials (407); put them in the proxy URL: http://user:password@host:port"
             )
         } else if text.ends_with("unsuccessful") {
-            // Some proxies answer wrong credentials with 401 or 403, not 407.
+            // hyper-util drops the status. Some proxies answer wrong credentials with 401 or
+            // 403, not 407; a 502 or 504 means it could not reach the provider.
             format!(
-                "the egress proxy {proxy} refused a tunnel to {target} (are the credentials in the proxy URL right, and does the proxy allow CONNECT to that port?)"
+                "the egress proxy {proxy} answered the CONNECT to {target} with an error: wrong credentials in the proxy URL, a port it does not allow, or it could not reach {target}"
             )
         } else {
             format!("the egress proxy {proxy} broke off the tunnel to {target}")
         };
         TunnelFailed { message, source }
     }
+
+    /// The tunnel was not open within `limit`.
+    pub(super) fn timeout(proxy: &Uri, dst: &Uri, limit: std::time::Duration) -> Self {
+        let (proxy, target) = names(proxy, dst);
+        TunnelFailed {
+            message: format!(
+                "the egress proxy {proxy} did not open the tunnel to {target} within {:.1}s",
+                limit.as_secs_f64()
+            ),
+            source: "timed out".into(),
+        }
+    }
+}
+
+/// The proxy's `host:port` and the destination's authority, as messages name them (the
+/// proxy URL's credentials left out).
+fn names(proxy: &Uri, dst: &Uri) -> (String, String) {
+    let proxy = match (proxy.host(), proxy.port_u16()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => "(the proxy)".to_string(),
+    };
+    (
+        proxy,
+        dst.authority().map_or_else(String::new, |a| a.to_string()),
+    )
 }
 
 #[cfg(test)]
@@ -246,6 +288,39 @@ mod tests {
         ] {
             assert_eq!(target(&p, bypass), None, "{bypass}");
         }
+    }
+
+    #[test]
+    fn values_are_trimmed_and_all_proxy_counts_only_where_it_applies() {
+        // A Secret written from a file keeps its newline; the proxy must still be used.
+        let p = proxy(&[("HTTPS_PROXY", "http://u:p@proxy.corp:3128\n")])
+            .expect("valid")
+            .expect("set");
+        assert_eq!(
+            target(&p, "https://api.openai.com/v1").as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+        assert_eq!(target(&p, "http://models.corp/v1"), None, "no HTTP_PROXY");
+        // Both schemes have their own: an unusable ALL_PROXY is not in effect.
+        let p = proxy(&[
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("HTTP_PROXY", "http://proxy.corp:3128"),
+            ("ALL_PROXY", "socks5://old-proxy:1080"),
+        ])
+        .expect("ALL_PROXY ignored")
+        .expect("set");
+        assert!(!p.summary().contains("ALL_PROXY"), "{}", p.summary());
+        // ALL_PROXY stands in for the missing one.
+        let p = proxy(&[
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("all_proxy", "http://fallback.corp:8080"),
+        ])
+        .expect("valid")
+        .expect("set");
+        assert_eq!(
+            target(&p, "http://models.corp/v1").as_deref(),
+            Some("http://fallback.corp:8080/")
+        );
     }
 
     #[test]

@@ -216,9 +216,8 @@ fn client(
     mut connector: GuardedConnector,
     connect_timeout: Duration,
 ) -> HttpsClient {
-    let http = connector.http_mut();
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.http_mut().set_nodelay(true);
     let https = tls
         // On-prem OpenAI-compatible endpoints are often plain http on a private network.
         .https_or_http()
@@ -497,11 +496,9 @@ fn human_size(bytes: usize) -> String {
     }
 }
 
-/// "outer: inner: root" — hyper's top-level messages alone ("client error (Connect)") do not
-/// say what went wrong. These errors never contain headers, so no secret.
-/// Said after a refused certificate of an unknown issuer.
-const UNKNOWN_ISSUER_HINT: &str = " (no public CA signed the endpoint's certificate: give \
-     the data plane the CA that did with --upstream-ca-file)";
+/// Said after a refused certificate of an unknown issuer, by the data plane.
+const UNKNOWN_ISSUER_HINT: &str = " (no CA the data plane trusts signed the endpoint's \
+     certificate: the public roots and the CAs of --upstream-ca-file; give it the CA that did)";
 
 /// Whether `e` is, or was caused by, a server certificate whose issuer no trusted root
 /// knows (a private CA's certificate, a self-signed one).
@@ -525,6 +522,8 @@ pub fn unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
     })
 }
 
+/// "outer: inner: root" — hyper's top-level messages alone ("client error (Connect)") do not
+/// say what went wrong. These errors never contain headers, so no secret.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
@@ -839,6 +838,15 @@ mod tests {
             let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             l.local_addr().expect("addr").port()
         };
+        // Takes connections and never answers a CONNECT.
+        let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let silent_port = silent.local_addr().expect("addr").port();
+        let _held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = silent.accept().await {
+                held.push(tcp);
+            }
+        });
         let (auth_proxy, _) = connect_proxy(407, 1).await;
         let (deny_proxy, _) = connect_proxy(403, 1).await;
         for (proxy_port, says) in [
@@ -849,16 +857,22 @@ mod tests {
             (
                 deny_proxy,
                 format!(
-                    "the egress proxy 127.0.0.1:{deny_proxy} refused a tunnel to api.example.test:443"
+                    "the egress proxy 127.0.0.1:{deny_proxy} answered the CONNECT to api.example.test:443 with an error"
                 ),
             ),
             (
                 closed,
                 format!("could not connect to the egress proxy 127.0.0.1:{closed}"),
             ),
+            (
+                silent_port,
+                format!(
+                    "the egress proxy 127.0.0.1:{silent_port} did not open the tunnel to api.example.test:443 within 0.3s"
+                ),
+            ),
         ] {
             let proxy = proxy_vars(&[("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))]);
-            let client = build_client(&egress(None, Some(proxy)), Duration::from_secs(2));
+            let client = build_client(&egress(None, Some(proxy)), Duration::from_millis(300));
             let req = Request::post("https://api.example.test/v1/chat/completions")
                 .body(Full::new(Bytes::new()))
                 .expect("request");
