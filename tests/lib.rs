@@ -26,6 +26,8 @@ pub mod mock_bedrock;
 pub mod mock_embeddings;
 #[path = "harness/mock_provider.rs"]
 pub mod mock_provider;
+#[path = "harness/mock_sts.rs"]
+pub mod mock_sts;
 #[path = "harness/tls.rs"]
 pub mod tls;
 

@@ -334,8 +334,17 @@ fn validator(a: &ValidationArgs) -> anyhow::Result<Validator> {
         a.upstream_ca_file.as_deref(),
         a.allow_link_local_endpoints,
     )?;
+    let aws = tollgate_data_plane::aws_identity::AwsIdentity::from_env(&egress)
+        .map_err(anyhow::Error::msg)?;
+    if aws.is_configured() {
+        tracing::info!(
+            "AWS connections without stored credentials are validated with {}",
+            aws.describe()
+        );
+    }
     Ok(Validator::with_egress(
         &egress,
+        std::sync::Arc::new(aws),
         Duration::from_secs(a.validation_timeout_secs.max(1)),
     ))
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tollgate_proto::sync::sync_service_client::SyncServiceClient;
 
+use crate::aws_identity::AwsIdentity;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::{Egress, Shared, build_client, build_service};
@@ -71,11 +72,19 @@ impl Gateway {
             config.upstream_ca_file.as_deref(),
             config.allow_link_local_upstreams,
         )?;
+        let aws = Arc::new(AwsIdentity::from_env(&egress).map_err(anyhow::Error::msg)?);
+        if aws.is_configured() {
+            tracing::info!(
+                "AWS connections without stored credentials use {}",
+                aws.describe()
+            );
+        }
         let channel = sync::connect_lazy(&config)?;
         let workers = worker_count(config.workers);
         let shared = Arc::new(Shared {
             snapshots: Arc::new(SnapshotCell::empty()),
             client: build_client(&egress, config.connect_timeout()),
+            aws,
             recorder: Arc::new(Recorder {
                 aggregator: Arc::new(Aggregator::with_shards(USAGE_CAP, workers)),
                 metrics: Arc::new(Metrics::new(workers)),

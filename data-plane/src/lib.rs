@@ -4,6 +4,7 @@
 //! the same in two steps, so embedders and tests can learn the bound addresses (port 0).
 #![forbid(unsafe_code)]
 
+pub mod aws_identity;
 pub mod backoff;
 pub mod body;
 pub mod bucket;

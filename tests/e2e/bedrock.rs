@@ -484,3 +484,152 @@ async fn bedrock_judges_and_reviews_policies() {
     tollgate_tests::chat::judge_and_review_with(&s.cp, &s.dp, &s.key, "bedrock", MODEL, MODEL)
         .await;
 }
+
+/// An AWS connection storing no credentials signs with the gateway's own AWS identity: on
+/// EKS an IAM role for the service account, exchanged at STS (`AssumeRoleWithWebIdentity`,
+/// here a mock at `AWS_ENDPOINT_URL_STS`) for temporary credentials. The control plane
+/// validates with its identity, the data plane signs chats with its own (session token
+/// included) and exchanges once while the credentials are fresh; a data plane without an
+/// identity answers 502 saying what to set; no log shows the token or the credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_credentials_sign_with_the_gateways_aws_identity() {
+    use tollgate_tests::mock_sts::{Issued, MockSts};
+    const ROLE: &str = "arn:aws:iam::123456789012:role/tollgate-gateway";
+    const WEB_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.e2e-web-identity-token.sig";
+    const SESSION_TOKEN: &str = "FwoGZXIvYXdzEE2E-session-token-0123456789";
+    let sts = MockSts::start(Issued {
+        access_key_id: AWS_ACCESS_KEY_ID,
+        secret_access_key: SECRET.into(),
+        session_token: SESSION_TOKEN,
+        role_arn: ROLE,
+        token: WEB_TOKEN,
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{WEB_TOKEN}\n")).expect("token file");
+    let token_file = token_file.display().to_string();
+    let identity = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.as_str()),
+        ("AWS_ROLE_ARN", ROLE),
+        ("AWS_REGION", AWS_REGION),
+        ("AWS_ENDPOINT_URL_STS", sts.url.as_str()),
+    ];
+    let mut cp = ControlPlane::builder(Backend::Embedded);
+    for (k, v) in identity {
+        cp = cp.env(k, v);
+    }
+    let cp = cp.start().await;
+    let mock = MockProvider::start(SECRET).await;
+    let client = cp.client().await;
+    let created = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "irsa".into(),
+            ai_type: proto::AiType::Aws as i32,
+            endpoint: mock.url(),
+            region: AWS_REGION.into(),
+            models: vec![MODEL.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("an AWS connection without credentials is accepted");
+    let validated = client
+        .validate_ai_llm(proto::ValidateAiLlmRequest {
+            id: created.ai_llm_id.clone(),
+            workspace_id: "default".into(),
+        })
+        .await
+        .expect("validate");
+    assert!(validated.success, "{}", validated.message);
+    assert_eq!(sts.calls(), 1, "the control plane exchanged its token");
+    // An access key id without its secret is still refused.
+    let err = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "half".into(),
+            ai_type: proto::AiType::Aws as i32,
+            region: AWS_REGION.into(),
+            key: AWS_ACCESS_KEY_ID.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("key id without secret");
+    assert!(err.to_string().contains("secret access key"), "{err}");
+
+    let ctl = cp.ctl();
+    ctl.run(&["repo", "create", "--workspace", "default", "--name", "app"])
+        .await
+        .ok();
+    ctl.run(&["repo", "attach", "app", "irsa"]).await.ok();
+    let key = ctl
+        .run(&[
+            "-o", "json", "key", "create", "--repo", "app", "--name", "k",
+        ])
+        .await
+        .ok()
+        .json()["secret"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let mut dp = DataPlane::builder(&cp, "production");
+    for (k, v) in identity {
+        dp = dp.env(k, v);
+    }
+    let dp = dp.start().await;
+    let body =
+        json!({"model": format!("irsa/{MODEL}"), "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
+    for _ in 0..3 {
+        let (status, answer) = http::post_json(
+            &format!("{}/v1/chat/completions", dp.url),
+            Some(&key),
+            &body,
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    assert_eq!(
+        sts.calls(),
+        2,
+        "one exchange by the data plane for three calls"
+    );
+    // The control plane's validation probe (a Converse call) and the three chats.
+    let calls = mock.calls(CONVERSE);
+    assert_eq!(calls.len(), 4);
+    for c in &calls {
+        assert_eq!(c.header("x-amz-security-token"), Some(SESSION_TOKEN));
+        assert!(
+            c.header("authorization")
+                .is_some_and(|a| a.contains(&format!("Credential={AWS_ACCESS_KEY_ID}/"))),
+            "{:?}",
+            c.header("authorization")
+        );
+    }
+
+    let bare = DataPlane::start(&cp, "production").await;
+    let (status, answer) = http::post_json(
+        &format!("{}/v1/chat/completions", bare.url),
+        Some(&key),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 502, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("the gateway's AWS identity")
+            && message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+        "{message}"
+    );
+    assert_eq!(mock.calls(CONVERSE).len(), 4, "nothing unsigned was sent");
+
+    for (what, logs) in [("control plane", cp.logs()), ("data plane", dp.logs())] {
+        assert!(
+            logs.contains(&format!("web identity: role {ROLE}")),
+            "{what} does not say which identity it uses"
+        );
+        for secret in [WEB_TOKEN, SESSION_TOKEN, SECRET] {
+            assert!(!logs.contains(secret), "{what} logged {secret}");
+        }
+    }
+}

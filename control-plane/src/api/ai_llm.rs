@@ -128,7 +128,14 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
         .map(|s| input::credential("secret", &s))
         .transpose()?;
     match spec.credential_mode {
-        CredentialMode::Managed if secret.is_none() => {
+        // AWS with neither: the gateway's own AWS identity (IRSA, EKS Pod Identity, ...).
+        CredentialMode::Managed if secret.is_none() && ai_type == AiType::Aws && key.is_some() => {
+            return Err(ApiError::invalid(
+                "secret",
+                "an AWS access key id needs its secret access key as the secret; or give neither, and the gateways sign with their own AWS identity (IAM role for the service account, EKS Pod Identity)",
+            ));
+        }
+        CredentialMode::Managed if secret.is_none() && ai_type != AiType::Aws => {
             return Err(ApiError::invalid(
                 "secret",
                 "a secret is required for a managed connection (tollgatectl: --secret-stdin, --secret-file or --secret-env), or use --passthrough",

@@ -14,6 +14,7 @@ mod tests;
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +34,7 @@ pub use tollgate_data_plane::net::is_forbidden;
 
 use crate::model::AiType;
 use provider::{Listing, MAX_PROVIDER_TEXT, scrub, truncate};
+use tollgate_data_plane::aws_identity::AwsIdentity;
 use tollgate_data_plane::net::{GuardedConnector, ResolveRefused};
 use tollgate_data_plane::providers::bedrock;
 use tollgate_data_plane::proxy::Egress;
@@ -130,6 +132,8 @@ pub struct Validator {
     /// The data planes' provider client, for calls that go through their translations (a
     /// model asked to review or recommend policies).
     models: tollgate_data_plane::proxy::HttpsClient,
+    /// The control plane's own AWS identity, for AWS connections that store no credentials.
+    aws: Arc<AwsIdentity>,
     timeout: Duration,
     allow_link_local: bool,
 }
@@ -159,13 +163,14 @@ impl Validator {
             proxy: None,
             allow_link_local,
         };
-        Self::with_egress(&egress, timeout)
+        let aws = AwsIdentity::from_vars(|_| None, &egress).expect("no identity is valid");
+        Self::with_egress(&egress, Arc::new(aws), timeout)
     }
 
     /// [`Validator::new`] making its connections as `egress` says (TLS trust, egress proxy,
     /// link-local policy): the data planes' rules, so an endpoint a gateway reaches validates
     /// too.
-    pub fn with_egress(egress: &Egress, timeout: Duration) -> Self {
+    pub fn with_egress(egress: &Egress, aws: Arc<AwsIdentity>, timeout: Duration) -> Self {
         let mut connector = GuardedConnector::new(egress.allow_link_local, egress.proxy.clone());
         // The overall timeout decides; this only bounds a connect left running in the pool.
         connector.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
@@ -184,6 +189,7 @@ impl Validator {
         Validator {
             client,
             models,
+            aws,
             timeout,
             allow_link_local: egress.allow_link_local,
         }
@@ -199,7 +205,15 @@ impl Validator {
     ) -> Result<tollgate_data_plane::proxy::Completion, String> {
         // A model writing a review takes longer than a listing call to answer.
         let timeouts = (MODEL_FIRST_BYTE_TIMEOUT, MODEL_IDLE_TIMEOUT);
-        tollgate_data_plane::proxy::complete(&self.models, timeouts, connection, model, body).await
+        tollgate_data_plane::proxy::complete(
+            &self.models,
+            &self.aws,
+            timeouts,
+            connection,
+            model,
+            body,
+        )
+        .await
     }
 
     /// [`check_endpoint`] of an `ai_type` endpoint, with this validator's link-local policy.
@@ -267,13 +281,28 @@ impl Validator {
         host: &str,
         req: ValidationRequest<'_>,
     ) -> ValidationOutcome {
-        let Some(secret) = req.secret.filter(|s| !s.trim().is_empty()) else {
+        let key = req.key.filter(|k| !k.trim().is_empty());
+        let secret = req.secret.filter(|s| !s.trim().is_empty());
+        if secret.is_none() && key.is_some() {
             return ValidationOutcome::fail(
-                "AWS needs a secret: the secret access key (with its access key id as the key), or a Bedrock API key",
+                "AWS needs the secret access key of the access key id given as the key",
             );
-        };
+        }
         let Some(region) = req.region.filter(|r| !r.trim().is_empty()) else {
             return ValidationOutcome::fail("AWS needs the connection's region");
+        };
+        // No credentials stored: the control plane's own AWS identity (the data planes sign
+        // with theirs, the same role when they share the service account).
+        let identity = match secret {
+            Some(_) => None,
+            None => match self.aws.credentials().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    return ValidationOutcome::fail(format!(
+                        "the control plane's AWS identity: {e}"
+                    ));
+                }
+            },
         };
         let model = req.model.unwrap_or(AWS_PROBE_MODEL);
         let url = format!(
@@ -283,7 +312,10 @@ impl Validator {
         );
         let body: &[u8] = br#"{"messages":[]}"#;
         let headers = [("content-type", "application/json")];
-        let auth = bedrock::AwsAuth::of(req.key.filter(|k| !k.trim().is_empty()), secret);
+        let auth = match (&identity, secret) {
+            (Some(credentials), _) => credentials.auth(),
+            (None, secret) => bedrock::AwsAuth::of(key, secret.unwrap_or_default()),
+        };
         let authorization = match bedrock::authorization(
             "POST",
             &url,

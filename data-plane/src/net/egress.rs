@@ -4,7 +4,8 @@
 //! provider connection. TLS to the provider runs inside the tunnel, so the proxy sees only
 //! the host and port.
 //!
-//! Loopback destinations never go through the proxy (its loopback is not ours). Only
+//! Loopback and link-local destinations never go through the proxy (its loopback is not
+//! ours; a link-local address is on our link). Only
 //! `http://` proxies are supported (the tunnel's first hop is plain TCP); credentials go in
 //! the URL (`http://user:password@proxy:3128`) and are sent as `Proxy-Authorization: Basic`.
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use http::Uri;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
-use super::host_literal;
+use super::{host_literal, is_forbidden};
 
 /// Which provider connections go through which proxy. Cheap to clone.
 #[derive(Clone)]
@@ -103,9 +104,11 @@ impl EgressProxy {
     /// The proxy `dst` goes through, if any.
     pub fn intercept(&self, dst: &Uri) -> Option<Intercept> {
         let host = dst.host()?;
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host_literal(host).is_some_and(|ip| ip.is_loopback());
-        if loopback {
+        // Loopback is ours alone; link-local addresses (the AWS container credentials
+        // endpoints) are on our link, where a proxy cannot reach.
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host_literal(host).is_some_and(|ip| ip.is_loopback() || is_forbidden(ip));
+        if local {
             return None;
         }
         self.matcher.intercept(dst)
@@ -285,6 +288,7 @@ mod tests {
             "http://127.0.0.1:11434/v1",
             "http://localhost:11434/v1",
             "https://[::1]:8443/v1",
+            "http://169.254.170.23/v1/credentials",
         ] {
             assert_eq!(target(&p, bypass), None, "{bypass}");
         }

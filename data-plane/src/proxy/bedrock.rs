@@ -3,6 +3,7 @@
 //! sent with it as a bearer token), and the answer, stream or error translated back. The model id and operation go in the URL
 //! (`{endpoint}/model/{id}/converse`, `/converse-stream` for streams).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use super::sse::count_text_deltas;
 use super::stream::{MeteredBody, StreamProcessor, with_streamed_estimate};
 use super::upstream::{collect_answer, collect_error, send};
 use super::{ChatCall, HttpResponse, Shared};
+use crate::aws_identity::{AwsIdentity, Credentials};
 use crate::body::json_response;
 use crate::error::ProxyError;
 use crate::providers::bedrock::{self as translate, AwsAuth, StreamTranslator, model_path};
@@ -33,11 +35,16 @@ pub(super) async fn call(
     credential: &Secret,
     mut meter: Meter,
 ) -> Result<HttpResponse, ProxyError> {
+    let identity = own_identity(&shared.aws, &target.connection).await?;
+    let auth = match &identity {
+        Some(credentials) => credentials.auth(),
+        None => aws_auth(&target.connection, credential),
+    };
     let req = request(
         &target.connection,
         &target.upstream_model,
         &call.body,
-        credential,
+        &auth,
         call.fields.stream,
     )?;
     let resp = send(
@@ -84,12 +91,12 @@ pub(super) async fn call(
 }
 
 /// The Converse (or, for a stream, ConverseStream) request for the OpenAI-format chat
-/// `body`, to `model` of `connection`, authorized with `credential` (see [`AwsAuth`]).
+/// `body`, to `model` of `connection`, authorized with `auth`.
 pub(super) fn request(
     connection: &Connection,
     model: &str,
     body: &[u8],
-    credential: &Secret,
+    auth: &AwsAuth<'_>,
     stream: bool,
 ) -> Result<http::Request<Full<Bytes>>, ProxyError> {
     let body = translate::translate_request(body)?;
@@ -99,8 +106,23 @@ pub(super) fn request(
         &[("content-type", "application/json")],
         body.into(),
         &connection.region,
-        &aws_auth(connection, credential),
+        auth,
     )
+}
+
+/// The gateway's own AWS credentials, for a connection that stores none (fetched when
+/// needed; see `crate::aws_identity`); `None` for the others.
+pub(super) async fn own_identity(
+    aws: &AwsIdentity,
+    connection: &Connection,
+) -> Result<Option<Arc<Credentials>>, ProxyError> {
+    if !connection.uses_own_aws_identity() {
+        return Ok(None);
+    }
+    aws.credentials()
+        .await
+        .map(Some)
+        .map_err(|e| ProxyError::UpstreamConnect(format!("the gateway's AWS identity: {e}")))
 }
 
 /// How a call through `connection` is authorized: SigV4 with its access key id and

@@ -30,7 +30,7 @@ use super::adapter::{
     RetryPolicy, attempt_targets, credential, finish_attempt, meter, secret_header,
     with_retry_hints,
 };
-use super::bedrock::{authorized_post, aws_auth};
+use super::bedrock::{authorized_post, aws_auth, own_identity};
 use super::completions::openai_urls;
 use super::openai::forward;
 use super::sse::OpenAiUsageTap;
@@ -335,7 +335,11 @@ async fn invoke(
     credential: &Secret,
     plan: &bedrock::EmbedPlan,
 ) -> Result<HttpResponse, ProxyError> {
-    let auth = aws_auth(&target.connection, credential);
+    let identity = own_identity(&shared.aws, &target.connection).await?;
+    let auth = match &identity {
+        Some(credentials) => credentials.auth(),
+        None => aws_auth(&target.connection, credential),
+    };
     let mut meter = meter(shared, call, target);
     let secrets = call.secrets(target);
     // Collected first: the futures, not an iterator adapter, live across the await.

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::sse::response_tokens;
 use super::upstream::{HttpsClient, collect_answer, collect_error, send};
 use super::{Shared, anthropic, bedrock, google, openai};
+use crate::aws_identity::AwsIdentity;
 use crate::policy::detect::{self, Pii};
 use crate::policy::{cap, prefix};
 use crate::providers::anthropic::translate_response as anthropic_answer;
@@ -50,9 +51,16 @@ pub async fn ask(
 ) -> Result<Verdict, String> {
     let body = request_body(model, content, text);
     let timeouts = (shared.first_byte_timeout, shared.idle_timeout);
-    let answer = complete(&shared.client, timeouts, connection, model, body)
-        .await
-        .map_err(|e| format!("the judge {e}"))?;
+    let answer = complete(
+        &shared.client,
+        &shared.aws,
+        timeouts,
+        connection,
+        model,
+        body,
+    )
+    .await
+    .map_err(|e| format!("the judge {e}"))?;
     decide(&answer, text)
 }
 
@@ -69,6 +77,7 @@ pub struct Completion {
 /// ...", credentials scrubbed.
 pub async fn complete(
     client: &HttpsClient,
+    aws: &AwsIdentity,
     timeouts: (Duration, Duration),
     connection: &Connection,
     model: &str,
@@ -76,13 +85,22 @@ pub async fn complete(
 ) -> Result<Completion, String> {
     let (first_byte, idle) = timeouts;
     let secret = &connection.secret;
+    let identity = bedrock::own_identity(aws, connection)
+        .await
+        .map_err(|e| format!("could not be asked: {e}"))?;
     let req = match connection.provider {
         Provider::OpenAi => {
             openai::request(connection.chat_url.clone(), body.into(), connection, secret)
         }
         Provider::Anthropic => anthropic::request(connection, model, &body, secret),
         Provider::Google => google::request(connection, model, &body, secret, false),
-        Provider::Bedrock => bedrock::request(connection, model, &body, secret, false),
+        Provider::Bedrock => {
+            let auth = match &identity {
+                Some(credentials) => credentials.auth(),
+                None => bedrock::aws_auth(connection, secret),
+            };
+            bedrock::request(connection, model, &body, &auth, false)
+        }
     }
     .map_err(|e| format!("could not be asked: {e}"))?;
     let resp = send(client, req, first_byte)

@@ -55,7 +55,10 @@ pub use request_body::{ChatFields, parse_chat, rewrite};
 pub use resolve::ResolveModelLayer;
 pub use respond::RespondLayer;
 pub use route::RouteLayer;
-pub use upstream::{Egress, HttpsClient, build_client, unknown_issuer, upstream_tls};
+pub use scrub::scrub;
+pub use upstream::{
+    Egress, HttpsClient, build_client, collect_answer, unknown_issuer, upstream_tls,
+};
 #[doc(hidden)] // For `benches/`: hot-path pieces measured in isolation.
 pub use {auth::authenticate, sse::OpenAiUsageTap, stream::StreamProcessor};
 
@@ -69,6 +72,8 @@ pub type HttpResponse = http::Response<RespBody>;
 pub struct Shared {
     pub snapshots: Arc<SnapshotCell>,
     pub client: HttpsClient,
+    /// The process's AWS identity, for AWS connections that store no credentials.
+    pub aws: Arc<crate::aws_identity::AwsIdentity>,
     /// This worker's shard of usage and metrics.
     pub recorder: Arc<Recorder>,
     pub max_body_bytes: usize,

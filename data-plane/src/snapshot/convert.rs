@@ -144,7 +144,10 @@ impl TryFrom<pb::Connection> for Connection {
             }),
             _ => None,
         };
-        if !c.passthrough && c.secret.is_empty() {
+        // An AWS connection with neither a secret nor an access key id uses the gateway's
+        // own AWS identity (`crate::aws_identity`).
+        let own_aws_identity = provider == Provider::Bedrock && c.key.is_empty();
+        if !c.passthrough && c.secret.is_empty() && !own_aws_identity {
             return Err(reject("managed connection without a secret".into()));
         }
         if c.routing_id.is_empty() {

@@ -66,6 +66,17 @@ pub struct Connection {
     pub models: Vec<String>,
 }
 
+impl Connection {
+    /// A managed AWS connection storing no credentials: it signs with the gateway's own AWS
+    /// identity (`crate::aws_identity`).
+    pub fn uses_own_aws_identity(&self) -> bool {
+        self.provider == Provider::Bedrock
+            && !self.passthrough
+            && self.secret.is_empty()
+            && self.key.is_none()
+    }
+}
+
 /// The other OpenAI-format endpoints of an OPENAI/OTHER connection, built with its chat URL.
 #[derive(Debug, Clone)]
 pub struct OpenAiUrls {
