@@ -49,13 +49,30 @@ const PROXY_VARIABLES: [&str; 8] = [
     "no_proxy",
 ];
 
-/// `cmd` without the test's own proxy variables: a CI machine's proxy must not carry the
-/// mock providers' traffic, nor stop a binary that refuses its value.
+/// The AWS identity variables a binary would take from the test's own environment.
+const AWS_VARIABLES: [&str; 12] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
+/// `cmd` without the test's own proxy and AWS identity variables: a CI machine's proxy must
+/// not carry the mock providers' traffic, nor its AWS role sign for the mocks, nor a value a
+/// binary refuses stop it.
 pub fn without_proxy(cmd: &mut tokio::process::Command) -> &mut tokio::process::Command {
-    for name in PROXY_VARIABLES {
+    for name in PROXY_VARIABLES.into_iter().chain(AWS_VARIABLES) {
         cmd.env_remove(name);
     }
-    cmd
+    cmd.env_remove("AWS_CONTAINER_AUTHORIZATION_TOKEN")
 }
 
 /// A binary's environment: [`without_proxy`], plus `env`.

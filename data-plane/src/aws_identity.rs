@@ -28,6 +28,9 @@ const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// ECS's container credentials host, for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 const ECS_CREDENTIALS_HOST: &str = "http://169.254.170.2";
+/// A failed fetch is answered again, without a new attempt, for this long: requests waiting
+/// on an STS outage do not queue one timeout each.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
 /// A set of AWS credentials; the secret parts zeroized on drop, never printed.
 pub struct Credentials {
@@ -89,6 +92,10 @@ pub struct AwsIdentity {
     client: HttpsClient,
     cached: ArcSwapOption<Credentials>,
     refresh: tokio::sync::Mutex<()>,
+    /// The last failed fetch: when, and why.
+    failed: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// Whether "no identity" was logged already.
+    told_missing: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for AwsIdentity {
@@ -129,6 +136,9 @@ impl AwsIdentity {
             let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
             let sts_url = match (var("AWS_ENDPOINT_URL_STS"), region) {
                 (Some(url), _) => url.trim_end_matches('/').to_string(),
+                (None, Some(region)) if region.starts_with("cn-") => {
+                    format!("https://sts.{region}.amazonaws.com.cn")
+                }
                 (None, Some(region)) => format!("https://sts.{region}.amazonaws.com"),
                 (None, None) => "https://sts.amazonaws.com".to_string(),
             };
@@ -145,11 +155,16 @@ impl AwsIdentity {
                     var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
                         .map(|p| format!("{ECS_CREDENTIALS_HOST}{p}"))
                 })
-                .map(|url| Source::Container {
-                    url,
-                    token: var("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
-                    token_file: var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
+                .map(|url| {
+                    container_url_allowed(&url)?;
+                    Ok::<_, String>(Source::Container {
+                        url,
+                        token: var("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
+                        token_file: var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+                            .map(PathBuf::from),
+                    })
                 })
+                .transpose()?
         };
         // Its own client: the container endpoints are link-local, which provider traffic
         // may not reach.
@@ -162,6 +177,8 @@ impl AwsIdentity {
             client: build_client(&egress, FETCH_TIMEOUT),
             cached: ArcSwapOption::empty(),
             refresh: tokio::sync::Mutex::new(()),
+            failed: std::sync::Mutex::new(None),
+            told_missing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -186,18 +203,31 @@ impl AwsIdentity {
     }
 
     /// Credentials valid for at least five more minutes (or static ones), fetched when
-    /// needed; one fetch at a time, the others wait for it.
+    /// needed; one fetch at a time, the others wait for it. A failure is logged once and
+    /// answered for [`FAILURE_MEMORY`] without a new attempt; credentials in their last
+    /// minutes are used while a renewal fails.
     pub async fn credentials(&self) -> Result<Arc<Credentials>, String> {
-        let source = self.source.as_ref().ok_or(
-            "this AWS connection stores no credentials, so it uses the gateway's own AWS identity, and there is none: set AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (IAM roles for service accounts), AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-        )?;
+        let Some(source) = self.source.as_ref() else {
+            let e = "this AWS connection stores no credentials, so it uses the gateway's own AWS identity, and there is none: set AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (IAM roles for service accounts), AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+            if !self
+                .told_missing
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!("{e}");
+            }
+            return Err(e.to_string());
+        };
         if let Source::Static(c) = source {
             return Ok(c.clone());
         }
-        let now = SystemTime::now();
-        if let Some(c) = self.cached.load_full().filter(|c| c.fresh(now)) {
+        if let Some(c) = self
+            .cached
+            .load_full()
+            .filter(|c| c.fresh(SystemTime::now()))
+        {
             return Ok(c);
         }
+        self.recent_failure()?;
         let _one = self.refresh.lock().await;
         if let Some(c) = self
             .cached
@@ -206,6 +236,7 @@ impl AwsIdentity {
         {
             return Ok(c);
         }
+        self.recent_failure()?;
         let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch(source))
             .await
             .map_err(|_| {
@@ -214,10 +245,53 @@ impl AwsIdentity {
                     self.describe(),
                     FETCH_TIMEOUT.as_secs()
                 )
-            })??;
-        let fetched = Arc::new(fetched);
-        self.cached.store(Some(fetched.clone()));
-        Ok(fetched)
+            })
+            .and_then(|r| r);
+        let e = match fetched {
+            Ok(c) => {
+                let c = Arc::new(c);
+                self.cached.store(Some(c.clone()));
+                self.set_failed(None);
+                return Ok(c);
+            }
+            Err(e) => e,
+        };
+        // Credentials in their last minutes still sign: keep serving with them and try again
+        // later, rather than fail requests early.
+        let now = SystemTime::now();
+        let still_valid = self
+            .cached
+            .load_full()
+            .filter(|c| c.expires.is_some_and(|t| now + Duration::from_secs(30) < t));
+        tracing::warn!(error = %e, still_valid = still_valid.is_some(), "could not get AWS credentials from {}", self.describe());
+        self.set_failed(Some(e.clone()));
+        still_valid.ok_or(e)
+    }
+
+    /// The error of a fetch that failed less than [`FAILURE_MEMORY`] ago.
+    fn recent_failure(&self) -> Result<(), String> {
+        let failed = self.failed.lock().map_err(|_| "poisoned".to_string())?;
+        match failed.as_ref() {
+            Some((at, e)) if at.elapsed() < FAILURE_MEMORY => {
+                // Credentials in their last minutes still sign (see above).
+                let now = SystemTime::now();
+                match self
+                    .cached
+                    .load_full()
+                    .filter(|c| c.expires.is_some_and(|t| now + Duration::from_secs(30) < t))
+                {
+                    Some(_) => Ok(()),
+                    None => Err(e.clone()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn set_failed(&self, e: Option<String>) {
+        if let Ok(mut failed) = self.failed.lock() {
+            *failed = e.map(|e| (std::time::Instant::now(), e));
+        }
     }
 
     async fn fetch(&self, source: &Source) -> Result<Credentials, String> {
@@ -305,6 +379,33 @@ impl AwsIdentity {
             .map_err(|e| format!("{target}: {e}"))?;
         let secrets: Vec<Option<&Secret>> = secrets.iter().map(|s| Some(*s)).collect();
         Ok((status, crate::proxy::scrub(body, &secrets)))
+    }
+}
+
+/// The AWS SDKs send the container authorization token only to an https URL, a loopback
+/// address, or the ECS and EKS Pod Identity agents' addresses; so does this.
+fn container_url_allowed(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| format!("AWS_CONTAINER_CREDENTIALS_FULL_URI {url:?} is not a URL"))?;
+    let host = uri.host().unwrap_or_default();
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let agent = ip.is_some_and(|ip| {
+        ip.is_loopback()
+            || ip == std::net::IpAddr::from([169, 254, 170, 2])
+            || ip == std::net::IpAddr::from([169, 254, 170, 23])
+            || ip == "fd00:ec2::23".parse::<std::net::IpAddr>().expect("address")
+    });
+    if uri.scheme_str() == Some("https") || host == "localhost" || agent {
+        Ok(())
+    } else {
+        Err(format!(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI {url}: an http URL must be a loopback address or the ECS or EKS Pod Identity agent (169.254.170.2, 169.254.170.23, [fd00:ec2::23]); the authorization token goes nowhere else"
+        ))
     }
 }
 
@@ -581,6 +682,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_renewal_keeps_credentials_that_still_work() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "tok").expect("token");
+        // Valid for 4 more minutes: renewed at each call, and the renewal fails once the
+        // token file is gone.
+        let (url, _, count) = endpoint(200, STS_OK, Duration::from_secs(240)).await;
+        let id = identity(&[
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
+            ("AWS_ENDPOINT_URL_STS", url),
+        ])
+        .expect("valid");
+        let first = id.credentials().await.expect("first");
+        std::fs::remove_file(&token_file).expect("remove");
+        let kept = id.credentials().await.expect("the current ones");
+        assert!(Arc::ptr_eq(&first, &kept));
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "the renewal failed before STS"
+        );
+    }
+
+    #[tokio::test]
     async fn refusals_quote_sts_and_never_the_token() {
         let dir = tempfile::tempdir().expect("tempdir");
         let token_file = dir.path().join("token");
@@ -607,11 +736,104 @@ mod tests {
         );
         assert!(!err.contains("secret-web-identity-token"), "{err}");
         std::fs::write(&token_file, "").expect("empty");
+        // A new identity: the first one remembers its failure for a few seconds.
+        let id = identity(&[
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
+        ])
+        .expect("valid");
         let err = id.credentials().await.expect_err("empty token file");
         assert!(
             err.contains("AWS_WEB_IDENTITY_TOKEN_FILE") && err.contains("empty"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_answered_again_for_a_few_seconds_without_asking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "tok").expect("token");
+        let (url, _, count) = endpoint(503, "<ErrorResponse><Error><Code>ServiceUnavailable</Code><Message>down</Message></Error></ErrorResponse>", Duration::ZERO).await;
+        let id = identity(&[
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
+            ("AWS_ENDPOINT_URL_STS", url),
+        ])
+        .expect("valid");
+        let (a, b, c) = tokio::join!(id.credentials(), id.credentials(), id.credentials());
+        for e in [a, b, c] {
+            assert!(e.expect_err("down").contains("ServiceUnavailable"));
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 1, "one attempt for the three");
+    }
+
+    #[test]
+    fn sources_follow_the_sdks_rules() {
+        let sts = |region: &str| match identity(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t".into()),
+            ("AWS_ROLE_ARN", "arn:aws-cn:iam::1:role/x".into()),
+            ("AWS_REGION", region.into()),
+        ])
+        .expect("valid")
+        .source
+        {
+            Some(Source::WebIdentity { sts_url, .. }) => sts_url,
+            _ => panic!("not web identity"),
+        };
+        assert_eq!(sts("cn-north-1"), "https://sts.cn-north-1.amazonaws.com.cn");
+        assert_eq!(sts("eu-west-3"), "https://sts.eu-west-3.amazonaws.com");
+        for (url, ok) in [
+            ("http://169.254.170.23/v1/credentials", true),
+            ("http://169.254.170.2/v2/credentials/x", true),
+            ("http://[fd00:ec2::23]/v1/credentials", true),
+            ("http://127.0.0.1:9000/creds", true),
+            ("https://creds.example.com/v1", true),
+            ("http://creds.example.com/v1", false),
+            ("http://10.0.0.5/v1/credentials", false),
+        ] {
+            let id = identity(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", url.into())]);
+            assert_eq!(id.is_ok(), ok, "{url}");
+        }
+        let id = identity(&[(
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/abc".into(),
+        )])
+        .expect("ecs");
+        assert_eq!(
+            id.describe(),
+            "container credentials from http://169.254.170.2/v2/credentials/abc"
+        );
+    }
+
+    #[test]
+    fn the_gateways_role_signs_only_for_aws_hosts() {
+        use crate::providers::bedrock::signs_for_host;
+        for host in [
+            "bedrock-runtime.eu-west-3.amazonaws.com",
+            "vpce-0abc.bedrock-runtime.us-east-1.vpce.amazonaws.com",
+            "bedrock-runtime.cn-north-1.amazonaws.com.cn",
+            "bedrock-runtime.us-east-1.api.aws",
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+        ] {
+            assert!(signs_for_host(host), "{host}");
+        }
+        for host in [
+            "bedrock.attacker.example",
+            "amazonaws.com.attacker.example",
+            "evilamazonaws.com",
+            "10.0.0.1",
+        ] {
+            assert!(!signs_for_host(host), "{host}");
+        }
     }
 
     #[tokio::test]

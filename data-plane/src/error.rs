@@ -54,6 +54,12 @@ pub enum ProxyError {
     BadUpstream(String),
     #[error("the provider did not answer in time")]
     UpstreamTimeout,
+    /// The gateway could not get its own AWS credentials; why goes to its log only (it names
+    /// roles, endpoints and files, which are the operator's business).
+    #[error(
+        "the gateway could not get AWS credentials for this connection; its operator finds why in the gateway's log"
+    )]
+    AwsIdentity,
     #[error("blocked by policy '{policy}': {explanation}")]
     PolicyBlocked { policy: String, explanation: String },
     #[error("rate limited by policy '{policy}': {explanation}; retry after {}s", retry_after.as_secs().max(1))]
@@ -78,7 +84,7 @@ impl ProxyError {
             ReadBody(_) | InvalidJson(_) | MissingModel | InvalidRequest { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            UpstreamConnect(_) | BadUpstream(_) => StatusCode::BAD_GATEWAY,
+            UpstreamConnect(_) | BadUpstream(_) | AwsIdentity => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             PolicyBlocked { .. } => StatusCode::FORBIDDEN,
             PolicyRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -110,6 +116,7 @@ impl ProxyError {
                 Some("model"),
             ),
             UpstreamConnect(_) | BadUpstream(_) => ("upstream_error", Some("bad_gateway"), None),
+            AwsIdentity => ("upstream_error", Some("aws_identity_unavailable"), None),
             UpstreamTimeout => ("upstream_error", Some("gateway_timeout"), None),
             PolicyBlocked { .. } => ("invalid_request_error", Some("policy_blocked"), None),
             PolicyRateLimited { .. } => ("requests", Some("rate_limit_exceeded"), None),

@@ -556,6 +556,56 @@ async fn connections_without_credentials_sign_with_the_gateways_aws_identity() {
         .await
         .expect_err("key id without secret");
     assert!(err.to_string().contains("secret access key"), "{err}");
+    // The gateway's role signs only for AWS's hosts, and only an org admin may hand it out.
+    let err = client
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "elsewhere".into(),
+            ai_type: proto::AiType::Aws as i32,
+            endpoint: "https://bedrock.attacker.example".into(),
+            region: AWS_REGION.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not an AWS host");
+    assert!(err.to_string().contains("is not an AWS host"), "{err}");
+    let writer = cp
+        .ctl()
+        .run(&[
+            "-o",
+            "json",
+            "token",
+            "create",
+            "--name",
+            "ws-writer",
+            "--workspace",
+            "default",
+            "--role",
+            "write",
+        ])
+        .await
+        .ok()
+        .json()["secret"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let err = cp
+        .client_with(&writer)
+        .await
+        .create_ai_llm(proto::CreateAiLlmRequest {
+            workspace_id: "default".into(),
+            name: "by-writer".into(),
+            ai_type: proto::AiType::Aws as i32,
+            region: AWS_REGION.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a workspace token cannot use the gateway's role");
+    assert!(
+        err.to_string()
+            .contains("needs an organization OWNER or ADMIN token"),
+        "{err}"
+    );
 
     let ctl = cp.ctl();
     ctl.run(&["repo", "create", "--workspace", "default", "--name", "app"])
@@ -615,12 +665,18 @@ async fn connections_without_credentials_sign_with_the_gateways_aws_identity() {
     )
     .await;
     assert_eq!(status, 502, "{answer}");
-    let message = answer["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("the gateway's AWS identity")
-            && message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
-        "{message}"
+    // The app learns that, the operator why (the log names variables, roles, files).
+    assert_eq!(
+        answer["error"]["code"], "aws_identity_unavailable",
+        "{answer}"
     );
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("AWS_"), "{message}");
+    wait_until(5, "the bare data plane's log says what to set", || async {
+        bare.logs()
+            .contains("AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN")
+    })
+    .await;
     assert_eq!(mock.calls(CONVERSE).len(), 4, "nothing unsigned was sent");
 
     for (what, logs) in [("control plane", cp.logs()), ("data plane", dp.logs())] {

@@ -56,6 +56,21 @@ struct Checked {
     region: String,
 }
 
+/// What needs an organization OWNER or ADMIN token: the gateway's AWS role is the
+/// platform's, not one workspace's.
+const OWN_IDENTITY: &str =
+    "an AWS connection without credentials (it signs with the gateway's own AWS identity)";
+
+impl Checked {
+    /// A managed AWS connection storing no credentials (the gateway's own AWS identity).
+    fn uses_own_aws_identity(&self) -> bool {
+        self.ai_type == AiType::Aws
+            && self.credential_mode == CredentialMode::Managed
+            && self.key.is_none()
+            && self.secret.is_none()
+    }
+}
+
 /// An AWS secret access key: 40 characters of base64 (a Bedrock API key is much longer).
 fn looks_like_secret_access_key(secret: &str) -> bool {
     secret.len() == 40
@@ -168,6 +183,27 @@ fn check(spec: Spec, validator: &validate::Validator) -> ApiResult<Checked> {
             "key",
             "the secret is a Bedrock API key, which is sent alone: clear the access key id (tollgatectl: --key '')",
         ));
+    }
+    // Signing with the gateway's own identity: only for AWS's hosts (or loopback), so the
+    // platform's role never signs a request bound for someone else's server.
+    if ai_type == AiType::Aws
+        && spec.credential_mode == CredentialMode::Managed
+        && key.is_none()
+        && secret.is_none()
+    {
+        let host = endpoint
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_string))
+            .unwrap_or_default();
+        if !tollgate_data_plane::providers::bedrock::signs_for_host(&host) {
+            return Err(ApiError::invalid(
+                "endpoint",
+                format!(
+                    "{host} is not an AWS host: a connection without credentials signs with the gateway's own AWS identity, which goes only to *.amazonaws.com, *.amazonaws.com.cn or *.api.aws; store credentials for this endpoint"
+                ),
+            ));
+        }
     }
     let routing_id = if spec.routing_id.trim().is_empty() {
         input::slugify(&name)
@@ -430,6 +466,9 @@ impl AiLlmService for Service {
             },
             &ctx.validator,
         )?;
+        if c.uses_own_aws_identity() {
+            p.require_org_admin(OWN_IDENTITY)?;
+        }
         let id = new_id("llm");
         let rk = keys::llm(&id);
         let now = now_ms();
@@ -645,10 +684,20 @@ impl AiLlmService for Service {
             spec.region = r.region.unwrap_or_default();
         }
         let c = check(spec, &ctx.validator)?;
+        let was_own_identity = old.ai_type == AiType::Aws
+            && old.credential_mode == CredentialMode::Managed
+            && stored_key.is_none()
+            && stored_secret.is_none();
+        if c.uses_own_aws_identity()
+            && (!was_own_identity || origin(&c.endpoint) != origin(&old.endpoint))
+        {
+            p.require_org_admin(OWN_IDENTITY)?;
+        }
         // A stored secret is only ever sent to the host it was given for: moving a managed
         // connection to another origin needs the secret again in the same update.
         if c.credential_mode == CredentialMode::Managed
             && old.credential_mode == CredentialMode::Managed
+            && !c.uses_own_aws_identity()
             && origin(&c.endpoint) != origin(&old.endpoint)
             && !given("secret", secret_given)
         {

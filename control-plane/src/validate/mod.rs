@@ -346,7 +346,19 @@ impl Validator {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };
-        aws_outcome(status, &headers, &body, region, req.model)
+        let outcome = aws_outcome(status, &headers, &body, region, req.model);
+        match &identity {
+            Some(credentials) => {
+                let secrets: Vec<&str> = credentials
+                    .secrets()
+                    .iter()
+                    .flatten()
+                    .map(|s| s.expose())
+                    .collect();
+                outcome.scrubbed(&secrets)
+            }
+            None => outcome,
+        }
     }
 
     /// Sends `request` and reads the whole answer (redirects reported, never followed; at

@@ -17,6 +17,10 @@ use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
 use super::{host_literal, is_forbidden};
 
+/// EKS Pod Identity's agent over IPv6 (not link-local, yet on this node).
+const EKS_POD_IDENTITY_AGENT_V6: std::net::IpAddr =
+    std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23));
+
 /// Which provider connections go through which proxy. Cheap to clone.
 #[derive(Clone)]
 pub struct EgressProxy {
@@ -107,7 +111,9 @@ impl EgressProxy {
         // Loopback is ours alone; link-local addresses (the AWS container credentials
         // endpoints) are on our link, where a proxy cannot reach.
         let local = host.eq_ignore_ascii_case("localhost")
-            || host_literal(host).is_some_and(|ip| ip.is_loopback() || is_forbidden(ip));
+            || host_literal(host).is_some_and(|ip| {
+                ip.is_loopback() || is_forbidden(ip) || ip == EKS_POD_IDENTITY_AGENT_V6
+            });
         if local {
             return None;
         }
@@ -289,6 +295,7 @@ mod tests {
             "http://localhost:11434/v1",
             "https://[::1]:8443/v1",
             "http://169.254.170.23/v1/credentials",
+            "http://[fd00:ec2::23]/v1/credentials",
         ] {
             assert_eq!(target(&p, bypass), None, "{bypass}");
         }

@@ -163,6 +163,8 @@ pub fn judge(outcome: &Result<HttpResponse, ProxyError>, target: &Target) -> Ver
         }
         Ok(_) => Verdict::Final,
         Err(ProxyError::UpstreamConnect(_)) => Verdict::Retry(None),
+        // Its own failures are remembered for a few seconds: another target, not again.
+        Err(ProxyError::AwsIdentity) => Verdict::FailOver,
         Err(ProxyError::UpstreamTimeout) if target.timeout.is_some() => Verdict::Retry(None),
         Err(_) => Verdict::Final,
     }
@@ -641,6 +643,10 @@ mod tests {
             );
         }
         assert_eq!(judge(&refused(), plain), Verdict::Retry(None));
+        assert_eq!(
+            judge(&Err(ProxyError::AwsIdentity), plain),
+            Verdict::FailOver
+        );
         // A timeout is retried only when the route bounds that target's wait.
         assert_eq!(
             judge(&Err(ProxyError::UpstreamTimeout), timed),

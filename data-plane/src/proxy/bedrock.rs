@@ -55,8 +55,11 @@ pub(super) async fn call(
     .await?;
     let (parts, upstream_body) = resp.into_parts();
     if !parts.status.is_success() {
-        let bytes =
-            collect_error(upstream_body, shared.idle_timeout, &call.secrets(target)).await?;
+        let mut secrets = call.secrets(target).to_vec();
+        if let Some(credentials) = &identity {
+            secrets.extend(credentials.secrets());
+        }
+        let bytes = collect_error(upstream_body, shared.idle_timeout, &secrets).await?;
         let error_type = header(&parts.headers, "x-amzn-errortype");
         let (status, body) = translate::translate_error(parts.status.as_u16(), error_type, &bytes);
         let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
@@ -119,10 +122,16 @@ pub(super) async fn own_identity(
     if !connection.uses_own_aws_identity() {
         return Ok(None);
     }
+    let host = connection.chat_url.host().unwrap_or_default();
+    if !translate::signs_for_host(host) {
+        // The control plane refuses such connections; this guards the signature anyway.
+        tracing::warn!(connection = %connection.id, host, "refused to sign for a host that is not AWS's with the gateway's own AWS identity");
+        return Err(ProxyError::AwsIdentity);
+    }
     aws.credentials()
         .await
         .map(Some)
-        .map_err(|e| ProxyError::UpstreamConnect(format!("the gateway's AWS identity: {e}")))
+        .map_err(|_| ProxyError::AwsIdentity)
 }
 
 /// How a call through `connection` is authorized: SigV4 with its access key id and

@@ -341,7 +341,10 @@ async fn invoke(
         None => aws_auth(&target.connection, credential),
     };
     let mut meter = meter(shared, call, target);
-    let secrets = call.secrets(target);
+    let mut secrets = call.secrets(target).to_vec();
+    if let Some(credentials) = &identity {
+        secrets.extend(credentials.secrets());
+    }
     // Collected first: the futures, not an iterator adapter, live across the await.
     let requests: Vec<_> = plan
         .calls

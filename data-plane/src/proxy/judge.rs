@@ -108,7 +108,10 @@ pub async fn complete(
         .map_err(|e| format!("could not be reached: {e}"))?;
     let (parts, body) = resp.into_parts();
     if !parts.status.is_success() {
-        let secrets = [Some(secret), connection.key.as_ref(), None];
+        let mut secrets = vec![Some(secret), connection.key.as_ref()];
+        if let Some(credentials) = &identity {
+            secrets.extend(credentials.secrets());
+        }
         let text = collect_error(body, idle, &secrets)
             .await
             .map_err(|e| format!("failed: {e}"))?;

@@ -93,6 +93,24 @@ use super::unix_now;
 pub use super::{TranslateError, Usage};
 pub use embed::{COHERE_MAX_TEXTS, EmbedPlan, InvokeAnswer, invoke_path, translate_embed_request};
 pub use error::translate_error;
+
+/// Whether the gateway may sign a request to `host` with its own AWS identity: an AWS host
+/// (`*.amazonaws.com`, `*.amazonaws.com.cn`, `*.api.aws`, VPC endpoints included) or this
+/// machine's loopback. Anywhere else a signed request (valid for minutes, with its session
+/// token) would hand the platform's role to whoever runs that host.
+pub fn signs_for_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback
+        || [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"]
+            .iter()
+            .any(|suffix| host.ends_with(suffix))
+}
 pub use request::translate_request;
 pub use response::{translate_response, translate_response_at};
 pub use sign::{AwsAuth, AwsCredentials, SignError, authorization, model_path, sign_request};
