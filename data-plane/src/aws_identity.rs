@@ -524,6 +524,26 @@ mod tests {
         )
     }
 
+    /// A web identity for role `arn:aws:iam::1:role/x`, its token `token` in a file under
+    /// `dir` (returned), exchanged at `sts_url` (the default STS without one).
+    fn web_identity(
+        dir: &std::path::Path,
+        token: &str,
+        sts_url: Option<String>,
+    ) -> (AwsIdentity, PathBuf) {
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, token).expect("token");
+        let mut vars = vec![
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".to_string()),
+        ];
+        vars.extend(sts_url.map(|u| ("AWS_ENDPOINT_URL_STS", u)));
+        (identity(&vars).expect("valid"), token_file)
+    }
+
     /// A server answering every request with `status` and `body` (`{EXP}` replaced by a
     /// time `valid_for` from now), recording each request's method, headers and body.
     async fn endpoint(
@@ -663,19 +683,9 @@ mod tests {
     #[tokio::test]
     async fn credentials_about_to_expire_are_fetched_again() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, "tok").expect("token");
         // Valid for 4 more minutes: under the 5-minute margin.
         let (url, _, count) = endpoint(200, STS_OK, Duration::from_secs(240)).await;
-        let id = identity(&[
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
-            ("AWS_ENDPOINT_URL_STS", url),
-        ])
-        .expect("valid");
+        let (id, _) = web_identity(dir.path(), "tok", Some(url));
         id.credentials().await.expect("first");
         id.credentials().await.expect("second");
         assert_eq!(count.load(Ordering::SeqCst), 2);
@@ -684,20 +694,10 @@ mod tests {
     #[tokio::test]
     async fn a_failed_renewal_keeps_credentials_that_still_work() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, "tok").expect("token");
         // Valid for 4 more minutes: renewed at each call, and the renewal fails once the
         // token file is gone.
         let (url, _, count) = endpoint(200, STS_OK, Duration::from_secs(240)).await;
-        let id = identity(&[
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
-            ("AWS_ENDPOINT_URL_STS", url),
-        ])
-        .expect("valid");
+        let (id, token_file) = web_identity(dir.path(), "tok", Some(url));
         let first = id.credentials().await.expect("first");
         std::fs::remove_file(&token_file).expect("remove");
         let kept = id.credentials().await.expect("the current ones");
@@ -712,23 +712,13 @@ mod tests {
     #[tokio::test]
     async fn refusals_quote_sts_and_never_the_token() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, "secret-web-identity-token").expect("token");
         let (url, _, _) = endpoint(
             400,
             "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Token secret-web-identity-token is expired</Message></Error></ErrorResponse>",
             Duration::ZERO,
         )
         .await;
-        let id = identity(&[
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
-            ("AWS_ENDPOINT_URL_STS", url),
-        ])
-        .expect("valid");
+        let (id, token_file) = web_identity(dir.path(), "secret-web-identity-token", Some(url));
         let err = id.credentials().await.expect_err("refused");
         assert!(
             err.contains("STS refused AssumeRoleWithWebIdentity for arn:aws:iam::1:role/x (400 InvalidIdentityToken)"),
@@ -755,18 +745,8 @@ mod tests {
     #[tokio::test]
     async fn a_failure_is_answered_again_for_a_few_seconds_without_asking() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, "tok").expect("token");
         let (url, _, count) = endpoint(503, "<ErrorResponse><Error><Code>ServiceUnavailable</Code><Message>down</Message></Error></ErrorResponse>", Duration::ZERO).await;
-        let id = identity(&[
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
-            ("AWS_ENDPOINT_URL_STS", url),
-        ])
-        .expect("valid");
+        let (id, _) = web_identity(dir.path(), "tok", Some(url));
         let (a, b, c) = tokio::join!(id.credentials(), id.credentials(), id.credentials());
         for e in [a, b, c] {
             assert!(e.expect_err("down").contains("ServiceUnavailable"));

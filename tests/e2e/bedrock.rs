@@ -47,32 +47,29 @@ async fn create_aws(cp: &ControlPlane, name: &str, endpoint: String, secret: &st
         .expect("create AWS llm");
 }
 
+/// Repository `repo` with connection `llm` attached, and a key on it (its secret).
+async fn repo_key(cp: &ControlPlane, repo: &str, llm: &str) -> String {
+    let ctl = cp.ctl();
+    ctl.run(&["repo", "create", "--workspace", "default", "--name", repo])
+        .await
+        .ok();
+    ctl.run(&["repo", "attach", repo, llm]).await.ok();
+    ctl.run(&[
+        "-o", "json", "key", "create", "--repo", repo, "--name", "app",
+    ])
+    .await
+    .ok()
+    .json()["secret"]
+        .as_str()
+        .expect("key")
+        .to_string()
+}
+
 async fn setup() -> Setup {
     let cp = ControlPlane::start(Backend::Embedded).await;
     let mock = MockProvider::start(SECRET).await;
     create_aws(&cp, "bedrock", mock.url(), SECRET).await;
-    let ctl = cp.ctl();
-    ctl.run(&[
-        "repo",
-        "create",
-        "--workspace",
-        "default",
-        "--name",
-        "b-app",
-    ])
-    .await
-    .ok();
-    ctl.run(&["repo", "attach", "b-app", "bedrock"]).await.ok();
-    let key = ctl
-        .run(&[
-            "-o", "json", "key", "create", "--repo", "b-app", "--name", "app",
-        ])
-        .await
-        .ok()
-        .json()["secret"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let key = repo_key(&cp, "b-app", "bedrock").await;
     let dp = DataPlane::start(&cp, "production").await;
     Setup { cp, dp, mock, key }
 }
@@ -607,21 +604,7 @@ async fn connections_without_credentials_sign_with_the_gateways_aws_identity() {
         "{err}"
     );
 
-    let ctl = cp.ctl();
-    ctl.run(&["repo", "create", "--workspace", "default", "--name", "app"])
-        .await
-        .ok();
-    ctl.run(&["repo", "attach", "app", "irsa"]).await.ok();
-    let key = ctl
-        .run(&[
-            "-o", "json", "key", "create", "--repo", "app", "--name", "k",
-        ])
-        .await
-        .ok()
-        .json()["secret"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let key = repo_key(&cp, "app", "irsa").await;
     let mut dp = DataPlane::builder(&cp, "production");
     for (k, v) in identity {
         dp = dp.env(k, v);
