@@ -135,7 +135,7 @@ impl AwsIdentity {
                 .ok_or("AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN")?;
             let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
             let sts_url = match (var("AWS_ENDPOINT_URL_STS"), region) {
-                (Some(url), _) => url.trim_end_matches('/').to_string(),
+                (Some(url), _) => sts_endpoint(&url)?,
                 (None, Some(region)) if region.starts_with("cn-") => {
                     format!("https://sts.{region}.amazonaws.com.cn")
                 }
@@ -149,6 +149,20 @@ impl AwsIdentity {
                     .unwrap_or_else(|| "tollgate".to_string()),
                 sts_url,
             })
+        } else if let Some(half) = ["AWS_SECRET_ACCESS_KEY", "AWS_ROLE_ARN"]
+            .into_iter()
+            .find(|n| var(n).is_some())
+            .filter(|_| {
+                var("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none()
+                    && var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
+            })
+        {
+            let missing = if half == "AWS_ROLE_ARN" {
+                "AWS_WEB_IDENTITY_TOKEN_FILE"
+            } else {
+                "AWS_ACCESS_KEY_ID"
+            };
+            return Err(format!("{half} is set without {missing}"));
         } else {
             var("AWS_CONTAINER_CREDENTIALS_FULL_URI")
                 .or_else(|| {
@@ -368,17 +382,43 @@ impl AwsIdentity {
         secrets: &[&Secret],
     ) -> Result<(u16, Bytes), String> {
         let target = req.uri().to_string();
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| format!("could not reach {target}: {e}"))?;
+        let resp = self.client.request(req).await.map_err(|e| {
+            let why = match e {
+                crate::error::ProxyError::UpstreamConnect(m)
+                | crate::error::ProxyError::BadUpstream(m) => m,
+                other => other.to_string(),
+            };
+            format!("could not reach {target}: {why}")
+        })?;
         let status = resp.status().as_u16();
         let body = crate::proxy::collect_answer(resp.into_body(), FETCH_TIMEOUT)
             .await
             .map_err(|e| format!("{target}: {e}"))?;
         let secrets: Vec<Option<&Secret>> = secrets.iter().map(|s| Some(*s)).collect();
         Ok((status, crate::proxy::scrub(body, &secrets)))
+    }
+}
+
+/// `AWS_ENDPOINT_URL_STS`, checked: the web identity token is a credential, so https, or
+/// http on loopback only (a local test STS).
+fn sts_endpoint(url: &str) -> Result<String, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| format!("AWS_ENDPOINT_URL_STS {url:?} is not a URL"))?;
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        _ if host.is_empty() => Err(format!("AWS_ENDPOINT_URL_STS {url:?} has no host")),
+        Some("https") => Ok(url.trim_end_matches('/').to_string()),
+        Some("http") if loopback => Ok(url.trim_end_matches('/').to_string()),
+        _ => Err(format!(
+            "AWS_ENDPOINT_URL_STS {url}: use https (http only on loopback): the web identity token must not travel in clear"
+        )),
     }
 }
 
@@ -609,6 +649,26 @@ mod tests {
         assert!(err.contains("AWS_SECRET_ACCESS_KEY"), "{err}");
         let err = identity(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t".into())]).expect_err("half");
         assert!(err.contains("AWS_ROLE_ARN"), "{err}");
+        for (var, missing) in [
+            ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+            ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"),
+        ] {
+            let err = identity(&[(var, "x".into())]).expect_err(var);
+            assert_eq!(err, format!("{var} is set without {missing}"));
+        }
+        for (url, says) in [
+            ("not a url", "is not a URL"),
+            ("http://sts.example.com", "use https"),
+            ("ftp://sts.example.com", "use https"),
+        ] {
+            let err = identity(&[
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t".into()),
+                ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x".into()),
+                ("AWS_ENDPOINT_URL_STS", url.into()),
+            ])
+            .expect_err(url);
+            assert!(err.contains(says), "{url}: {err}");
+        }
     }
 
     #[tokio::test]

@@ -562,7 +562,7 @@ async fn providers_are_reached_through_an_egress_proxy() {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains(&format!(
-            "the egress proxy 127.0.0.1:{} asked for credentials (407)",
+            "the egress proxy 127.0.0.1:{} answered the CONNECT to {target} with 407 Proxy Authentication Required (it wants credentials",
             proxy.port
         )),
         "{message}"

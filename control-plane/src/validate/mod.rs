@@ -35,7 +35,7 @@ pub use tollgate_data_plane::net::is_forbidden;
 use crate::model::AiType;
 use provider::{Listing, MAX_PROVIDER_TEXT, scrub, truncate};
 use tollgate_data_plane::aws_identity::AwsIdentity;
-use tollgate_data_plane::net::{GuardedConnector, ResolveRefused};
+use tollgate_data_plane::net::{EgressProxy, GuardedConnector, ResolveRefused, TunnelFailed};
 use tollgate_data_plane::providers::bedrock;
 use tollgate_data_plane::proxy::Egress;
 
@@ -134,6 +134,8 @@ pub struct Validator {
     models: tollgate_data_plane::proxy::HttpsClient,
     /// The control plane's own AWS identity, for AWS connections that store no credentials.
     aws: Arc<AwsIdentity>,
+    /// The egress proxy its calls go through, to name it when it does not answer.
+    proxy: Option<EgressProxy>,
     timeout: Duration,
     allow_link_local: bool,
 }
@@ -190,6 +192,7 @@ impl Validator {
             client,
             models,
             aws,
+            proxy: egress.proxy.clone(),
             timeout,
             allow_link_local: egress.allow_link_local,
         }
@@ -242,8 +245,9 @@ impl Validator {
             {
                 Ok(outcome) => outcome,
                 Err(_) => ValidationOutcome::fail(format!(
-                    "AWS did not answer within {}s",
-                    self.timeout.as_secs_f64()
+                    "AWS did not answer within {}s{}",
+                    self.timeout.as_secs_f64(),
+                    self.through_proxy(&base)
                 )),
             };
         }
@@ -264,9 +268,23 @@ impl Validator {
         match tokio::time::timeout(self.timeout, self.call(&call.listing, &host, request)).await {
             Ok(outcome) => outcome,
             Err(_) => ValidationOutcome::fail(format!(
-                "provider did not answer within {}s",
-                self.timeout.as_secs_f64()
+                "provider did not answer within {}s{}",
+                self.timeout.as_secs_f64(),
+                self.through_proxy(&base)
             )),
+        }
+    }
+
+    /// " (through the egress proxy host:port)" when `uri` goes through one, else "".
+    fn through_proxy(&self, uri: &Uri) -> String {
+        let Some(via) = self.proxy.as_ref().and_then(|p| p.intercept(uri)) else {
+            return String::new();
+        };
+        let proxy = via.uri();
+        match (proxy.host(), proxy.port_u16()) {
+            (Some(h), Some(p)) => format!(" (through the egress proxy {h}:{p})"),
+            (Some(h), None) => format!(" (through the egress proxy {h})"),
+            _ => String::new(),
         }
     }
 
@@ -617,6 +635,12 @@ fn request_error_message(err: &(dyn StdError + 'static), host: &str, connect: bo
     let mut chain = std::iter::successors(Some(err), |&e| e.source());
     if let Some(refused) = chain.find_map(|e| e.downcast_ref::<ResolveRefused>()) {
         return refused.to_string();
+    }
+    // Through an egress proxy: what the proxy did, not what the provider seemed to do.
+    if let Some(tunnel) = std::iter::successors(Some(err), |&e| e.source())
+        .find_map(|e| e.downcast_ref::<TunnelFailed>())
+    {
+        return format!("could not connect to {host}: {tunnel}");
     }
     let causes: Vec<&(dyn StdError + 'static)> =
         std::iter::successors(Some(err), |&e| e.source()).collect();

@@ -9,12 +9,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower::Service;
 
-use super::egress::{TunnelFailed, with_port};
+use super::egress::{TunnelFailed, open_tunnel, with_port};
 use super::{EgressProxy, FilteringResolver, host_literal, is_forbidden, is_metadata_name};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -88,23 +87,26 @@ impl Service<http::Uri> for GuardedConnector {
         }
         if let Some(via) = self.proxy.as_ref().and_then(|p| p.intercept(&uri)) {
             let proxy = via.uri().clone();
-            let mut tunnel = Tunnel::new(proxy.clone(), self.inner.clone());
-            if let Some(auth) = via.basic_auth() {
-                tunnel = tunnel.with_auth(auth.clone());
-            }
+            let auth = via.basic_auth().cloned();
             let dst = with_port(uri);
+            let connecting = self.inner.call(proxy.clone());
             let limit = self.connect_timeout;
             return Box::pin(async move {
-                let target = dst.clone();
-                let opening = tunnel.call(dst);
+                let opening = async {
+                    let mut io = connecting
+                        .await
+                        .map_err(|e| TunnelFailed::connect(&proxy, &dst, e))?
+                        .into_inner();
+                    open_tunnel(&mut io, &proxy, &dst, auth.as_ref()).await?;
+                    Ok::<_, TunnelFailed>(TokioIo::new(io))
+                };
                 let opened = match limit {
-                    Some(limit) => match tokio::time::timeout(limit, opening).await {
-                        Ok(opened) => opened,
-                        Err(_) => return Err(TunnelFailed::timeout(&proxy, &target, limit).into()),
-                    },
+                    Some(limit) => tokio::time::timeout(limit, opening)
+                        .await
+                        .unwrap_or_else(|_| Err(TunnelFailed::timeout(&proxy, &dst, limit))),
                     None => opening.await,
                 };
-                opened.map_err(|e| TunnelFailed::new(&proxy, &target, e).into())
+                opened.map_err(Into::into)
             });
         }
         let connecting = self.inner.call(uri);

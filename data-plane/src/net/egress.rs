@@ -1,7 +1,8 @@
 //! An egress proxy for provider traffic: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
-//! `NO_PROXY` (upper or lower case), read as curl reads them (hyper-util's `Matcher`), and
-//! an HTTP CONNECT tunnel through the proxy (hyper-util's `Tunnel`) for every matched
-//! provider connection. TLS to the provider runs inside the tunnel, so the proxy sees only
+//! `NO_PROXY` (upper case first, then lower case; hyper-util's `Matcher`, curl's `NO_PROXY`
+//! rules), and an HTTP CONNECT tunnel through the proxy for every matched provider
+//! connection (our own handshake: hyper-util's `Tunnel` drops the proxy's status, which is
+//! what tells an operator what to fix). TLS to the provider runs inside the tunnel, so the proxy sees only
 //! the host and port.
 //!
 //! Loopback and link-local destinations never go through the proxy (its loopback is not
@@ -149,6 +150,19 @@ fn shown(name: &str, value: &str) -> Result<String, String> {
         .host()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| format!("{name}: the proxy URL has no host"))?;
+    // `Uri::port` hides a port that is not a u16: look at the text after the host.
+    let host_port = uri
+        .authority()
+        .map(|a| a.as_str().rsplit('@').next().unwrap_or_default())
+        .unwrap_or_default();
+    let port_text = host_port
+        .strip_prefix(host)
+        .and_then(|rest| rest.strip_prefix(':'));
+    if port_text.is_some_and(|p| p.parse::<u16>().is_err() || p == "0") {
+        return Err(format!(
+            "{name}: the proxy URL's port is not a port (1-65535)"
+        ));
+    }
     Ok(match uri.port_u16() {
         Some(port) => format!("http://{host}:{port}"),
         None => format!("http://{host}"),
@@ -178,40 +192,120 @@ pub(super) fn with_port(dst: Uri) -> Uri {
     }
 }
 
+/// Opens an HTTP CONNECT tunnel to `dst` (its port spelled out, see [`with_port`]) on `io`,
+/// a connection to the proxy `proxy`, with `auth` as `Proxy-Authorization`. The proxy's
+/// answer is read byte by byte up to its blank line, so nothing of the tunnel is consumed.
+pub(super) async fn open_tunnel<IO>(
+    io: &mut IO,
+    proxy: &Uri,
+    dst: &Uri,
+    auth: Option<&http::HeaderValue>,
+) -> Result<(), TunnelFailed>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = dst.authority().map_or_else(String::new, |a| a.to_string());
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n").into_bytes();
+    if let Some(auth) = auth {
+        head.extend_from_slice(b"Proxy-Authorization: ");
+        head.extend_from_slice(auth.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let broken = |e: std::io::Error| TunnelFailed::broken(proxy, dst, e.into());
+    io.write_all(&head).await.map_err(broken)?;
+    io.flush().await.map_err(broken)?;
+    let mut answer = Vec::with_capacity(128);
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() >= 8192 {
+            return Err(TunnelFailed::broken(
+                proxy,
+                dst,
+                "an answer head over 8 KiB".into(),
+            ));
+        }
+        if io.read(&mut byte).await.map_err(broken)? == 0 {
+            return Err(TunnelFailed::broken(
+                proxy,
+                dst,
+                "closed before answering".into(),
+            ));
+        }
+        answer.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    let status_line = text.lines().next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let (version, code, reason) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+    match (version, code.and_then(|c| c.parse::<u16>().ok())) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/1.") => {
+            if (200..300).contains(&code) {
+                Ok(())
+            } else {
+                Err(TunnelFailed::status(proxy, dst, code, reason.trim()))
+            }
+        }
+        _ => Err(TunnelFailed::broken(
+            proxy,
+            dst,
+            "an answer that is not HTTP".into(),
+        )),
+    }
+}
+
 /// A failed tunnel through the egress proxy, said in terms of what to fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct TunnelFailed {
     message: String,
     #[source]
-    source: BoxError,
+    source: Option<BoxError>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl TunnelFailed {
-    /// `source` is hyper-util's tunnel error, which it does not export: told apart by its
-    /// text (pinned by the connector's tests).
-    pub(super) fn new(proxy: &Uri, dst: &Uri, source: impl Into<BoxError>) -> Self {
-        let source = source.into();
+    /// The proxy could not be reached.
+    pub(super) fn connect(proxy: &Uri, dst: &Uri, source: impl Into<BoxError>) -> Self {
+        let (proxy, _) = names(proxy, dst);
+        TunnelFailed {
+            message: format!("could not connect to the egress proxy {proxy}"),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The proxy answered the CONNECT with `code`.
+    pub(super) fn status(proxy: &Uri, dst: &Uri, code: u16, reason: &str) -> Self {
         let (proxy, target) = names(proxy, dst);
-        let text = source.to_string();
-        let message = if text.ends_with("failed to create underlying connection") {
-            format!("could not connect to the egress proxy {proxy}")
-        } else if text.ends_with("proxy authorization required") {
-            format!(
-                "the egress proxy {proxy} asked for credentials (407); put them in the proxy URL: http://user:password@host:port"
-            )
-        } else if text.ends_with("unsuccessful") {
-            // hyper-util drops the status. Some proxies answer wrong credentials with 401 or
-            // 403, not 407; a 502 or 504 means it could not reach the provider.
-            format!(
-                "the egress proxy {proxy} answered the CONNECT to {target} with an error: wrong credentials in the proxy URL, a port it does not allow, or it could not reach {target}"
-            )
-        } else {
-            format!("the egress proxy {proxy} broke off the tunnel to {target}")
+        let what = match code {
+            407 => {
+                " (it wants credentials: put them in the proxy URL, http://user:password@host:port)"
+                    .to_string()
+            }
+            401 | 403 => {
+                " (wrong credentials in the proxy URL, or a port or host it does not allow)"
+                    .to_string()
+            }
+            502..=504 => format!(" (it could not reach {target})"),
+            _ => String::new(),
         };
-        TunnelFailed { message, source }
+        TunnelFailed {
+            message: format!(
+                "the egress proxy {proxy} answered the CONNECT to {target} with {code} {reason}{what}"
+            ),
+            source: None,
+        }
+    }
+
+    /// The exchange with the proxy broke off.
+    pub(super) fn broken(proxy: &Uri, dst: &Uri, source: BoxError) -> Self {
+        let (proxy, target) = names(proxy, dst);
+        TunnelFailed {
+            message: format!("the egress proxy {proxy} broke off the tunnel to {target}"),
+            source: Some(source),
+        }
     }
 
     /// The tunnel was not open within `limit`.
@@ -222,7 +316,7 @@ impl TunnelFailed {
                 "the egress proxy {proxy} did not open the tunnel to {target} within {:.1}s",
                 limit.as_secs_f64()
             ),
-            source: "timed out".into(),
+            source: None,
         }
     }
 }
@@ -346,6 +440,14 @@ mod tests {
                 "ALL_PROXY: the https proxy scheme",
             ),
             (vec![("http_proxy", "http://")], "http_proxy: "),
+            (
+                vec![("HTTPS_PROXY", "http://proxy:93055")],
+                "HTTPS_PROXY: the proxy URL's port",
+            ),
+            (
+                vec![("HTTPS_PROXY", "http://proxy:0")],
+                "HTTPS_PROXY: the proxy URL's port",
+            ),
         ] {
             let err = proxy(&vars).expect_err(says);
             assert!(err.starts_with(says), "{err}");

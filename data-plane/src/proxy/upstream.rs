@@ -849,15 +849,24 @@ mod tests {
         });
         let (auth_proxy, _) = connect_proxy(407, 1).await;
         let (deny_proxy, _) = connect_proxy(403, 1).await;
+        let (unreachable_proxy, _) = connect_proxy(502, 1).await;
         for (proxy_port, says) in [
             (
                 auth_proxy,
-                format!("the egress proxy 127.0.0.1:{auth_proxy} asked for credentials (407)"),
+                format!(
+                    "the egress proxy 127.0.0.1:{auth_proxy} answered the CONNECT to api.example.test:443 with 407 Proxy says 407 (it wants credentials"
+                ),
             ),
             (
                 deny_proxy,
                 format!(
-                    "the egress proxy 127.0.0.1:{deny_proxy} answered the CONNECT to api.example.test:443 with an error"
+                    "the egress proxy 127.0.0.1:{deny_proxy} answered the CONNECT to api.example.test:443 with 403 Proxy says 403 (wrong credentials in the proxy URL, or a port or host it does not allow)"
+                ),
+            ),
+            (
+                unreachable_proxy,
+                format!(
+                    "the egress proxy 127.0.0.1:{unreachable_proxy} answered the CONNECT to api.example.test:443 with 502 Proxy says 502 (it could not reach api.example.test:443)"
                 ),
             ),
             (
