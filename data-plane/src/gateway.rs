@@ -36,7 +36,7 @@ pub struct Gateway {
     app: TcpListener,
     admin: TcpListener,
     tls: Option<TlsAcceptor>,
-    /// TLS settings of provider connections, for the workers' clients.
+    /// How provider connections are made (TLS trust, egress proxy), for the workers' clients.
     egress: Egress,
     channel: sync::SyncChannel,
     shared: Arc<Shared>,

@@ -2,13 +2,13 @@
 //! `NO_PROXY` (upper case first, then lower case; hyper-util's `Matcher`, curl's `NO_PROXY`
 //! rules), and an HTTP CONNECT tunnel through the proxy for every matched provider
 //! connection (our own handshake: hyper-util's `Tunnel` drops the proxy's status, which is
-//! what tells an operator what to fix). TLS to the provider runs inside the tunnel, so the proxy sees only
-//! the host and port.
+//! what tells an operator what to fix). TLS to the provider runs inside the tunnel, so the
+//! proxy sees only the host and port.
 //!
 //! Loopback and link-local destinations never go through the proxy (its loopback is not
-//! ours; a link-local address is on our link). Only
-//! `http://` proxies are supported (the tunnel's first hop is plain TCP); credentials go in
-//! the URL (`http://user:password@proxy:3128`) and are sent as `Proxy-Authorization: Basic`.
+//! ours; a link-local address is on our link). Only `http://` proxies are supported (the
+//! tunnel's first hop is plain TCP); credentials go in the URL
+//! (`http://user:password@proxy:3128`) and are sent as `Proxy-Authorization: Basic`.
 
 use std::fmt;
 use std::sync::Arc;
