@@ -241,7 +241,9 @@ impl AwsIdentity {
         {
             return Ok(c);
         }
-        self.recent_failure()?;
+        if let Some(remembered) = self.remembered_failure() {
+            return remembered;
+        }
         let _one = self.refresh.lock().await;
         if let Some(c) = self
             .cached
@@ -250,7 +252,9 @@ impl AwsIdentity {
         {
             return Ok(c);
         }
-        self.recent_failure()?;
+        if let Some(remembered) = self.remembered_failure() {
+            return remembered;
+        }
         let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch(source))
             .await
             .map_err(|_| {
@@ -270,36 +274,30 @@ impl AwsIdentity {
             }
             Err(e) => e,
         };
-        // Credentials in their last minutes still sign: keep serving with them and try again
-        // later, rather than fail requests early.
-        let now = SystemTime::now();
-        let still_valid = self
-            .cached
-            .load_full()
-            .filter(|c| c.expires.is_some_and(|t| now + Duration::from_secs(30) < t));
+        let still_valid = self.still_valid();
         tracing::warn!(error = %e, still_valid = still_valid.is_some(), "could not get AWS credentials from {}", self.describe());
         self.set_failed(Some(e.clone()));
         still_valid.ok_or(e)
     }
 
-    /// The error of a fetch that failed less than [`FAILURE_MEMORY`] ago.
-    fn recent_failure(&self) -> Result<(), String> {
-        let failed = self.failed.lock().map_err(|_| "poisoned".to_string())?;
-        match failed.as_ref() {
-            Some((at, e)) if at.elapsed() < FAILURE_MEMORY => {
-                // Credentials in their last minutes still sign (see above).
-                let now = SystemTime::now();
-                match self
-                    .cached
-                    .load_full()
-                    .filter(|c| c.expires.is_some_and(|t| now + Duration::from_secs(30) < t))
-                {
-                    Some(_) => Ok(()),
-                    None => Err(e.clone()),
-                }
-            }
-            _ => Ok(()),
+    /// Within [`FAILURE_MEMORY`] of a failed fetch: the answer without a new attempt (the
+    /// current credentials while they still sign, else that failure).
+    fn remembered_failure(&self) -> Option<Result<Arc<Credentials>, String>> {
+        let failed = self.failed.lock().ok()?;
+        let (at, e) = failed.as_ref()?;
+        if at.elapsed() >= FAILURE_MEMORY {
+            return None;
         }
+        Some(self.still_valid().ok_or_else(|| e.clone()))
+    }
+
+    /// The current credentials if they sign for 30 s more: credentials in their last
+    /// minutes keep serving while a renewal fails, rather than fail requests early.
+    fn still_valid(&self) -> Option<Arc<Credentials>> {
+        let now = SystemTime::now();
+        self.cached
+            .load_full()
+            .filter(|c| c.expires.is_some_and(|t| now + Duration::from_secs(30) < t))
     }
 
     fn set_failed(&self, e: Option<String>) {
@@ -762,6 +760,10 @@ mod tests {
         std::fs::remove_file(&token_file).expect("remove");
         let kept = id.credentials().await.expect("the current ones");
         assert!(Arc::ptr_eq(&first, &kept));
+        // Within a few seconds of the failure, no new attempt: the same credentials.
+        std::fs::write(&token_file, "tok").expect("token back");
+        let again = id.credentials().await.expect("the current ones again");
+        assert!(Arc::ptr_eq(&first, &again));
         assert_eq!(
             count.load(Ordering::SeqCst),
             1,
