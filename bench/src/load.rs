@@ -64,16 +64,11 @@ pub async fn start_upstream(
     Ok(p)
 }
 
-pub async fn run(mut o: Options) -> Result<Value> {
-    if o.upstream_tls {
-        anyhow::ensure!(
-            o.litellm.is_none(),
-            "--upstream-tls and --litellm do not go together (LiteLLM would need the CA)"
-        );
-        // The stream client speaks plain HTTP, and direct would need TLS.
-        o.stream_concurrency.clear();
-        o.stream_delay_us = 0;
-    }
+pub async fn run(o: Options) -> Result<Value> {
+    anyhow::ensure!(
+        !(o.upstream_tls && o.litellm.is_some()),
+        "--upstream-tls and --litellm do not go together (LiteLLM would need the CA)"
+    );
     // Fail early, before starting anything, when a binary is missing.
     bin(o.bin_dir.as_deref(), "tollgate-control-plane")?;
     bin(o.bin_dir.as_deref(), "tollgate-data-plane")?;
@@ -85,6 +80,10 @@ pub async fn run(mut o: Options) -> Result<Value> {
         .upstream_tls
         .then(|| crate::tls::generate(dir))
         .transpose()?;
+    if let Some(tls) = &tls {
+        // Direct streams go to the upstream over TLS.
+        crate::http::trust(&tls.ca)?;
+    }
     let up_port = free_port()?;
     let upstream = start_upstream(dir, up_port, o.chunks, 0, tls.as_ref()).await?;
     let up_scheme = if tls.is_some() { "https" } else { "http" };
@@ -111,10 +110,10 @@ pub async fn run(mut o: Options) -> Result<Value> {
     // The paced upstream, behind its own nginx and its own Tollgate connection.
     let paced = if o.stream_delay_us > 0 {
         let port = free_port()?;
-        let upstream = start_upstream(dir, port, o.chunks, o.stream_delay_us, None).await?;
+        let upstream = start_upstream(dir, port, o.chunks, o.stream_delay_us, tls.as_ref()).await?;
         let ng = free_port()?;
-        let nginx = nginx::start(&dir.join("nginx-paced"), ng, port, None).await?;
-        let origin = format!("http://127.0.0.1:{port}");
+        let nginx = nginx::start(&dir.join("nginx-paced"), ng, port, ca).await?;
+        let origin = format!("{up_scheme}://127.0.0.1:{port}");
         tollgate::add_connection(&cp.admin_url, &repo, tollgate::PACED, &origin).await?;
         Some((port, ng, upstream, nginx))
     } else {
@@ -250,9 +249,14 @@ pub async fn run(mut o: Options) -> Result<Value> {
                         "litellm" => (t.port, ll_model),
                         _ => (t.port, tg_model),
                     };
+                    let scheme = if t.name == "direct" {
+                        up_scheme
+                    } else {
+                        "http"
+                    };
                     let key = t.key.clone();
                     stream::run(
-                        port,
+                        &format!("{scheme}://127.0.0.1:{port}"),
                         key,
                         model,
                         o.chunks,
@@ -322,7 +326,7 @@ pub async fn run(mut o: Options) -> Result<Value> {
             "stream_delay_us": o.stream_delay_us,
             "tollgate": "tollgate-control-plane serve (embedded store) + tollgate-data-plane, sync over loopback; key auth, qualified-model routing with model rewrite, usage reporting on",
             "nginx": "worker_processes auto; keepalive 256 to the upstream; access_log off; proxy_buffering off",
-            "upstream_tls": o.upstream_tls.then_some("the mock upstream serves HTTPS (rustls, HTTP/1.1 only, a throwaway CA): nginx verifies it (proxy_ssl_verify, proxy_ssl_session_reuse), Tollgate with --upstream-ca-file, wrk connects to it directly over TLS; apps talk plain HTTP to both proxies"),
+            "upstream_tls": o.upstream_tls.then_some("the mock upstreams serve HTTPS (rustls, HTTP/1.1 only, a throwaway CA): nginx verifies them (proxy_ssl_verify, proxy_ssl_session_reuse), Tollgate with --upstream-ca-file, wrk and the stream client connect to them directly over TLS; apps talk plain HTTP to both proxies"),
             "litellm": o.litellm.as_deref().map(|b| format!("{} (`{}`): its proxy with a config file, master key, no database", litellm::version(b), b.display())),
         },
         "targets": doc_targets,

@@ -35,8 +35,8 @@ const USAGE: &str = "usage: tollgate-bench <load|scale|propagation|upstream> [op
                --chunks N (50) --stream-concurrency 1,16 --stream-duration S per round (1)
                --stream-delay-us N (200; 0: no paced streams)
                --litellm PATH (the `litellm` command: LiteLLM's proxy as a fourth target)
-               --upstream-tls (the mock upstream serves HTTPS with a throwaway CA that
-               nginx and Tollgate verify; direct is HTTPS too; no stream measurement)
+               --upstream-tls (the mock upstreams serve HTTPS with a throwaway CA that
+               nginx and Tollgate verify; direct is HTTPS too, streams included)
   scale:       --quick | --connections N (10000) --keys N (100000)
   propagation: --quick | --planes N (50) --writes N (20) --poll-ms N (10)
   upstream:    --port P --chunks N (50) --delay-us N (0) --threads N (2)

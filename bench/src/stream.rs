@@ -59,10 +59,10 @@ impl Tally {
     }
 }
 
-/// Runs the streaming measurement against `port` once and adds it to `into`; `chunks` is
-/// what the mock sends per stream.
+/// Runs the streaming measurement against `origin` (`http(s)://127.0.0.1:PORT`) once and
+/// adds it to `into`; `chunks` is what the mock sends per stream.
 pub async fn run(
-    port: u16,
+    origin: &str,
     key: Option<String>,
     model: &str,
     chunks: usize,
@@ -80,11 +80,11 @@ pub async fn run(
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (key, body) = (key.clone(), body.clone());
+            let (key, body, origin) = (key.clone(), body.clone(), origin.to_string());
             tokio::spawn(async move {
                 let mut t = Tally::default();
                 while Instant::now() < deadline {
-                    match one(port, key.as_deref(), &body).await {
+                    match one(&origin, key.as_deref(), &body).await {
                         Ok((ttfb, events, span)) if events as usize > chunks => {
                             t.ttfb_us.push(ttfb.as_micros() as u64);
                             if !span.is_zero() {
@@ -121,9 +121,9 @@ pub async fn run(
 
 /// One stream: (time to first body byte, `data:` events other than `[DONE]`, first to last
 /// byte).
-async fn one(port: u16, key: Option<&str>, body: &str) -> Result<(Duration, u64, Duration)> {
+async fn one(origin: &str, key: Option<&str>, body: &str) -> Result<(Duration, u64, Duration)> {
     let start = Instant::now();
-    let resp = client().request(chat_request(port, key, body)?).await?;
+    let resp = client().request(chat_request(origin, key, body)?).await?;
     anyhow::ensure!(resp.status().is_success(), "status {}", resp.status());
     let mut body = resp.into_body();
     let (mut first, mut last) = (None, start);
