@@ -18,6 +18,7 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http_body_util::Full;
 
+use crate::net::{host_literal, is_aws_credentials_agent, is_loopback_host};
 use crate::providers::bedrock::{AwsAuth, AwsCredentials};
 use crate::proxy::{Egress, HttpsClient, build_client};
 use crate::secret::Secret;
@@ -404,12 +405,7 @@ fn sts_endpoint(url: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("AWS_ENDPOINT_URL_STS {url:?} is not a URL"))?;
     let host = uri.host().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = is_loopback_host(host);
     match uri.scheme_str() {
         _ if host.is_empty() => Err(format!("AWS_ENDPOINT_URL_STS {url:?} has no host")),
         Some("https") => Ok(url.trim_end_matches('/').to_string()),
@@ -427,18 +423,8 @@ fn container_url_allowed(url: &str) -> Result<(), String> {
         .parse()
         .map_err(|_| format!("AWS_CONTAINER_CREDENTIALS_FULL_URI {url:?} is not a URL"))?;
     let host = uri.host().unwrap_or_default();
-    let ip = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::IpAddr>()
-        .ok();
-    let agent = ip.is_some_and(|ip| {
-        ip.is_loopback()
-            || ip == std::net::IpAddr::from([169, 254, 170, 2])
-            || ip == std::net::IpAddr::from([169, 254, 170, 23])
-            || ip == "fd00:ec2::23".parse::<std::net::IpAddr>().expect("address")
-    });
-    if uri.scheme_str() == Some("https") || host == "localhost" || agent {
+    let agent = host_literal(host).is_some_and(is_aws_credentials_agent);
+    if uri.scheme_str() == Some("https") || is_loopback_host(host) || agent {
         Ok(())
     } else {
         Err(format!(

@@ -32,6 +32,23 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `host` (as a URI spells it) is this machine's loopback: `localhost`, or a
+/// loopback IP literal in any spelling [`host_literal`] reads.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.strip_suffix('.')
+        .unwrap_or(host)
+        .eq_ignore_ascii_case("localhost")
+        || host_literal(host).is_some_and(|ip| ip.is_loopback())
+}
+
+/// The addresses of the AWS container credentials agents (ECS 169.254.170.2, EKS Pod
+/// Identity 169.254.170.23 and fd00:ec2::23): on this node, whatever the proxy.
+pub fn is_aws_credentials_agent(ip: IpAddr) -> bool {
+    ip == IpAddr::from([169, 254, 170, 2])
+        || ip == IpAddr::from([169, 254, 170, 23])
+        || ip == IpAddr::from([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23])
+}
+
 /// Host names of cloud metadata services (GCP's, and AWS's in a VPC), refused by name: through
 /// an egress proxy the gateway does not resolve names itself, so the address check cannot
 /// see them.

@@ -16,11 +16,7 @@ use std::sync::Arc;
 use http::Uri;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
-use super::{host_literal, is_forbidden};
-
-/// EKS Pod Identity's agent over IPv6 (not link-local, yet on this node).
-const EKS_POD_IDENTITY_AGENT_V6: std::net::IpAddr =
-    std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23));
+use super::{host_literal, is_aws_credentials_agent, is_forbidden, is_loopback_host};
 
 /// Which provider connections go through which proxy. Cheap to clone.
 #[derive(Clone)]
@@ -109,12 +105,11 @@ impl EgressProxy {
     /// The proxy `dst` goes through, if any.
     pub fn intercept(&self, dst: &Uri) -> Option<Intercept> {
         let host = dst.host()?;
-        // Loopback is ours alone; link-local addresses (the AWS container credentials
-        // endpoints) are on our link, where a proxy cannot reach.
-        let local = host.eq_ignore_ascii_case("localhost")
-            || host_literal(host).is_some_and(|ip| {
-                ip.is_loopback() || is_forbidden(ip) || ip == EKS_POD_IDENTITY_AGENT_V6
-            });
+        // Loopback is ours alone; link-local addresses and the AWS container credentials
+        // agents are on our link or node, where a proxy cannot reach.
+        let local = is_loopback_host(host)
+            || host_literal(host)
+                .is_some_and(|ip| is_forbidden(ip) || is_aws_credentials_agent(ip));
         if local {
             return None;
         }

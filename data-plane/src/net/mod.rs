@@ -8,7 +8,9 @@ mod connector;
 mod egress;
 mod resolve;
 
-pub use addr::{host_literal, is_forbidden, is_metadata_name};
+pub use addr::{
+    host_literal, is_aws_credentials_agent, is_forbidden, is_loopback_host, is_metadata_name,
+};
 pub use connector::{ForbiddenHost, GuardedConnector};
 pub use egress::{EgressProxy, TunnelFailed};
 pub use resolve::{FilteringResolver, ResolveRefused};

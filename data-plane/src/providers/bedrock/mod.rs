@@ -99,17 +99,11 @@ pub use error::translate_error;
 /// machine's loopback. Anywhere else a signed request (valid for minutes, with its session
 /// token) would hand the platform's role to whoever runs that host.
 pub fn signs_for_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    loopback
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    crate::net::is_loopback_host(host)
         || [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"]
             .iter()
-            .any(|suffix| host.ends_with(suffix))
+            .any(|suffix| name.ends_with(suffix))
 }
 pub use request::translate_request;
 pub use response::{translate_response, translate_response_at};
