@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, LOCATION};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -173,16 +173,8 @@ impl Validator {
     /// link-local policy): the data planes' rules, so an endpoint a gateway reaches validates
     /// too.
     pub fn with_egress(egress: &Egress, aws: Arc<AwsIdentity>, timeout: Duration) -> Self {
-        let mut connector = GuardedConnector::new(egress.allow_link_local, egress.proxy.clone());
         // The overall timeout decides; this only bounds a connect left running in the pool.
-        connector.set_connect_timeout(Some(timeout.saturating_add(Duration::from_secs(1))));
-        connector.http_mut().set_nodelay(true);
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(egress.tls.clone())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(connector);
+        let https = egress.connector(timeout.saturating_add(Duration::from_secs(1)));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(2)

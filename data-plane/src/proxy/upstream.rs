@@ -202,28 +202,27 @@ impl Egress {
             allow_link_local,
         })
     }
+
+    /// The connector of provider calls made as this says: TLS by ALPN (HTTP/2 or
+    /// HTTP/1.1; plain `http://` too: on-prem OpenAI-compatible endpoints are often plain
+    /// http on a private network), TCP_NODELAY, at most `connect_timeout` to connect (or to
+    /// open the proxy's tunnel).
+    pub fn connector(&self, connect_timeout: Duration) -> HttpsConnector<GuardedConnector> {
+        let mut connector = GuardedConnector::new(self.allow_link_local, self.proxy.clone());
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.http_mut().set_nodelay(true);
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(connector)
+    }
 }
 
 /// Builds a worker's client, its connections made as `egress` says.
 pub fn build_client(egress: &Egress, connect_timeout: Duration) -> HttpsClient {
-    let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(egress.tls.clone());
-    let connector = GuardedConnector::new(egress.allow_link_local, egress.proxy.clone());
-    client(tls, connector, connect_timeout)
-}
-
-fn client(
-    tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
-    mut connector: GuardedConnector,
-    connect_timeout: Duration,
-) -> HttpsClient {
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.http_mut().set_nodelay(true);
-    let https = tls
-        // On-prem OpenAI-compatible endpoints are often plain http on a private network.
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(connector);
+    let https = egress.connector(connect_timeout);
     HttpsClient {
         inner: Arc::new(Inner {
             connector: https,
