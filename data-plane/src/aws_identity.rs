@@ -235,26 +235,13 @@ impl AwsIdentity {
         if let Source::Static(c) = source {
             return Ok(c.clone());
         }
-        if let Some(c) = self
-            .cached
-            .load_full()
-            .filter(|c| c.fresh(SystemTime::now()))
-        {
-            return Ok(c);
-        }
-        if let Some(remembered) = self.remembered_failure() {
-            return remembered;
+        if let Some(answer) = self.without_fetch() {
+            return answer;
         }
         let _one = self.refresh.lock().await;
-        if let Some(c) = self
-            .cached
-            .load_full()
-            .filter(|c| c.fresh(SystemTime::now()))
-        {
-            return Ok(c);
-        }
-        if let Some(remembered) = self.remembered_failure() {
-            return remembered;
+        // Another caller may have fetched (or failed) while this one waited.
+        if let Some(answer) = self.without_fetch() {
+            return answer;
         }
         let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch(source))
             .await
@@ -281,9 +268,17 @@ impl AwsIdentity {
         still_valid.ok_or(e)
     }
 
-    /// Within [`FAILURE_MEMORY`] of a failed fetch: the answer without a new attempt (the
-    /// current credentials while they still sign, else that failure).
-    fn remembered_failure(&self) -> Option<Result<Arc<Credentials>, String>> {
+    /// The answer when no fetch is needed: the cached credentials while fresh, or within
+    /// [`FAILURE_MEMORY`] of a failed fetch, the current credentials while they still sign,
+    /// else that failure.
+    fn without_fetch(&self) -> Option<Result<Arc<Credentials>, String>> {
+        if let Some(c) = self
+            .cached
+            .load_full()
+            .filter(|c| c.fresh(SystemTime::now()))
+        {
+            return Some(Ok(c));
+        }
         let failed = self.failed.lock().ok()?;
         let (at, e) = failed.as_ref()?;
         if at.elapsed() >= FAILURE_MEMORY {
