@@ -78,6 +78,17 @@ async fn provision_at(client: &tollgate_sdk::Client, endpoint: &str, keys: usize
     out
 }
 
+/// `llm validate` of the connection [`provision`] made.
+async fn validate(client: &tollgate_sdk::Client) -> proto::ValidateAiLlmResponse {
+    client
+        .validate_ai_llm(proto::ValidateAiLlmRequest {
+            id: "openai".into(),
+            workspace_id: "default".into(),
+        })
+        .await
+        .expect("validate answers")
+}
+
 /// One chat completion through `dp` (plain HTTP).
 async fn chat(dp: &DataPlane, key: &str) -> (u16, serde_json::Value) {
     http::post_json(&format!("{}/v1/chat/completions", dp.url), Some(key), BODY).await
@@ -436,13 +447,7 @@ async fn provider_behind_a_private_ca_is_trusted_with_upstream_ca_file() {
     let cp = ControlPlane::start_with(Backend::Embedded, &["--upstream-ca-file", &ca_file]).await;
     let client = cp.client().await;
     let keys = provision(&client, &mock, 1).await;
-    let validated = client
-        .validate_ai_llm(proto::ValidateAiLlmRequest {
-            id: "openai".into(),
-            workspace_id: "default".into(),
-        })
-        .await
-        .expect("validate");
+    let validated = validate(&client).await;
     assert!(validated.success, "{}", validated.message);
 
     let trusting = DataPlane::builder(&cp, "production")
@@ -471,13 +476,7 @@ async fn provider_behind_a_private_ca_is_trusted_with_upstream_ca_file() {
     let plain_cp = ControlPlane::start(Backend::Embedded).await;
     let plain = plain_cp.client().await;
     provision(&plain, &mock, 0).await;
-    let refused = plain
-        .validate_ai_llm(proto::ValidateAiLlmRequest {
-            id: "openai".into(),
-            workspace_id: "default".into(),
-        })
-        .await
-        .expect("validate answers");
+    let refused = validate(&plain).await;
     assert!(!refused.success);
     assert!(
         refused.message.contains("--upstream-ca-file"),
@@ -531,13 +530,7 @@ async fn providers_are_reached_through_an_egress_proxy() {
     let client = cp.client().await;
     let target = format!("{host}:{}", mock.addr.port());
     let keys = provision_at(&client, &format!("https://{target}/v1"), 1).await;
-    let validated = client
-        .validate_ai_llm(proto::ValidateAiLlmRequest {
-            id: "openai".into(),
-            workspace_id: "default".into(),
-        })
-        .await
-        .expect("validate");
+    let validated = validate(&client).await;
     assert!(validated.success, "{}", validated.message);
     assert_eq!(proxy.targets(), vec![target.clone()], "validation tunneled");
 
